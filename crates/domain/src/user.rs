@@ -1,0 +1,392 @@
+//! The user aggregate: an account's registration and profile, one stream per user (`user-<id>`).
+//!
+//! The username's uniqueness is not decided here (an aggregate sees only its own stream): the
+//! reservation stream (see [`Reservation`]) is appended in the same transaction.
+
+use crate::{Aggregate, DisplayName, UserId, Username};
+use serde::{Deserialize, Serialize};
+
+/// A password hash in PHC string form (it carries its algorithm and parameters).
+///
+/// Hashing is CPU work done at the edge; the domain only stores and hands back the string. Its `Debug`
+/// hides the value so a hash never lands in a log line.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    pub fn new(phc: impl Into<String>) -> Self {
+        Self(phc.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordHash(..)")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserCommand {
+    Register {
+        user_id: UserId,
+        username: Username,
+        display_name: DisplayName,
+        password_hash: PasswordHash,
+    },
+    ChangeDisplayName {
+        display_name: DisplayName,
+    },
+    ChangePassword {
+        password_hash: PasswordHash,
+    },
+}
+
+/// Stored events of a user stream. Never reshape one: add a new variant or version instead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum UserEvent {
+    UserRegistered {
+        user_id: UserId,
+        username: Username,
+        display_name: DisplayName,
+        password_hash: PasswordHash,
+    },
+    DisplayNameChanged {
+        user_id: UserId,
+        display_name: DisplayName,
+    },
+    PasswordChanged {
+        user_id: UserId,
+        password_hash: PasswordHash,
+    },
+}
+
+impl UserEvent {
+    /// The name stored in the event store's `event_type` column.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::UserRegistered { .. } => "UserRegistered",
+            Self::DisplayNameChanged { .. } => "DisplayNameChanged",
+            Self::PasswordChanged { .. } => "PasswordChanged",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UserError {
+    #[error("this account is already registered")]
+    AlreadyRegistered,
+    #[error("no such account")]
+    NotRegistered,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum User {
+    #[default]
+    Unregistered,
+    Registered {
+        id: UserId,
+        username: Username,
+        display_name: DisplayName,
+        password_hash: PasswordHash,
+    },
+}
+
+impl Aggregate for User {
+    type Command = UserCommand;
+    type Event = UserEvent;
+    type Error = UserError;
+
+    fn decide(&self, command: &UserCommand) -> Result<Vec<UserEvent>, UserError> {
+        match (self, command) {
+            (
+                Self::Unregistered,
+                UserCommand::Register {
+                    user_id,
+                    username,
+                    display_name,
+                    password_hash,
+                },
+            ) => Ok(vec![UserEvent::UserRegistered {
+                user_id: *user_id,
+                username: username.clone(),
+                display_name: display_name.clone(),
+                password_hash: password_hash.clone(),
+            }]),
+            (Self::Registered { .. }, UserCommand::Register { .. }) => {
+                Err(UserError::AlreadyRegistered)
+            }
+            (Self::Unregistered, _) => Err(UserError::NotRegistered),
+            (
+                Self::Registered {
+                    id, display_name, ..
+                },
+                UserCommand::ChangeDisplayName {
+                    display_name: wanted,
+                },
+            ) => Ok(if wanted == display_name {
+                vec![]
+            } else {
+                vec![UserEvent::DisplayNameChanged {
+                    user_id: *id,
+                    display_name: wanted.clone(),
+                }]
+            }),
+            (Self::Registered { id, .. }, UserCommand::ChangePassword { password_hash }) => {
+                Ok(vec![UserEvent::PasswordChanged {
+                    user_id: *id,
+                    password_hash: password_hash.clone(),
+                }])
+            }
+        }
+    }
+
+    fn evolve(self, event: &UserEvent) -> Self {
+        match (self, event) {
+            (
+                _,
+                UserEvent::UserRegistered {
+                    user_id,
+                    username,
+                    display_name,
+                    password_hash,
+                },
+            ) => Self::Registered {
+                id: *user_id,
+                username: username.clone(),
+                display_name: display_name.clone(),
+                password_hash: password_hash.clone(),
+            },
+            (
+                Self::Registered {
+                    id,
+                    username,
+                    password_hash,
+                    ..
+                },
+                UserEvent::DisplayNameChanged { display_name, .. },
+            ) => Self::Registered {
+                id,
+                username,
+                display_name: display_name.clone(),
+                password_hash,
+            },
+            (
+                Self::Registered {
+                    id,
+                    username,
+                    display_name,
+                    ..
+                },
+                UserEvent::PasswordChanged { password_hash, .. },
+            ) => Self::Registered {
+                id,
+                username,
+                display_name,
+                password_hash: password_hash.clone(),
+            },
+            // A profile change before registration cannot have been decided; keep the state.
+            (state @ Self::Unregistered, _) => state,
+        }
+    }
+}
+
+/// The username reservation aggregate: stream `username-<name>`, whose first event takes the name.
+///
+/// Appended with "no stream yet" as the expected version in the same transaction as the user's
+/// `UserRegistered`, so two concurrent registrations of one name cannot both commit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Reservation {
+    #[default]
+    Free,
+    Taken {
+        by: UserId,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reserve {
+    pub username: Username,
+    pub user_id: UserId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum ReservationEvent {
+    UsernameReserved { username: Username, user_id: UserId },
+}
+
+impl ReservationEvent {
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::UsernameReserved { .. } => "UsernameReserved",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReservationError {
+    #[error("this username is taken")]
+    UsernameTaken,
+}
+
+impl Aggregate for Reservation {
+    type Command = Reserve;
+    type Event = ReservationEvent;
+    type Error = ReservationError;
+
+    fn decide(&self, command: &Reserve) -> Result<Vec<ReservationEvent>, ReservationError> {
+        match self {
+            Self::Free => Ok(vec![ReservationEvent::UsernameReserved {
+                username: command.username.clone(),
+                user_id: command.user_id,
+            }]),
+            // Retrying one's own reservation changes nothing.
+            Self::Taken { by } if *by == command.user_id => Ok(vec![]),
+            Self::Taken { .. } => Err(ReservationError::UsernameTaken),
+        }
+    }
+
+    fn evolve(self, event: &ReservationEvent) -> Self {
+        match event {
+            ReservationEvent::UsernameReserved { user_id, .. } => Self::Taken { by: *user_id },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::scenario::given;
+
+    fn alice() -> (UserId, Username, DisplayName) {
+        let name = Username::parse("alice").unwrap();
+        (
+            UserId::new(),
+            name.clone(),
+            DisplayName::from_username(&name),
+        )
+    }
+
+    fn registered(id: UserId, username: &Username, display: &DisplayName) -> UserEvent {
+        UserEvent::UserRegistered {
+            user_id: id,
+            username: username.clone(),
+            display_name: display.clone(),
+            password_hash: PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"),
+        }
+    }
+
+    #[test]
+    fn a_new_user_registers() {
+        let (id, username, display) = alice();
+        given::<User>(&[])
+            .when(UserCommand::Register {
+                user_id: id,
+                username: username.clone(),
+                display_name: display.clone(),
+                password_hash: PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"),
+            })
+            .then_events(vec![registered(id, &username, &display)]);
+    }
+
+    #[test]
+    fn registering_twice_is_refused() {
+        let (id, username, display) = alice();
+        given::<User>(&[registered(id, &username, &display)])
+            .when(UserCommand::Register {
+                user_id: id,
+                username: username.clone(),
+                display_name: display,
+                password_hash: PasswordHash::new("x"),
+            })
+            .then_error(UserError::AlreadyRegistered);
+    }
+
+    #[test]
+    fn an_unregistered_user_cannot_change_anything() {
+        given::<User>(&[])
+            .when(UserCommand::ChangeDisplayName {
+                display_name: DisplayName::parse("Bob").unwrap(),
+            })
+            .then_error(UserError::NotRegistered);
+    }
+
+    #[test]
+    fn changing_the_display_name_to_the_same_value_records_nothing() {
+        let (id, username, display) = alice();
+        given::<User>(&[registered(id, &username, &display)])
+            .when(UserCommand::ChangeDisplayName {
+                display_name: display.clone(),
+            })
+            .then_events(vec![]);
+    }
+
+    #[test]
+    fn a_display_name_change_is_folded_into_state() {
+        let (id, username, display) = alice();
+        let renamed = DisplayName::parse("Alice Liddell").unwrap();
+        let history = [
+            registered(id, &username, &display),
+            UserEvent::DisplayNameChanged {
+                user_id: id,
+                display_name: renamed.clone(),
+            },
+        ];
+        match User::from_events(&history) {
+            User::Registered { display_name, .. } => assert_eq!(display_name, renamed),
+            other => panic!("unexpected state {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_free_username_is_reserved_once() {
+        let username = Username::parse("alice").unwrap();
+        let first = UserId::new();
+        let reserved = ReservationEvent::UsernameReserved {
+            username: username.clone(),
+            user_id: first,
+        };
+        given::<Reservation>(&[])
+            .when(Reserve {
+                username: username.clone(),
+                user_id: first,
+            })
+            .then_events(vec![reserved.clone()]);
+        given::<Reservation>(std::slice::from_ref(&reserved))
+            .when(Reserve {
+                username: username.clone(),
+                user_id: UserId::new(),
+            })
+            .then_error(ReservationError::UsernameTaken);
+        given::<Reservation>(&[reserved])
+            .when(Reserve {
+                username,
+                user_id: first,
+            })
+            .then_events(vec![]);
+    }
+
+    #[test]
+    fn events_round_trip_through_json_with_a_type_tag() {
+        let (id, username, display) = alice();
+        let event = registered(id, &username, &display);
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["type"], "UserRegistered");
+        assert_eq!(json["username"], "alice");
+        let back: UserEvent = serde_json::from_value(json).unwrap();
+        assert_eq!(back, event);
+        assert_eq!(event.event_type(), "UserRegistered");
+    }
+
+    #[test]
+    fn password_hashes_stay_out_of_debug_output() {
+        let hash = PasswordHash::new("$argon2id$secret");
+        assert!(!format!("{hash:?}").contains("secret"));
+    }
+}

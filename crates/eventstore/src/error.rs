@@ -1,0 +1,39 @@
+//! The one error type of the event store.
+
+use crate::ExpectedVersion;
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Another writer appended first; reload the stream, decide again and retry.
+    #[error("stream {stream_id} is at version {actual}, expected {expected}")]
+    WrongExpectedVersion {
+        stream_id: String,
+        expected: ExpectedVersion,
+        actual: i64,
+    },
+    /// Some of the batch's event ids are stored already, but not as this exact batch on this stream:
+    /// a retry must resend the same events, so this is a caller bug, not a lost reply.
+    #[error("event {event_id} was already stored as part of a different append")]
+    IdempotencyConflict { event_id: Uuid },
+    #[error("a batch holds event id {event_id} twice")]
+    DuplicateEventInBatch { event_id: Uuid },
+    #[error("stored event {position} could not be decoded: {source}")]
+    Decode {
+        position: i64,
+        source: serde_json::Error,
+    },
+    #[error("event metadata could not be encoded: {0}")]
+    Encode(serde_json::Error),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl Error {
+    /// Whether reloading and deciding again may succeed.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::WrongExpectedVersion { .. })
+    }
+}

@@ -1,0 +1,42 @@
+//! The PostgreSQL event store: append with optimistic concurrency, read a stream or the global log,
+//! follow the log with a catch-up subscription, and keep subscriber checkpoints.
+//!
+//! Every write of the system is an append here; read models are built from [`Subscription`]s and can
+//! be thrown away and rebuilt from position 0.
+
+mod append;
+mod checkpoint;
+mod database;
+mod error;
+mod event;
+mod read;
+mod subscription;
+
+pub use append::{append_in_tx, AppendResult, ExpectedVersion};
+pub use checkpoint::{load_checkpoint, save_checkpoint};
+pub use database::{connect, create_database_if_missing, migrate, MIGRATOR};
+pub use error::Error;
+pub use event::{Metadata, NewEvent, RecordedEvent};
+pub use subscription::{Subscription, SubscriptionOptions};
+
+use sqlx::PgPool;
+
+/// The channel on which every append notifies subscribers; the payload is the last new position.
+pub const NOTIFY_CHANNEL: &str = "events_appended";
+
+/// A cheap-to-clone handle on the store; all state lives in Postgres.
+#[derive(Clone, Debug)]
+pub struct EventStore {
+    /// Shared with the rest of the process: appends, reads and checkpoint writes all borrow from it.
+    pool: PgPool,
+}
+
+impl EventStore {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}

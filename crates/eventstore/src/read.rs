@@ -1,0 +1,72 @@
+//! Reading one stream, or the global log, forward.
+
+use crate::event::EventRow;
+use crate::{Error, EventStore, RecordedEvent};
+
+impl EventStore {
+    /// Events of one stream with `stream_version >= from_version`, oldest first, at most `limit`.
+    pub async fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: i64,
+        limit: i64,
+    ) -> Result<Vec<RecordedEvent>, Error> {
+        let rows: Vec<EventRow> = sqlx::query_as(
+            "SELECT position, event_id, stream_id, stream_version, event_type, schema_version,
+                    data, metadata, recorded_at
+               FROM events
+              WHERE stream_id = $1 AND stream_version >= $2
+              ORDER BY stream_version
+              LIMIT $3",
+        )
+        .bind(stream_id)
+        .bind(from_version)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(RecordedEvent::try_from).collect()
+    }
+
+    /// Every event of a stream, for loading an aggregate.
+    pub async fn read_whole_stream(&self, stream_id: &str) -> Result<Vec<RecordedEvent>, Error> {
+        self.read_stream(stream_id, 1, i64::MAX).await
+    }
+
+    /// Events of all streams with `position > after`, in position order, at most `limit`.
+    ///
+    /// Safe to follow with a checkpoint: appends are serialized (see `append.rs`), so no event with a
+    /// lower position can become visible after this call has returned a higher one.
+    pub async fn read_all(&self, after: i64, limit: i64) -> Result<Vec<RecordedEvent>, Error> {
+        let rows: Vec<EventRow> = sqlx::query_as(
+            "SELECT position, event_id, stream_id, stream_version, event_type, schema_version,
+                    data, metadata, recorded_at
+               FROM events
+              WHERE position > $1
+              ORDER BY position
+              LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(RecordedEvent::try_from).collect()
+    }
+
+    /// The position of the newest visible event (0 for an empty store).
+    pub async fn head_position(&self) -> Result<i64, Error> {
+        let head: Option<i64> = sqlx::query_scalar("SELECT max(position) FROM events")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(head.unwrap_or(0))
+    }
+
+    /// The current version of a stream (0 when it does not exist).
+    pub async fn stream_version(&self, stream_id: &str) -> Result<i64, Error> {
+        let version: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM streams WHERE stream_id = $1")
+                .bind(stream_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(version.unwrap_or(0))
+    }
+}

@@ -1,0 +1,151 @@
+//! The one typed configuration, read from the environment with defaults that work on a fresh machine.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Postgres holding the event store and the read models; created at start if missing.
+    pub database_url: String,
+    /// Upper bound of the connection pool, so a burst queues instead of exhausting the server.
+    pub database_max_connections: u32,
+    /// Redis for sessions, presence and rate limits.
+    pub redis_url: String,
+    /// NATS with JetStream, the event bus between processes.
+    pub nats_url: String,
+    /// Where the HTTP server listens (every role serves `/healthz` and `/readyz`).
+    pub bind: SocketAddr,
+    /// The origin browsers use to reach the service; cookie requests from other origins are refused.
+    pub public_url: String,
+    /// `text` for people, `json` for log collectors.
+    pub log_format: LogFormat,
+    /// How long in-flight requests may take to finish after a shutdown signal.
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A variable that is set but cannot be used, named so the operator knows what to fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}={value:?} is invalid: {reason}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads from any source of variables, so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str, default: &str| {
+            lookup(name)
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| default.to_owned())
+        };
+        let bind_raw = get("BIND", "127.0.0.1:8080");
+        let bind: SocketAddr = bind_raw.parse().map_err(|e| ConfigError {
+            variable: "BIND",
+            value: bind_raw.clone(),
+            reason: format!("expected host:port ({e})"),
+        })?;
+        let public_url = get("PUBLIC_URL", &format!("http://{bind}"));
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            return Err(ConfigError {
+                variable: "PUBLIC_URL",
+                value: public_url,
+                reason: "expected an http:// or https:// URL".into(),
+            });
+        }
+        let log_format = match get("LOG_FORMAT", "text").as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(ConfigError {
+                    variable: "LOG_FORMAT",
+                    value: other.to_owned(),
+                    reason: "expected text or json".into(),
+                })
+            }
+        };
+        Ok(Self {
+            database_url: get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/chat"),
+            database_max_connections: parse_number(&get, "DATABASE_MAX_CONNECTIONS", "20")?,
+            redis_url: get("REDIS_URL", "redis://127.0.0.1:6379"),
+            nats_url: get("NATS_URL", "nats://127.0.0.1:4222"),
+            bind,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            log_format,
+            shutdown_grace: Duration::from_secs(parse_number(&get, "SHUTDOWN_GRACE_SECS", "10")?),
+        })
+    }
+}
+
+fn parse_number<T: std::str::FromStr>(
+    get: &impl Fn(&str, &str) -> String,
+    variable: &'static str,
+    default: &str,
+) -> Result<T, ConfigError> {
+    let value = get(variable, default);
+    value.parse().map_err(|_| ConfigError {
+        variable,
+        reason: "expected a whole number".into(),
+        value,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_work_on_a_fresh_machine() {
+        let config = config(&[]).unwrap();
+        assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.public_url, "http://127.0.0.1:8080");
+        assert_eq!(
+            config.database_url,
+            "postgres://postgres@127.0.0.1:5432/chat"
+        );
+        assert_eq!(config.redis_url, "redis://127.0.0.1:6379");
+        assert_eq!(config.nats_url, "nats://127.0.0.1:4222");
+        assert_eq!(config.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn invalid_values_name_their_variable() {
+        for (variable, value) in [
+            ("BIND", "localhost"),
+            ("LOG_FORMAT", "xml"),
+            ("DATABASE_MAX_CONNECTIONS", "many"),
+            ("PUBLIC_URL", "example.com"),
+            ("SHUTDOWN_GRACE_SECS", "-1"),
+        ] {
+            let err = config(&[(variable, value)]).unwrap_err();
+            assert_eq!(err.variable, variable);
+            assert!(err.to_string().contains(variable));
+        }
+    }
+
+    #[test]
+    fn the_public_url_loses_its_trailing_slash() {
+        let config = config(&[("PUBLIC_URL", "https://chat.example.org/")]).unwrap();
+        assert_eq!(config.public_url, "https://chat.example.org");
+    }
+}

@@ -1,0 +1,15 @@
+//! The `chatd` service: configuration, process roles, startup, health and shutdown.
+//!
+//! `main.rs` only parses the command line; everything here can be built by tests on port 0.
+
+pub mod config;
+pub mod health;
+pub mod roles;
+pub mod shutdown;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+
+pub use config::Config;
+pub use roles::Role;
+pub use startup::Application;

@@ -1,0 +1,62 @@
+//! `chatd`: the messenger service. See `chatd help`.
+
+use server::roles::parse_roles;
+use server::{shutdown, telemetry, Application, Config};
+use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
+
+const USAGE: &str = "\
+usage: chatd [serve [ROLE...]]   run the service (default: every role in one process)
+       chatd migrate             create the database if missing and apply migrations, then exit
+       chatd help                show this
+
+roles: api, publisher, projector, notifier, all
+configuration: environment variables, see README.md";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("chatd: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(config.log_format);
+    let outcome = match args.first().map(String::as_str) {
+        None | Some("serve") => serve(config, args.iter().skip(1).map(String::as_str)).await,
+        Some("migrate") => server::startup::prepare_database(&config)
+            .await
+            .map(|_| tracing::info!("migrations applied")),
+        Some("help" | "--help" | "-h") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => {
+            eprintln!("chatd: unknown command {other:?}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "chatd failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve<'a>(
+    config: Config,
+    role_names: impl Iterator<Item = &'a str>,
+) -> anyhow::Result<()> {
+    let roles = parse_roles(role_names).map_err(anyhow::Error::msg)?;
+    let shutdown = CancellationToken::new();
+    let signals = shutdown::cancel_on_signal(shutdown.clone());
+    let app = Application::build(config, roles).await?;
+    let result = app.run_until_stopped(shutdown.clone()).await;
+    shutdown.cancel();
+    let _ = signals.await;
+    result
+}

@@ -1,0 +1,115 @@
+//! Building the application (database ready, clients made, socket bound) and running it.
+
+use crate::roles::Role;
+use crate::state::AppState;
+use crate::{health, Config};
+use anyhow::Context;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::{Json, Router};
+use eventstore::EventStore;
+use sqlx::PgPool;
+use std::future::IntoFuture;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    roles: Vec<Role>,
+}
+
+impl Application {
+    /// Prepares the database, connects the clients and binds `config.bind` (port 0 picks a free one).
+    pub async fn build(config: Config, roles: Vec<Role>) -> anyhow::Result<Self> {
+        let pool = prepare_database(&config).await?;
+        let redis = redis::Client::open(config.redis_url.as_str())
+            .with_context(|| "REDIS_URL is not a valid Redis URL")?;
+        let nats = async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .connect(config.nats_url.as_str())
+            .await
+            .with_context(|| "NATS_URL is not a valid NATS URL")?;
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.bind))?;
+        let state = AppState {
+            config: Arc::new(config),
+            store: EventStore::new(pool),
+            redis,
+            nats,
+        };
+        let router = router(state.clone(), &roles);
+        Ok(Self {
+            listener,
+            router,
+            state,
+            roles,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` is cancelled, then lets in-flight requests finish within the grace.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let roles: Vec<&str> = self.roles.iter().map(Role::as_str).collect();
+        tracing::info!(
+            address = %self.listener.local_addr()?,
+            roles = %roles.join(","),
+            "chatd listening"
+        );
+        let grace = self.state.config.shutdown_grace;
+        let serve = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .into_future();
+        let grace_expired = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            result = serve => result.context("HTTP server failed")?,
+            () = grace_expired => tracing::warn!(?grace, "requests still running after the grace period; stopping anyway"),
+        }
+        self.state.store.pool().close().await;
+        tracing::info!("chatd stopped");
+        Ok(())
+    }
+}
+
+/// Creates the database if missing and applies migrations (also the `chatd migrate` subcommand).
+pub async fn prepare_database(config: &Config) -> anyhow::Result<PgPool> {
+    eventstore::create_database_if_missing(&config.database_url)
+        .await
+        .context("cannot reach Postgres at DATABASE_URL or create its database")?;
+    let pool = eventstore::connect(&config.database_url, config.database_max_connections)
+        .await
+        .context("cannot connect to Postgres at DATABASE_URL")?;
+    eventstore::migrate(&pool)
+        .await
+        .context("cannot apply database migrations")?;
+    Ok(pool)
+}
+
+fn router(state: AppState, _roles: &[Role]) -> Router {
+    Router::new()
+        .merge(health::router())
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn not_found() -> impl IntoResponse {
+    (
+        StatusCode::NOT_FOUND,
+        Json(serde_json::json!({
+            "error": { "code": "not_found", "message": "no such endpoint" }
+        })),
+    )
+}
