@@ -1,6 +1,7 @@
 //! The one typed configuration, read from the environment with defaults that work on a fresh machine.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -21,6 +22,20 @@ pub struct Config {
     pub log_format: LogFormat,
     /// How long in-flight requests may take to finish after a shutdown signal.
     pub shutdown_grace: Duration,
+    /// Mark the session cookie `Secure`; defaults to whether PUBLIC_URL is https.
+    pub cookie_secure: bool,
+    /// A session unused this long ends.
+    pub session_idle_timeout: Duration,
+    /// A session ends this long after login, however active.
+    pub session_max_age: Duration,
+    /// Failed logins allowed per username, and per client address, within the window.
+    pub login_failures_per_username: u32,
+    pub login_failures_per_address: u32,
+    pub login_failure_window: Duration,
+    /// Prepended to every Redis key, so deployments (or tests) can share one Redis.
+    pub redis_key_prefix: String,
+    /// Holds `node_modules/` with the front-end packages (installed by `npm ci` in `web/`).
+    pub web_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +99,63 @@ impl Config {
             public_url: public_url.trim_end_matches('/').to_owned(),
             log_format,
             shutdown_grace: Duration::from_secs(parse_number(&get, "SHUTDOWN_GRACE_SECS", "10")?),
+            cookie_secure: parse_bool(
+                &get,
+                "COOKIE_SECURE",
+                if public_url.starts_with("https://") {
+                    "true"
+                } else {
+                    "false"
+                },
+            )?,
+            session_idle_timeout: Duration::from_secs(parse_number(
+                &get,
+                "SESSION_IDLE_TIMEOUT_SECS",
+                "604800",
+            )?),
+            session_max_age: Duration::from_secs(parse_number(
+                &get,
+                "SESSION_MAX_AGE_SECS",
+                "2592000",
+            )?),
+            login_failures_per_username: parse_number(&get, "LOGIN_FAILURES_PER_USERNAME", "5")?,
+            login_failures_per_address: parse_number(&get, "LOGIN_FAILURES_PER_ADDRESS", "20")?,
+            login_failure_window: Duration::from_secs(parse_number(
+                &get,
+                "LOGIN_FAILURE_WINDOW_SECS",
+                "900",
+            )?),
+            redis_key_prefix: get("REDIS_KEY_PREFIX", "chat:"),
+            web_dir: lookup("WEB_DIR")
+                .filter(|v| !v.trim().is_empty())
+                .map_or_else(default_web_dir, PathBuf::from),
         })
+    }
+}
+
+fn parse_bool(
+    get: &impl Fn(&str, &str) -> String,
+    variable: &'static str,
+    default: &str,
+) -> Result<bool, ConfigError> {
+    match get(variable, default).to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        other => Err(ConfigError {
+            variable,
+            value: other.to_owned(),
+            reason: "expected true or false".into(),
+        }),
+    }
+}
+
+/// `./web` when run from the repository root, else the checkout this binary was built from.
+fn default_web_dir() -> PathBuf {
+    let here = PathBuf::from("web");
+    if here.join("package.json").exists() {
+        here
+    } else {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web"))
     }
 }
 
@@ -126,6 +197,24 @@ mod tests {
         assert_eq!(config.redis_url, "redis://127.0.0.1:6379");
         assert_eq!(config.nats_url, "nats://127.0.0.1:4222");
         assert_eq!(config.log_format, LogFormat::Text);
+        assert!(!config.cookie_secure);
+        assert!(config.web_dir.join("package.json").exists());
+    }
+
+    #[test]
+    fn cookies_are_secure_by_default_behind_https() {
+        let config = config(&[("PUBLIC_URL", "https://chat.example.org")]).unwrap();
+        assert!(config.cookie_secure);
+        let config = config_with_override();
+        assert!(!config.cookie_secure);
+    }
+
+    fn config_with_override() -> Config {
+        config(&[
+            ("PUBLIC_URL", "https://chat.example.org"),
+            ("COOKIE_SECURE", "false"),
+        ])
+        .unwrap()
     }
 
     #[test]
@@ -136,6 +225,8 @@ mod tests {
             ("DATABASE_MAX_CONNECTIONS", "many"),
             ("PUBLIC_URL", "example.com"),
             ("SHUTDOWN_GRACE_SECS", "-1"),
+            ("COOKIE_SECURE", "maybe"),
+            ("SESSION_MAX_AGE_SECS", "1d"),
         ] {
             let err = config(&[(variable, value)]).unwrap_err();
             assert_eq!(err.variable, variable);

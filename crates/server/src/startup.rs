@@ -4,12 +4,18 @@ use crate::roles::Role;
 use crate::state::AppState;
 use crate::{health, Config};
 use anyhow::Context;
+use app::{Accounts, HashCost, PasswordHasher};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::{Json, Router};
 use eventstore::EventStore;
+use http_api::ratelimit::{LoginLimiter, LoginLimits};
+use http_api::session::{SessionPolicy, SessionStore};
+use http_api::state::origin_of;
+use http_api::{ApiSettings, Kv};
 use sqlx::PgPool;
 use std::future::IntoFuture;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -35,11 +41,14 @@ impl Application {
         let listener = TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("cannot listen on {}", config.bind))?;
+        let store = EventStore::new(pool);
+        let api = api_state(&config, store.clone(), redis.clone()).await?;
         let state = AppState {
             config: Arc::new(config),
-            store: EventStore::new(pool),
+            store,
             redis,
             nats,
+            api,
         };
         let router = router(state.clone(), &roles);
         Ok(Self {
@@ -67,7 +76,10 @@ impl Application {
             "chatd listening"
         );
         let grace = self.state.config.shutdown_grace;
-        let serve = axum::serve(self.listener, self.router)
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let serve = axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .into_future();
         let grace_expired = async {
@@ -98,11 +110,50 @@ pub async fn prepare_database(config: &Config) -> anyhow::Result<PgPool> {
     Ok(pool)
 }
 
-fn router(state: AppState, _roles: &[Role]) -> Router {
-    Router::new()
+fn router(state: AppState, roles: &[Role]) -> Router {
+    let mut router = Router::new()
         .merge(health::router())
         .fallback(not_found)
-        .with_state(state)
+        .with_state(state.clone());
+    if roles.contains(&Role::Api) {
+        router = router.merge(http_api::router(state.api));
+    }
+    router
+}
+
+async fn api_state(
+    config: &Config,
+    store: EventStore,
+    redis: redis::Client,
+) -> anyhow::Result<http_api::ApiState> {
+    // Hashing the timing-equalizing dummy password is CPU work: keep it off the runtime.
+    let hasher = tokio::task::spawn_blocking(|| PasswordHasher::new(HashCost::default()))
+        .await
+        .context("password hasher setup panicked")??;
+    let kv = Kv::new(redis, &config.redis_key_prefix);
+    Ok(http_api::ApiState {
+        accounts: Accounts::new(store, hasher),
+        sessions: SessionStore::new(
+            kv.clone(),
+            SessionPolicy {
+                idle_timeout: config.session_idle_timeout,
+                absolute_lifetime: config.session_max_age,
+            },
+        ),
+        limiter: LoginLimiter::new(
+            kv,
+            LoginLimits {
+                per_username: config.login_failures_per_username,
+                per_address: config.login_failures_per_address,
+                window: config.login_failure_window,
+            },
+        ),
+        settings: Arc::new(ApiSettings {
+            public_origin: origin_of(&config.public_url),
+            cookie_secure: config.cookie_secure,
+            web_dir: config.web_dir.clone(),
+        }),
+    })
 }
 
 async fn not_found() -> impl IntoResponse {

@@ -14,4 +14,6 @@ pub struct AppState {
     pub redis: redis::Client,
     /// NATS; connects (and reconnects) in the background, so a down bus does not stop the start.
     pub nats: async_nats::Client,
+    /// What the JSON API's handlers share (accounts, sessions, login limits).
+    pub api: http_api::ApiState,
 }

@@ -1,45 +1,9 @@
 //! The service process: health, readiness naming what is down, JSON 404s and graceful shutdown.
 
-use server::{Application, Config, Role};
-use std::collections::HashMap;
+mod common;
+
+use common::spawn_app;
 use std::time::Duration;
-use testkit::TestDb;
-use tokio_util::sync::CancellationToken;
-
-struct Running {
-    base: String,
-    shutdown: CancellationToken,
-    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
-    _db: TestDb,
-}
-
-async fn spawn_app(overrides: &[(&str, &str)]) -> anyhow::Result<Running> {
-    let db = TestDb::create().await?;
-    let mut vars: HashMap<String, String> = HashMap::from([
-        ("DATABASE_URL".into(), db.url.clone()),
-        ("BIND".into(), "127.0.0.1:0".into()),
-    ]);
-    for (name, value) in ["REDIS_URL", "NATS_URL"]
-        .iter()
-        .filter_map(|name| std::env::var(name).ok().map(|v| (*name, v)))
-    {
-        vars.insert(name.into(), value);
-    }
-    for (name, value) in overrides {
-        vars.insert((*name).into(), (*value).into());
-    }
-    let config = Config::from_lookup(|name| vars.get(name).cloned())?;
-    let app = Application::build(config, Role::ALL.to_vec()).await?;
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let shutdown = CancellationToken::new();
-    let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
-    Ok(Running {
-        base,
-        shutdown,
-        handle,
-        _db: db,
-    })
-}
 
 async fn get_json(url: &str) -> anyhow::Result<(u16, serde_json::Value)> {
     let response = reqwest::get(url).await?;
@@ -100,8 +64,9 @@ async fn the_server_stops_when_asked_and_frees_its_port() -> anyhow::Result<()> 
     let app = spawn_app(&[]).await?;
     let (status, _) = get_json(&format!("{}/healthz", app.base)).await?;
     assert_eq!(status, 200);
+    let mut app = app;
     app.shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(15), app.handle).await???;
+    tokio::time::timeout(Duration::from_secs(15), &mut app.handle).await???;
     assert!(reqwest::get(format!("{}/healthz", app.base)).await.is_err());
     Ok(())
 }

@@ -1,0 +1,194 @@
+//! Registration, authentication and profiles, straight from the event store.
+//!
+//! Login reads two short streams (the username reservation, then the user), so it is consistent the
+//! moment registration commits and needs no read model.
+
+use crate::{AppError, Password, PasswordHasher};
+use domain::user::{PasswordHash, Reservation, ReservationEvent, Reserve};
+use domain::{Aggregate, DisplayName, User, UserCommand, UserEvent, UserId, Username};
+use eventstore::{append_in_tx, EventStore, ExpectedVersion, Metadata, NewEvent};
+use serde::Serialize;
+
+/// What anyone may see of an account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserProfile {
+    pub id: UserId,
+    pub username: Username,
+    pub display_name: DisplayName,
+}
+
+#[derive(Clone)]
+pub struct Accounts {
+    store: EventStore,
+    hasher: PasswordHasher,
+}
+
+impl Accounts {
+    pub fn new(store: EventStore, hasher: PasswordHasher) -> Self {
+        Self { store, hasher }
+    }
+
+    /// Registers a new account. The username is taken by appending its reservation stream with
+    /// "no stream" expected, in the same transaction as the user's first event: of two concurrent
+    /// registrations of one name exactly one commits.
+    pub async fn register(
+        &self,
+        username: Username,
+        password: Password,
+        display_name: Option<DisplayName>,
+    ) -> Result<UserProfile, AppError> {
+        // Fail fast on a taken name before spending a password hash on it.
+        if let Reservation::Taken { .. } = self.reservation(&username).await? {
+            return Err(AppError::UsernameTaken);
+        }
+        let password_hash = self.hasher.hash(password).await?;
+        let user_id = UserId::new();
+        let display_name = display_name.unwrap_or_else(|| DisplayName::from_username(&username));
+
+        let reserved = Reservation::Free
+            .decide(&Reserve {
+                username: username.clone(),
+                user_id,
+            })
+            .map_err(|_| AppError::UsernameTaken)?;
+        let registered = User::default()
+            .decide(&UserCommand::Register {
+                user_id,
+                username: username.clone(),
+                display_name: display_name.clone(),
+                password_hash,
+            })
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+
+        let metadata = Metadata {
+            actor: Some(format!("user:{user_id}")),
+            ..Metadata::default()
+        };
+        let reserved = to_new_events(&reserved, ReservationEvent::event_type, &metadata)?;
+        let registered = to_new_events(&registered, UserEvent::event_type, &metadata)?;
+
+        let mut tx = self
+            .store
+            .pool()
+            .begin()
+            .await
+            .map_err(eventstore::Error::from)?;
+        match append_in_tx(
+            &mut tx,
+            &username.reservation_stream_id(),
+            ExpectedVersion::NoStream,
+            &reserved,
+        )
+        .await
+        {
+            Err(e) if e.is_conflict() => return Err(AppError::UsernameTaken),
+            other => other?,
+        };
+        append_in_tx(
+            &mut tx,
+            &user_id.stream_id(),
+            ExpectedVersion::NoStream,
+            &registered,
+        )
+        .await?;
+        tx.commit().await.map_err(eventstore::Error::from)?;
+        tracing::info!(%user_id, "user registered");
+        Ok(UserProfile {
+            id: user_id,
+            username,
+            display_name,
+        })
+    }
+
+    /// Checks a username and password. Unknown users, malformed names and wrong passwords all
+    /// cost one argon2 verification and end in the same [`AppError::InvalidCredentials`].
+    pub async fn authenticate(
+        &self,
+        username: &str,
+        password: Password,
+    ) -> Result<UserProfile, AppError> {
+        let account = match Username::parse(username) {
+            Ok(username) => match self.reservation(&username).await? {
+                Reservation::Taken { by } => self.registered(by).await?,
+                Reservation::Free => None,
+            },
+            Err(_) => None,
+        };
+        let hash = account.as_ref().map(|(_, hash)| hash);
+        if self.hasher.verify(password, hash).await? {
+            if let Some((profile, _)) = account {
+                return Ok(profile);
+            }
+        }
+        Err(AppError::InvalidCredentials)
+    }
+
+    pub async fn profile(&self, id: UserId) -> Result<UserProfile, AppError> {
+        self.registered(id)
+            .await?
+            .map(|(profile, _)| profile)
+            .ok_or(AppError::NotFound("user"))
+    }
+
+    pub async fn profile_by_username(&self, username: &Username) -> Result<UserProfile, AppError> {
+        match self.reservation(username).await? {
+            Reservation::Taken { by } => self.profile(by).await,
+            Reservation::Free => Err(AppError::NotFound("user")),
+        }
+    }
+
+    async fn reservation(&self, username: &Username) -> Result<Reservation, AppError> {
+        let events = self
+            .store
+            .read_whole_stream(&username.reservation_stream_id())
+            .await?;
+        let events = events
+            .iter()
+            .map(|e| e.decode::<ReservationEvent>())
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Reservation::from_events(&events))
+    }
+
+    async fn registered(
+        &self,
+        id: UserId,
+    ) -> Result<Option<(UserProfile, PasswordHash)>, AppError> {
+        let events = self.store.read_whole_stream(&id.stream_id()).await?;
+        let events = events
+            .iter()
+            .map(|e| e.decode::<UserEvent>())
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(match User::from_events(&events) {
+            User::Registered {
+                id,
+                username,
+                display_name,
+                password_hash,
+            } => Some((
+                UserProfile {
+                    id,
+                    username,
+                    display_name,
+                },
+                password_hash,
+            )),
+            User::Unregistered => None,
+        })
+    }
+}
+
+/// Serializes domain events for the store, each with a fresh id.
+fn to_new_events<E: Serialize>(
+    events: &[E],
+    event_type: fn(&E) -> &'static str,
+    metadata: &Metadata,
+) -> Result<Vec<NewEvent>, AppError> {
+    events
+        .iter()
+        .map(|event| {
+            NewEvent::from_data(uuid::Uuid::new_v4(), event_type(event), event)
+                .map(|e| e.with_metadata(metadata.clone()))
+                .map_err(|e| AppError::Internal(format!("cannot serialize event: {e}")))
+        })
+        .collect()
+}

@@ -1,0 +1,32 @@
+//! The one error type of the command handlers: what a caller can act on, and the rest.
+
+use domain::ValidationError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A value the user gave is not acceptable; names the field.
+    #[error(transparent)]
+    Validation(#[from] ValidationError),
+    #[error("this username is taken")]
+    UsernameTaken,
+    /// Unknown user and wrong password are deliberately the same error.
+    #[error("wrong username or password")]
+    InvalidCredentials,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The database is unreachable or failing; nothing was written.
+    #[error("the event store is unavailable: {0}")]
+    Unavailable(eventstore::Error),
+    /// A bug or corrupted data; logged with its cause, shown as a generic failure.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<eventstore::Error> for AppError {
+    fn from(error: eventstore::Error) -> Self {
+        match error {
+            eventstore::Error::Database(_) => Self::Unavailable(error),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Command handlers: the one place where a request becomes events.
+//!
+//! Each handler loads the streams it needs, folds them into aggregate state, asks the pure domain to
+//! decide, and appends the result. HTTP handlers, the WebSocket gateway and the Telegram bot all call
+//! these, so a rule is enforced the same way whichever door a command came through.
+
+pub mod accounts;
+pub mod error;
+pub mod passwords;
+
+pub use accounts::{Accounts, UserProfile};
+pub use error::AppError;
+pub use passwords::{HashCost, Password, PasswordHasher};

@@ -1,0 +1,97 @@
+//! Who is calling: the session cookie or an `Authorization: Bearer` token, and the cross-site guard.
+
+use crate::error::ApiError;
+use crate::session::Session;
+use crate::state::{origin_of, ApiState};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use tower_cookies::Cookies;
+
+pub const SESSION_COOKIE: &str = "session";
+
+/// An authenticated caller. Extracting it answers 401 when there is no live session.
+pub struct Authenticated {
+    pub session: Session,
+}
+
+impl FromRequestParts<ApiState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ApiState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = match bearer_token(&parts.headers)? {
+            Some(token) => token,
+            None => {
+                let cookies = Cookies::from_request_parts(parts, state)
+                    .await
+                    .map_err(|(_, msg)| ApiError::internal(&msg))?;
+                match cookies.get(SESSION_COOKIE) {
+                    Some(cookie) => cookie.value().to_owned(),
+                    None => return Err(ApiError::unauthorized()),
+                }
+            }
+        };
+        match state.sessions.authenticate(&token).await {
+            Ok(Some(session)) => Ok(Self { session }),
+            Ok(None) => Err(ApiError::unauthorized()),
+            Err(e) => Err(ApiError::unavailable(&e)),
+        }
+    }
+}
+
+/// The bearer token, if the request carries one; a malformed Authorization header is a 401.
+pub fn bearer_token(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value.to_str().map_err(|_| ApiError::unauthorized())?;
+    match value.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(Some(token.trim().to_owned()))
+        }
+        _ => Err(ApiError::unauthorized()),
+    }
+}
+
+/// Refuses state-changing requests sent by a browser from another site.
+///
+/// The session cookie is SameSite=Lax, and this checks `Origin` (or, without it, `Sec-Fetch-Site`)
+/// against PUBLIC_URL as a second line. Bearer requests are exempt: a browser never attaches a
+/// bearer token by itself. Requests with neither header come from non-browser clients.
+pub async fn reject_cross_site(
+    State(state): State<ApiState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let safe = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    let headers = request.headers();
+    if !safe && !headers.contains_key(header::AUTHORIZATION) {
+        let cross_site = match headers.get(header::ORIGIN) {
+            Some(origin) => origin
+                .to_str()
+                .map(|o| origin_of(o) != state.settings.public_origin)
+                .unwrap_or(true),
+            None => headers
+                .get("sec-fetch-site")
+                .is_some_and(|site| site.as_bytes() == b"cross-site"),
+        };
+        if cross_site {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "cross_site_request",
+                "requests from other sites are not allowed",
+            ));
+        }
+    }
+    Ok(next.run(request).await)
+}

@@ -1,0 +1,42 @@
+//! The shared Redis connection, made on first use so the service starts while Redis is down.
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+#[derive(Clone)]
+pub struct Kv {
+    client: redis::Client,
+    /// One multiplexed, self-reconnecting connection for the whole process.
+    manager: std::sync::Arc<OnceCell<ConnectionManager>>,
+    /// Prepended to every key, so several deployments or tests can share one Redis.
+    prefix: std::sync::Arc<str>,
+}
+
+impl Kv {
+    pub fn new(client: redis::Client, prefix: &str) -> Self {
+        Self {
+            client,
+            manager: std::sync::Arc::new(OnceCell::new()),
+            prefix: prefix.into(),
+        }
+    }
+
+    pub fn key(&self, parts: std::fmt::Arguments<'_>) -> String {
+        format!("{}{}", self.prefix, parts)
+    }
+
+    /// A handle on the shared connection; fails fast (2 s) when Redis does not answer.
+    pub async fn conn(&self) -> redis::RedisResult<ConnectionManager> {
+        self.manager
+            .get_or_try_init(|| async {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(Duration::from_secs(2)))
+                    .set_response_timeout(Some(Duration::from_secs(2)))
+                    .set_number_of_retries(2);
+                self.client.get_connection_manager_with_config(config).await
+            })
+            .await
+            .cloned()
+    }
+}

@@ -1,0 +1,90 @@
+//! The OpenAPI document, generated from the handlers' annotations, and a local Swagger UI page.
+
+use crate::error::ApiError;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse};
+use std::path::Path;
+use tower_http::services::ServeDir;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "chat",
+        description = "An event-sourced, real-time messenger. Errors always have the shape \
+                       {\"error\": {\"code\", \"message\", \"field\"?}}."
+    ),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "accounts", description = "Registration, login, profiles"),
+        (name = "sessions", description = "The caller's sessions"),
+    )
+)]
+pub struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("session"))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Swagger UI's files, from the npm package `swagger-ui-dist` installed under `web/node_modules`.
+pub fn swagger_ui_assets(web_dir: &Path) -> ServeDir {
+    ServeDir::new(web_dir.join("node_modules/swagger-ui-dist"))
+}
+
+pub async fn docs_page() -> impl IntoResponse {
+    Html(DOCS_PAGE)
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not accept that method",
+    )
+}
+
+pub fn json_document(document: &str) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        document.to_owned(),
+    )
+}
+
+const DOCS_PAGE: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>chat API</title>
+  <link rel="stylesheet" href="/api/docs/swagger-ui/swagger-ui.css">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="/api/docs/swagger-ui/swagger-ui-bundle.js"></script>
+  <script src="/api/docs/swagger-ui/swagger-ui-standalone-preset.js"></script>
+  <script src="/api/docs/init.js"></script>
+</body>
+</html>
+"#;
+
+/// Kept out of the page so a strict Content-Security-Policy needs no inline script.
+pub const DOCS_INIT: &str = r##"window.ui = SwaggerUIBundle({
+  url: "/api/v1/openapi.json",
+  dom_id: "#swagger-ui",
+  presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+  layout: "StandaloneLayout"
+});
+"##;

@@ -1,0 +1,69 @@
+//! The caller's own account and other people's public profiles.
+
+use crate::auth::Authenticated;
+use crate::dto::{UserDto, UserEnvelope};
+use crate::error::{ApiError, ErrorBody};
+use crate::routes::sessions::SessionDto;
+use crate::state::ApiState;
+use axum::extract::{Path, State};
+use axum::Json;
+use domain::Username;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(me))
+        .routes(routes!(user_profile))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeResponse {
+    pub user: UserDto,
+    /// The session this request was made with.
+    pub session: SessionDto,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/me", tag = "accounts",
+    responses(
+        (status = 200, description = "The logged-in user", body = MeResponse),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+    ),
+    security(("session_cookie" = []), ("bearer" = []))
+)]
+async fn me(
+    State(state): State<ApiState>,
+    auth: Authenticated,
+) -> Result<Json<MeResponse>, ApiError> {
+    let profile = state.accounts.profile(auth.session.user_id).await?;
+    Ok(Json(MeResponse {
+        user: profile.into(),
+        session: SessionDto::new(&auth.session, &auth.session.id),
+    }))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/users/{username}", tag = "accounts",
+    params(("username" = String, Path, description = "Case-insensitive")),
+    responses(
+        (status = 200, description = "The public profile", body = UserEnvelope),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+    ),
+    security(("session_cookie" = []), ("bearer" = []))
+)]
+async fn user_profile(
+    State(state): State<ApiState>,
+    _auth: Authenticated,
+    Path(username): Path<String>,
+) -> Result<Json<UserEnvelope>, ApiError> {
+    // A name that cannot exist is simply not found.
+    let username = Username::parse(&username).map_err(|_| ApiError::not_found("user"))?;
+    let profile = state.accounts.profile_by_username(&username).await?;
+    Ok(Json(UserEnvelope {
+        user: profile.into(),
+    }))
+}

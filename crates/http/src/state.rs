@@ -1,0 +1,56 @@
+//! What the API's handlers share.
+
+use crate::ratelimit::LoginLimiter;
+use crate::session::SessionStore;
+use app::Accounts;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct ApiState {
+    /// Registration, login checks and profiles (event store).
+    pub accounts: Accounts,
+    /// Sessions (Redis).
+    pub sessions: SessionStore,
+    /// Login failure counters (Redis).
+    pub limiter: LoginLimiter,
+    pub settings: Arc<ApiSettings>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// `scheme://host[:port]` of PUBLIC_URL: the only origin allowed to send cookie-authenticated
+    /// state-changing requests.
+    pub public_origin: String,
+    /// Mark the session cookie `Secure` (set when served over HTTPS).
+    pub cookie_secure: bool,
+    /// Holds `node_modules/` with the front-end packages served locally (Swagger UI, htmx).
+    pub web_dir: PathBuf,
+}
+
+/// The origin part of a URL: scheme, host and port, no path.
+pub fn origin_of(url: &str) -> String {
+    let trimmed = url.trim_end_matches('/');
+    match trimmed.find("://") {
+        Some(i) => match trimmed[i + 3..].find('/') {
+            Some(slash) => trimmed[..i + 3 + slash].to_owned(),
+            None => trimmed.to_owned(),
+        },
+        None => trimmed.to_owned(),
+    }
+    .to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin_of;
+
+    #[test]
+    fn origins_drop_the_path_and_case() {
+        assert_eq!(
+            origin_of("https://Chat.example.org/app/"),
+            "https://chat.example.org"
+        );
+        assert_eq!(origin_of("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+    }
+}

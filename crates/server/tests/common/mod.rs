@@ -1,0 +1,122 @@
+//! Starting the real application on port 0 against the real Postgres, Redis and NATS, with a
+//! database and a Redis key prefix of its own.
+
+#![allow(dead_code)]
+
+use server::{Application, Config, Role};
+use std::collections::HashMap;
+use testkit::TestDb;
+use tokio_util::sync::CancellationToken;
+
+pub struct TestApp {
+    pub base: String,
+    pub shutdown: CancellationToken,
+    pub handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+    pub db: TestDb,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub async fn spawn_app(overrides: &[(&str, &str)]) -> anyhow::Result<TestApp> {
+    let db = TestDb::create().await?;
+    let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    let mut vars: HashMap<String, String> = HashMap::from([
+        ("DATABASE_URL".into(), db.url.clone()),
+        ("BIND".into(), "127.0.0.1:0".into()),
+        ("PUBLIC_URL".into(), "http://chat.test".into()),
+        ("REDIS_KEY_PREFIX".into(), prefix),
+        // Keys of test sessions expire soon after the test.
+        ("SESSION_IDLE_TIMEOUT_SECS".into(), "600".into()),
+        ("SHUTDOWN_GRACE_SECS".into(), "2".into()),
+    ]);
+    for name in ["REDIS_URL", "NATS_URL"] {
+        if let Ok(value) = std::env::var(name) {
+            vars.insert(name.into(), value);
+        }
+    }
+    for (name, value) in overrides {
+        vars.insert((*name).into(), (*value).into());
+    }
+    let config = Config::from_lookup(|name| vars.get(name).cloned())?;
+    let app = Application::build(config, Role::ALL.to_vec()).await?;
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    Ok(TestApp {
+        base,
+        shutdown,
+        handle,
+        db,
+    })
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A client that keeps cookies, like a browser tab.
+    pub fn browser(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap_or_default()
+    }
+
+    pub async fn register(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> anyhow::Result<reqwest::Response> {
+        Ok(reqwest::Client::new()
+            .post(self.url("/api/v1/auth/register"))
+            .json(&serde_json::json!({ "username": username, "password": password }))
+            .send()
+            .await?)
+    }
+
+    pub async fn login_with(
+        &self,
+        client: &reqwest::Client,
+        username: &str,
+        password: &str,
+    ) -> anyhow::Result<reqwest::Response> {
+        Ok(client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&serde_json::json!({ "username": username, "password": password }))
+            .send()
+            .await?)
+    }
+
+    /// Registers and logs in; returns the bearer token.
+    pub async fn signed_up(&self, username: &str) -> anyhow::Result<String> {
+        let response = self.register(username, "correct horse battery").await?;
+        anyhow::ensure!(response.status() == 201, "register: {}", response.status());
+        let response = self
+            .login_with(&reqwest::Client::new(), username, "correct horse battery")
+            .await?;
+        let body: serde_json::Value = response.json().await?;
+        body["token"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("no token in {body}"))
+    }
+}
+
+impl TestApp {
+    /// Logs an existing user in once more (another device); returns that session's token.
+    pub async fn signed_up_again(&self, username: &str) -> anyhow::Result<String> {
+        let response = self
+            .login_with(&reqwest::Client::new(), username, "correct horse battery")
+            .await?;
+        let body: serde_json::Value = response.json().await?;
+        body["token"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("no token in {body}"))
+    }
+}

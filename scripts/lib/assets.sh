@@ -1,0 +1,119 @@
+# shellcheck shell=bash
+# scripts/lib/assets.sh — make sure the front-end packages pinned in
+# web/package.json / web/package-lock.json are installed under web/node_modules,
+# from where the Rust server serves them (no CDN at run time). Meant to be
+# `source`d; safe under `set -euo pipefail`, non-interactive and idempotent
+# (a second run with an up-to-date web/node_modules does nothing).
+#
+#   source scripts/lib/assets.sh
+#   ensure_web_assets    # node/npm (Debian packages if missing) + `npm ci`
+
+if [[ -z "${PROJECT_ROOT:-}" ]]; then
+  PROJECT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+fi
+export PROJECT_ROOT
+
+_ASSETS_APT_UPDATED="${_ASSETS_APT_UPDATED:-${_SVC_APT_UPDATED:-0}}"
+
+# Files (relative to web/) the server needs; if any is missing, reinstall.
+WEB_ASSET_FILES=(
+  node_modules/swagger-ui-dist/swagger-ui-bundle.js
+  node_modules/swagger-ui-dist/swagger-ui.css
+  node_modules/swagger-ui-dist/swagger-ui-standalone-preset.js
+  node_modules/htmx.org/dist/htmx.min.js
+  node_modules/htmx-ext-ws/dist/ws.min.js
+)
+
+_assets_log() { printf '[assets] %s\n' "$*" >&2; }
+_assets_err() { printf '[assets] ERROR: %s\n' "$*" >&2; }
+
+_assets_apt_install() {
+  local out sudo=()
+  if ! command -v apt-get >/dev/null 2>&1; then
+    _assets_err "apt-get not found; install node and npm manually: $*"
+    return 1
+  fi
+  if [[ "$(id -u)" != 0 ]]; then
+    if command -v sudo >/dev/null 2>&1; then
+      sudo=(sudo -n)
+    else
+      _assets_err "not root and no sudo; install manually: $*"
+      return 1
+    fi
+  fi
+  if [[ "$_ASSETS_APT_UPDATED" != 1 ]]; then
+    _assets_log "apt-get update"
+    if ! out="$("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q 2>&1 </dev/null)"; then
+      printf '%s\n' "$out" | tail -n 20 >&2
+      _assets_err "apt-get update failed"
+      return 1
+    fi
+    _ASSETS_APT_UPDATED=1
+  fi
+  _assets_log "installing: $*"
+  if ! out="$("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" 2>&1 </dev/null)"; then
+    printf '%s\n' "$out" | tail -n 20 >&2
+    _assets_err "apt-get install $* failed"
+    return 1
+  fi
+}
+
+# Prints why web/node_modules needs (re)installing; prints nothing if current.
+_assets_stale_reason() {
+  local web="$1" marker="$1/node_modules/.package-lock.json" f
+  if [[ ! -f "$marker" ]]; then
+    printf 'web/node_modules missing'
+    return 0
+  fi
+  if [[ "$marker" -ot "$web/package-lock.json" ]]; then
+    printf 'web/package-lock.json changed'
+    return 0
+  fi
+  for f in "${WEB_ASSET_FILES[@]}"; do
+    if [[ ! -f "$web/$f" ]]; then
+      printf 'web/%s missing' "$f"
+      return 0
+    fi
+  done
+}
+
+ensure_web_assets() {
+  local web="$PROJECT_ROOT/web" reason out f
+  if [[ ! -f "$web/package.json" || ! -f "$web/package-lock.json" ]]; then
+    _assets_err "web/package.json or web/package-lock.json not found under $PROJECT_ROOT"
+    return 1
+  fi
+
+  reason="$(_assets_stale_reason "$web")"
+  if [[ -z "$reason" ]]; then
+    return 0
+  fi
+
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    _assets_log "node/npm not found"
+    _assets_apt_install nodejs npm || return 1
+    hash -r
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+      _assets_err "node/npm still not available after installing nodejs npm"
+      return 1
+    fi
+  fi
+
+  # --ignore-scripts: none of the packages need install scripts; this skips
+  # swagger-ui-dist's @scarf/scarf telemetry postinstall.
+  _assets_log "npm ci in web/ ($reason)"
+  if ! out="$(cd "$web" && CI=true SCARF_ANALYTICS=false npm ci --prefix "$web" \
+      --no-audit --no-fund --ignore-scripts --loglevel=error 2>&1 </dev/null)"; then
+    printf '%s\n' "$out" | tail -n 30 >&2
+    _assets_err "npm ci failed"
+    return 1
+  fi
+
+  for f in "${WEB_ASSET_FILES[@]}"; do
+    if [[ ! -f "$web/$f" ]]; then
+      _assets_err "expected file missing after npm ci: web/$f"
+      return 1
+    fi
+  done
+  _assets_log "web assets ready"
+}
