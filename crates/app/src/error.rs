@@ -12,8 +12,15 @@ pub enum AppError {
     /// Unknown user and wrong password are deliberately the same error.
     #[error("wrong username or password")]
     InvalidCredentials,
+    /// Also what a non-member gets for a conversation: no hint that it exists.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The caller may see the thing but not do this to it.
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
+    /// The thing's current state does not allow this.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
     /// The database is unreachable or failing; nothing was written.
     #[error("the event store is unavailable: {0}")]
     Unavailable(eventstore::Error),

@@ -5,9 +5,11 @@
 //! these, so a rule is enforced the same way whichever door a command came through.
 
 pub mod accounts;
+pub mod conversations;
 pub mod error;
 pub mod passwords;
 
 pub use accounts::{Accounts, UserProfile};
+pub use conversations::{Conversations, SentMessage};
 pub use error::AppError;
 pub use passwords::{HashCost, Password, PasswordHasher};

@@ -5,12 +5,18 @@
 //! answer to the event store. That keeps every business rule testable as given/when/then tables.
 
 pub mod aggregate;
+pub mod conversation;
 pub mod ids;
+pub mod message;
 pub mod user;
 pub mod username;
 
 pub use aggregate::Aggregate;
+pub use conversation::{
+    Conversation, ConversationCommand, ConversationError, ConversationEvent, ConversationId, Member,
+};
 pub use ids::UserId;
+pub use message::{ClientId, MessageBody};
 pub use user::{
     PasswordHash, Reservation, ReservationError, ReservationEvent, Reserve, User, UserCommand,
     UserError, UserEvent,

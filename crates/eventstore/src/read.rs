@@ -52,6 +52,20 @@ impl EventStore {
         rows.into_iter().map(RecordedEvent::try_from).collect()
     }
 
+    /// One event by its id (for answering an idempotent retry with what was stored).
+    pub async fn read_event(&self, event_id: uuid::Uuid) -> Result<Option<RecordedEvent>, Error> {
+        let row: Option<EventRow> = sqlx::query_as(
+            "SELECT position, event_id, stream_id, stream_version, event_type, schema_version,
+                    data, metadata, recorded_at
+               FROM events
+              WHERE event_id = $1",
+        )
+        .bind(event_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(RecordedEvent::try_from).transpose()
+    }
+
     /// The position of the newest visible event (0 for an empty store).
     pub async fn head_position(&self) -> Result<i64, Error> {
         let head: Option<i64> = sqlx::query_scalar("SELECT max(position) FROM events")

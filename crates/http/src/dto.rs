@@ -23,6 +23,24 @@ impl From<UserProfile> for UserDto {
     }
 }
 
+/// A person as shown next to a message or conversation.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UserRef {
+    pub id: Uuid,
+    pub username: String,
+    pub display_name: String,
+}
+
+impl From<&domain::Member> for UserRef {
+    fn from(member: &domain::Member) -> Self {
+        Self {
+            id: member.id.as_uuid(),
+            username: member.username.to_string(),
+            display_name: member.display_name.to_string(),
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserEnvelope {
     pub user: UserDto,

@@ -146,8 +146,21 @@ impl From<AppError> for ApiError {
                 "wrong username or password",
             ),
             AppError::NotFound(what) => Self::not_found(what),
+            AppError::Forbidden { code, message } => {
+                Self::new(StatusCode::FORBIDDEN, code, message)
+            }
+            AppError::Conflict { code, message } => Self::new(StatusCode::CONFLICT, code, message),
             AppError::Unavailable(cause) => Self::unavailable(&cause),
             AppError::Internal(cause) => Self::internal(&cause),
+        }
+    }
+}
+
+impl From<projections::ProjectionError> for ApiError {
+    fn from(error: projections::ProjectionError) -> Self {
+        match error {
+            projections::ProjectionError::Database(e) => Self::unavailable(&e),
+            other => Self::internal(&other),
         }
     }
 }

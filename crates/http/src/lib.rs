@@ -34,6 +34,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(routes::accounts::router())
         .merge(routes::users::router())
         .merge(routes::sessions::router())
+        .merge(routes::conversations::router())
         .split_for_parts();
     let document = document.to_pretty_json().unwrap_or_default();
     let web_dir = state.settings.web_dir.clone();

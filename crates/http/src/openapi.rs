@@ -19,6 +19,8 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "accounts", description = "Registration, login, profiles"),
         (name = "sessions", description = "The caller's sessions"),
+        (name = "conversations", description = "One-to-one conversations"),
+        (name = "messages", description = "Sending, history, read receipts, edits and deletions"),
     )
 )]
 pub struct ApiDoc;

@@ -2,7 +2,9 @@
 
 use crate::ratelimit::LoginLimiter;
 use crate::session::SessionStore;
-use app::Accounts;
+use app::{Accounts, Conversations};
+use projections::ProjectionWatch;
+use sqlx::PgPool;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -10,6 +12,12 @@ use std::sync::Arc;
 pub struct ApiState {
     /// Registration, login checks and profiles (event store).
     pub accounts: Accounts,
+    /// Conversation commands (event store).
+    pub conversations: Conversations,
+    /// How far the history read model has got, for read-your-writes.
+    pub history: ProjectionWatch,
+    /// For queries on the read models.
+    pub pool: PgPool,
     /// Sessions (Redis).
     pub sessions: SessionStore,
     /// Login failure counters (Redis).

@@ -8,6 +8,8 @@ use tokio_util::sync::CancellationToken;
 const USAGE: &str = "\
 usage: chatd [serve [ROLE...]]   run the service (default: every role in one process)
        chatd migrate             create the database if missing and apply migrations, then exit
+       chatd rebuild PROJECTION  rebuild a read model from position 0 while the service keeps serving
+                                 (projections: history)
        chatd help                show this
 
 roles: api, publisher, projector, notifier, all
@@ -29,6 +31,13 @@ async fn main() -> ExitCode {
         Some("migrate") => server::startup::prepare_database(&config)
             .await
             .map(|_| tracing::info!("migrations applied")),
+        Some("rebuild") => match args.get(1).map(String::as_str) {
+            Some("history") => rebuild_history(&config).await,
+            other => {
+                eprintln!("chatd: rebuild needs a projection name (history), got {other:?}");
+                return ExitCode::from(2);
+            }
+        },
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             Ok(())
@@ -59,4 +68,16 @@ async fn serve<'a>(
     shutdown.cancel();
     let _ = signals.await;
     result
+}
+
+async fn rebuild_history(config: &Config) -> anyhow::Result<()> {
+    let pool = server::startup::prepare_database(config).await?;
+    let store = eventstore::EventStore::new(pool);
+    projections::ensure_schema::<projections::history::History>(store.pool()).await?;
+    let report = projections::rebuild(&store, &projections::history::History).await?;
+    println!(
+        "rebuilt {} from {} events; swapped in at position {}",
+        report.projection, report.events_applied, report.position
+    );
+    Ok(())
 }

@@ -4,7 +4,7 @@ use crate::roles::Role;
 use crate::state::AppState;
 use crate::{health, Config};
 use anyhow::Context;
-use app::{Accounts, HashCost, PasswordHasher};
+use app::{Accounts, Conversations, HashCost, PasswordHasher};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::{Json, Router};
@@ -13,11 +13,14 @@ use http_api::ratelimit::{LoginLimiter, LoginLimits};
 use http_api::session::{SessionPolicy, SessionStore};
 use http_api::state::origin_of;
 use http_api::{ApiSettings, Kv};
+use projections::history::History;
+use projections::{Projection, ProjectionWatch};
 use sqlx::PgPool;
 use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub struct Application {
@@ -25,6 +28,9 @@ pub struct Application {
     router: Router,
     state: AppState,
     roles: Vec<Role>,
+    /// Stops the background tasks (projection watch, role tasks) once the server has drained.
+    tasks_stop: CancellationToken,
+    tasks: JoinSet<()>,
 }
 
 impl Application {
@@ -41,8 +47,18 @@ impl Application {
         let listener = TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("cannot listen on {}", config.bind))?;
+        projections::ensure_schema::<History>(&pool)
+            .await
+            .context("cannot create the history read model's schema")?;
         let store = EventStore::new(pool);
-        let api = api_state(&config, store.clone(), redis.clone()).await?;
+        let tasks_stop = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        let (history, watch_task) =
+            ProjectionWatch::start(store.pool().clone(), History::NAME, tasks_stop.clone());
+        tasks.spawn(async move {
+            let _ = watch_task.await;
+        });
+        let api = api_state(&config, store.clone(), redis.clone(), history).await?;
         let state = AppState {
             config: Arc::new(config),
             store,
@@ -56,6 +72,8 @@ impl Application {
             router,
             state,
             roles,
+            tasks_stop,
+            tasks,
         })
     }
 
@@ -75,6 +93,14 @@ impl Application {
             roles = %roles.join(","),
             "chatd listening"
         );
+        let mut tasks = self.tasks;
+        if self.roles.contains(&Role::Projector) {
+            tasks.spawn(projections::run(
+                self.state.store.clone(),
+                History,
+                self.tasks_stop.clone(),
+            ));
+        }
         let grace = self.state.config.shutdown_grace;
         let service = self
             .router
@@ -90,6 +116,8 @@ impl Application {
             result = serve => result.context("HTTP server failed")?,
             () = grace_expired => tracing::warn!(?grace, "requests still running after the grace period; stopping anyway"),
         }
+        self.tasks_stop.cancel();
+        while tasks.join_next().await.is_some() {}
         self.state.store.pool().close().await;
         tracing::info!("chatd stopped");
         Ok(())
@@ -125,14 +153,19 @@ async fn api_state(
     config: &Config,
     store: EventStore,
     redis: redis::Client,
+    history: ProjectionWatch,
 ) -> anyhow::Result<http_api::ApiState> {
     // Hashing the timing-equalizing dummy password is CPU work: keep it off the runtime.
     let hasher = tokio::task::spawn_blocking(|| PasswordHasher::new(HashCost::default()))
         .await
         .context("password hasher setup panicked")??;
     let kv = Kv::new(redis, &config.redis_key_prefix);
+    let accounts = Accounts::new(store.clone(), hasher);
     Ok(http_api::ApiState {
-        accounts: Accounts::new(store, hasher),
+        conversations: Conversations::new(store.clone(), accounts.clone()),
+        history,
+        pool: store.pool().clone(),
+        accounts,
         sessions: SessionStore::new(
             kv.clone(),
             SessionPolicy {

@@ -1,5 +1,6 @@
 //! The API's endpoints, one module per resource.
 
 pub mod accounts;
+pub mod conversations;
 pub mod sessions;
 pub mod users;

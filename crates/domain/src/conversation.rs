@@ -1,0 +1,641 @@
+//! The one-to-one conversation aggregate: stream `conversation-<id>`, holding its messages, edits,
+//! deletions and read receipts.
+//!
+//! A pair's conversation id is derived from the two user ids, so starting a conversation twice, or
+//! from either side, names the same stream. Messages are numbered by a dense `seq` per conversation;
+//! a client can tell a gap by itself.
+
+use crate::{Aggregate, ClientId, DisplayName, MessageBody, UserId, Username};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// Namespace of the derived ids (UUIDv5), fixed forever: changing it would split history.
+const NAMESPACE: Uuid = Uuid::from_u128(0x6d1f_4c3a_9b2e_4f7d_8a51_3c9e_07b4_d2a6);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ConversationId(Uuid);
+
+impl ConversationId {
+    /// The same for (a, b) and (b, a).
+    pub fn for_pair(a: UserId, b: UserId) -> Self {
+        let (low, high) = if a <= b { (a, b) } else { (b, a) };
+        let mut name = Vec::with_capacity(32);
+        name.extend_from_slice(low.as_uuid().as_bytes());
+        name.extend_from_slice(high.as_uuid().as_bytes());
+        Self(Uuid::new_v5(&NAMESPACE, &name))
+    }
+
+    pub const fn from_uuid(id: Uuid) -> Self {
+        Self(id)
+    }
+
+    pub const fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+
+    pub fn stream_id(&self) -> String {
+        format!("conversation-{}", self.0)
+    }
+
+    /// The message id (and event id) of `sender`'s message with `client_id` here: a resend derives
+    /// the same id, which makes the send idempotent down to the event store.
+    pub fn message_id(&self, sender: UserId, client_id: &ClientId) -> Uuid {
+        let mut name = Vec::with_capacity(40 + client_id.as_str().len());
+        name.extend_from_slice(self.0.as_bytes());
+        name.extend_from_slice(sender.as_uuid().as_bytes());
+        name.extend_from_slice(client_id.as_str().as_bytes());
+        Uuid::new_v5(&NAMESPACE, &name)
+    }
+}
+
+impl std::fmt::Display for ConversationId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A member as they were named when the event happened, so consumers need not look them up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub id: UserId,
+    pub username: Username,
+    pub display_name: DisplayName,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConversationCommand {
+    Start {
+        id: ConversationId,
+        members: [Member; 2],
+    },
+    Send {
+        sender: UserId,
+        client_id: ClientId,
+        body: MessageBody,
+        at: DateTime<Utc>,
+    },
+    Edit {
+        editor: UserId,
+        message_id: Uuid,
+        body: MessageBody,
+        at: DateTime<Utc>,
+    },
+    Delete {
+        actor: UserId,
+        message_id: Uuid,
+        at: DateTime<Utc>,
+    },
+    Read {
+        reader: UserId,
+        up_to: i64,
+        at: DateTime<Utc>,
+    },
+}
+
+/// Stored events of a conversation stream. Never reshape one: add a new variant or version instead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum ConversationEvent {
+    ConversationStarted {
+        conversation_id: ConversationId,
+        members: [Member; 2],
+    },
+    MessageSent {
+        conversation_id: ConversationId,
+        message_id: Uuid,
+        seq: i64,
+        sender: Member,
+        recipient: Member,
+        body: MessageBody,
+        client_id: ClientId,
+        sent_at: DateTime<Utc>,
+    },
+    MessageEdited {
+        conversation_id: ConversationId,
+        message_id: Uuid,
+        seq: i64,
+        editor_id: UserId,
+        recipient_id: UserId,
+        body: MessageBody,
+        edited_at: DateTime<Utc>,
+    },
+    MessageDeleted {
+        conversation_id: ConversationId,
+        message_id: Uuid,
+        seq: i64,
+        deleted_by: UserId,
+        recipient_id: UserId,
+        deleted_at: DateTime<Utc>,
+    },
+    MessagesRead {
+        conversation_id: ConversationId,
+        reader_id: UserId,
+        /// The peer, whose messages were read: the one who sees the receipt.
+        peer_id: UserId,
+        up_to: i64,
+        read_at: DateTime<Utc>,
+    },
+}
+
+impl ConversationEvent {
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::ConversationStarted { .. } => "ConversationStarted",
+            Self::MessageSent { .. } => "MessageSent",
+            Self::MessageEdited { .. } => "MessageEdited",
+            Self::MessageDeleted { .. } => "MessageDeleted",
+            Self::MessagesRead { .. } => "MessagesRead",
+        }
+    }
+
+    /// The id the event should be stored under: a message's own id for a send (idempotent
+    /// resends), a fresh one otherwise.
+    pub fn event_id(&self) -> Uuid {
+        match self {
+            Self::MessageSent { message_id, .. } => *message_id,
+            _ => Uuid::new_v4(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConversationError {
+    #[error("the conversation has not been started")]
+    NotStarted,
+    /// Also what outsiders get for a conversation that exists: no hint that it does.
+    #[error("not a member of this conversation")]
+    NotMember,
+    #[error("a conversation needs two different people")]
+    WithSelf,
+    #[error("no such message")]
+    MessageNotFound,
+    #[error("only the sender may change a message")]
+    NotSender,
+    #[error("the message was deleted")]
+    MessageDeleted,
+    #[error("up_to must not be negative")]
+    NegativeReadPosition,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct MessageState {
+    id: Uuid,
+    sender: UserId,
+    deleted: bool,
+    body: MessageBody,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Conversation {
+    id: Option<ConversationId>,
+    members: Vec<Member>,
+    /// Index `seq - 1`.
+    messages: Vec<MessageState>,
+    by_id: HashMap<Uuid, i64>,
+    read_up_to: HashMap<UserId, i64>,
+}
+
+impl Conversation {
+    pub fn is_started(&self) -> bool {
+        self.id.is_some()
+    }
+
+    pub fn is_member(&self, user: UserId) -> bool {
+        self.members.iter().any(|m| m.id == user)
+    }
+
+    pub fn members(&self) -> &[Member] {
+        &self.members
+    }
+
+    pub fn last_seq(&self) -> i64 {
+        self.messages.len() as i64
+    }
+
+    /// The seq of an already sent message, for answering a resend.
+    pub fn seq_of(&self, message_id: Uuid) -> Option<i64> {
+        self.by_id.get(&message_id).copied()
+    }
+
+    pub fn read_up_to(&self, user: UserId) -> i64 {
+        self.read_up_to.get(&user).copied().unwrap_or(0)
+    }
+
+    fn member_pair(&self, user: UserId) -> Result<(&Member, &Member), ConversationError> {
+        if self.id.is_none() {
+            return Err(ConversationError::NotStarted);
+        }
+        let me = self
+            .members
+            .iter()
+            .find(|m| m.id == user)
+            .ok_or(ConversationError::NotMember)?;
+        let peer = self
+            .members
+            .iter()
+            .find(|m| m.id != user)
+            .ok_or(ConversationError::NotMember)?;
+        Ok((me, peer))
+    }
+
+    fn own_message(
+        &self,
+        user: UserId,
+        message_id: Uuid,
+    ) -> Result<(i64, &MessageState), ConversationError> {
+        let seq = self
+            .seq_of(message_id)
+            .ok_or(ConversationError::MessageNotFound)?;
+        let message = self
+            .messages
+            .get((seq - 1) as usize)
+            .ok_or(ConversationError::MessageNotFound)?;
+        if message.sender != user {
+            return Err(ConversationError::NotSender);
+        }
+        Ok((seq, message))
+    }
+}
+
+impl Aggregate for Conversation {
+    type Command = ConversationCommand;
+    type Event = ConversationEvent;
+    type Error = ConversationError;
+
+    fn decide(
+        &self,
+        command: &ConversationCommand,
+    ) -> Result<Vec<ConversationEvent>, ConversationError> {
+        use ConversationCommand as C;
+        use ConversationEvent as E;
+        match command {
+            C::Start { id, members } => {
+                if members[0].id == members[1].id {
+                    return Err(ConversationError::WithSelf);
+                }
+                if self.is_started() {
+                    return Ok(vec![]);
+                }
+                Ok(vec![E::ConversationStarted {
+                    conversation_id: *id,
+                    members: members.clone(),
+                }])
+            }
+            C::Send {
+                sender,
+                client_id,
+                body,
+                at,
+            } => {
+                let (me, peer) = self.member_pair(*sender)?;
+                let conversation_id = self.id.ok_or(ConversationError::NotStarted)?;
+                let message_id = conversation_id.message_id(*sender, client_id);
+                if self.by_id.contains_key(&message_id) {
+                    // A resend: already stored, nothing new happens.
+                    return Ok(vec![]);
+                }
+                Ok(vec![E::MessageSent {
+                    conversation_id,
+                    message_id,
+                    seq: self.last_seq() + 1,
+                    sender: me.clone(),
+                    recipient: peer.clone(),
+                    body: body.clone(),
+                    client_id: client_id.clone(),
+                    sent_at: *at,
+                }])
+            }
+            C::Edit {
+                editor,
+                message_id,
+                body,
+                at,
+            } => {
+                let (_, peer) = self.member_pair(*editor)?;
+                let (seq, message) = self.own_message(*editor, *message_id)?;
+                if message.deleted {
+                    return Err(ConversationError::MessageDeleted);
+                }
+                if &message.body == body {
+                    return Ok(vec![]);
+                }
+                Ok(vec![E::MessageEdited {
+                    conversation_id: self.id.ok_or(ConversationError::NotStarted)?,
+                    message_id: *message_id,
+                    seq,
+                    editor_id: *editor,
+                    recipient_id: peer.id,
+                    body: body.clone(),
+                    edited_at: *at,
+                }])
+            }
+            C::Delete {
+                actor,
+                message_id,
+                at,
+            } => {
+                let (_, peer) = self.member_pair(*actor)?;
+                let (seq, message) = self.own_message(*actor, *message_id)?;
+                if message.deleted {
+                    return Ok(vec![]);
+                }
+                Ok(vec![E::MessageDeleted {
+                    conversation_id: self.id.ok_or(ConversationError::NotStarted)?,
+                    message_id: *message_id,
+                    seq,
+                    deleted_by: *actor,
+                    recipient_id: peer.id,
+                    deleted_at: *at,
+                }])
+            }
+            C::Read { reader, up_to, at } => {
+                let (_, peer) = self.member_pair(*reader)?;
+                if *up_to < 0 {
+                    return Err(ConversationError::NegativeReadPosition);
+                }
+                // Reading past the end means "everything so far".
+                let up_to = (*up_to).min(self.last_seq());
+                if up_to <= self.read_up_to(*reader) {
+                    return Ok(vec![]);
+                }
+                Ok(vec![E::MessagesRead {
+                    conversation_id: self.id.ok_or(ConversationError::NotStarted)?,
+                    reader_id: *reader,
+                    peer_id: peer.id,
+                    up_to,
+                    read_at: *at,
+                }])
+            }
+        }
+    }
+
+    fn evolve(mut self, event: &ConversationEvent) -> Self {
+        use ConversationEvent as E;
+        match event {
+            E::ConversationStarted {
+                conversation_id,
+                members,
+            } => {
+                self.id = Some(*conversation_id);
+                self.members = members.to_vec();
+            }
+            E::MessageSent {
+                message_id,
+                seq,
+                sender,
+                body,
+                ..
+            } => {
+                self.by_id.insert(*message_id, *seq);
+                self.messages.push(MessageState {
+                    id: *message_id,
+                    sender: sender.id,
+                    deleted: false,
+                    body: body.clone(),
+                });
+            }
+            E::MessageEdited { seq, body, .. } => {
+                if let Some(message) = self.messages.get_mut((*seq - 1) as usize) {
+                    message.body = body.clone();
+                }
+            }
+            E::MessageDeleted { seq, .. } => {
+                if let Some(message) = self.messages.get_mut((*seq - 1) as usize) {
+                    message.deleted = true;
+                }
+            }
+            E::MessagesRead {
+                reader_id, up_to, ..
+            } => {
+                let read = self.read_up_to.entry(*reader_id).or_insert(0);
+                *read = (*read).max(*up_to);
+            }
+        }
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::scenario::given;
+
+    fn member(name: &str) -> Member {
+        let username = Username::parse(name).unwrap();
+        Member {
+            id: UserId::new(),
+            display_name: DisplayName::from_username(&username),
+            username,
+        }
+    }
+
+    fn at() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000, 0).unwrap()
+    }
+
+    struct Pair {
+        alice: Member,
+        bob: Member,
+        id: ConversationId,
+    }
+
+    fn pair() -> Pair {
+        let alice = member("alice");
+        let bob = member("bob");
+        let id = ConversationId::for_pair(alice.id, bob.id);
+        Pair { alice, bob, id }
+    }
+
+    fn started(p: &Pair) -> ConversationEvent {
+        ConversationEvent::ConversationStarted {
+            conversation_id: p.id,
+            members: [p.alice.clone(), p.bob.clone()],
+        }
+    }
+
+    fn sent(p: &Pair, seq: i64, from: &Member, client: &str, body: &str) -> ConversationEvent {
+        let to = if from.id == p.alice.id {
+            &p.bob
+        } else {
+            &p.alice
+        };
+        let client_id = ClientId::parse(client).unwrap();
+        ConversationEvent::MessageSent {
+            conversation_id: p.id,
+            message_id: p.id.message_id(from.id, &client_id),
+            seq,
+            sender: from.clone(),
+            recipient: to.clone(),
+            body: MessageBody::parse(body).unwrap(),
+            client_id,
+            sent_at: at(),
+        }
+    }
+
+    fn send(from: &Member, client: &str, body: &str) -> ConversationCommand {
+        ConversationCommand::Send {
+            sender: from.id,
+            client_id: ClientId::parse(client).unwrap(),
+            body: MessageBody::parse(body).unwrap(),
+            at: at(),
+        }
+    }
+
+    #[test]
+    fn the_pair_id_does_not_depend_on_who_starts() {
+        let p = pair();
+        assert_eq!(ConversationId::for_pair(p.bob.id, p.alice.id), p.id);
+        assert_ne!(
+            ConversationId::for_pair(p.alice.id, member("carol").id),
+            p.id
+        );
+    }
+
+    #[test]
+    fn starting_is_idempotent_and_needs_two_people() {
+        let p = pair();
+        let start = ConversationCommand::Start {
+            id: p.id,
+            members: [p.alice.clone(), p.bob.clone()],
+        };
+        given::<Conversation>(&[])
+            .when(start.clone())
+            .then_events(vec![started(&p)]);
+        given::<Conversation>(&[started(&p)])
+            .when(start)
+            .then_events(vec![]);
+        given::<Conversation>(&[])
+            .when(ConversationCommand::Start {
+                id: p.id,
+                members: [p.alice.clone(), p.alice.clone()],
+            })
+            .then_error(ConversationError::WithSelf);
+    }
+
+    #[test]
+    fn messages_get_dense_seqs_and_resends_record_nothing() {
+        let p = pair();
+        given::<Conversation>(&[started(&p)])
+            .when(send(&p.alice, "c1", "hi"))
+            .then_events(vec![sent(&p, 1, &p.alice, "c1", "hi")]);
+        let history = [started(&p), sent(&p, 1, &p.alice, "c1", "hi")];
+        given::<Conversation>(&history)
+            .when(send(&p.bob, "c1", "hello"))
+            .then_events(vec![sent(&p, 2, &p.bob, "c1", "hello")]);
+        given::<Conversation>(&history)
+            .when(send(&p.alice, "c1", "hi"))
+            .then_events(vec![]);
+    }
+
+    #[test]
+    fn outsiders_and_unstarted_conversations_are_refused() {
+        let p = pair();
+        given::<Conversation>(&[])
+            .when(send(&p.alice, "c1", "hi"))
+            .then_error(ConversationError::NotStarted);
+        given::<Conversation>(&[started(&p)])
+            .when(send(&member("eve"), "c1", "hi"))
+            .then_error(ConversationError::NotMember);
+    }
+
+    #[test]
+    fn only_the_sender_edits_or_deletes_and_deleted_stays_deleted() {
+        let p = pair();
+        let first = sent(&p, 1, &p.alice, "c1", "hi");
+        let message_id = p.id.message_id(p.alice.id, &ClientId::parse("c1").unwrap());
+        let history = [started(&p), first];
+        let edit = |by: &Member, body: &str| ConversationCommand::Edit {
+            editor: by.id,
+            message_id,
+            body: MessageBody::parse(body).unwrap(),
+            at: at(),
+        };
+        given::<Conversation>(&history)
+            .when(edit(&p.alice, "hi!"))
+            .then_events(vec![ConversationEvent::MessageEdited {
+                conversation_id: p.id,
+                message_id,
+                seq: 1,
+                editor_id: p.alice.id,
+                recipient_id: p.bob.id,
+                body: MessageBody::parse("hi!").unwrap(),
+                edited_at: at(),
+            }]);
+        given::<Conversation>(&history)
+            .when(edit(&p.bob, "hijacked"))
+            .then_error(ConversationError::NotSender);
+        given::<Conversation>(&history)
+            .when(edit(&p.alice, "hi"))
+            .then_events(vec![]);
+
+        let deleted = ConversationEvent::MessageDeleted {
+            conversation_id: p.id,
+            message_id,
+            seq: 1,
+            deleted_by: p.alice.id,
+            recipient_id: p.bob.id,
+            deleted_at: at(),
+        };
+        let delete = ConversationCommand::Delete {
+            actor: p.alice.id,
+            message_id,
+            at: at(),
+        };
+        given::<Conversation>(&history)
+            .when(delete.clone())
+            .then_events(vec![deleted.clone()]);
+        let after_delete = [history[0].clone(), history[1].clone(), deleted];
+        given::<Conversation>(&after_delete)
+            .when(delete)
+            .then_events(vec![]);
+        given::<Conversation>(&after_delete)
+            .when(edit(&p.alice, "back"))
+            .then_error(ConversationError::MessageDeleted);
+        given::<Conversation>(&after_delete)
+            .when(ConversationCommand::Delete {
+                actor: p.alice.id,
+                message_id: Uuid::new_v4(),
+                at: at(),
+            })
+            .then_error(ConversationError::MessageNotFound);
+    }
+
+    #[test]
+    fn reads_only_move_forward_and_stop_at_the_last_message() {
+        let p = pair();
+        let history = [
+            started(&p),
+            sent(&p, 1, &p.alice, "c1", "one"),
+            sent(&p, 2, &p.alice, "c2", "two"),
+        ];
+        let read = |up_to| ConversationCommand::Read {
+            reader: p.bob.id,
+            up_to,
+            at: at(),
+        };
+        let receipt = |up_to| ConversationEvent::MessagesRead {
+            conversation_id: p.id,
+            reader_id: p.bob.id,
+            peer_id: p.alice.id,
+            up_to,
+            read_at: at(),
+        };
+        given::<Conversation>(&history)
+            .when(read(1))
+            .then_events(vec![receipt(1)]);
+        given::<Conversation>(&history)
+            .when(read(99))
+            .then_events(vec![receipt(2)]);
+        let mut read_all = history.to_vec();
+        read_all.push(receipt(2));
+        given::<Conversation>(&read_all)
+            .when(read(1))
+            .then_events(vec![]);
+        given::<Conversation>(&history)
+            .when(read(-1))
+            .then_error(ConversationError::NegativeReadPosition);
+    }
+}

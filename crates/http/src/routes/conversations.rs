@@ -1,0 +1,543 @@
+//! Conversations and their messages: start, list, send, page through history, read, edit, delete.
+//!
+//! Commands go through `app::Conversations` (the event store decides); reads come from the history
+//! read model. After a command, the handler waits (briefly) for the read model to pass the command's
+//! position, so whoever acted sees the effect in the next read.
+
+use crate::auth::Authenticated;
+use crate::dto::UserRef;
+use crate::error::{ApiError, ErrorBody};
+use crate::json::{required, ApiJson};
+use crate::state::ApiState;
+use app::SentMessage;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use domain::{ClientId, ConversationId, MessageBody, Username};
+use projections::history::queries::{self, ConversationSummary, MessageRow};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+/// How long a command waits for the read model before answering anyway.
+const READ_YOUR_WRITES_WAIT: Duration = Duration::from_secs(2);
+const DEFAULT_PAGE: i64 = 50;
+const MAX_PAGE: i64 = 100;
+
+pub fn router() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(start_conversation, list_conversations))
+        .routes(routes!(get_conversation))
+        .routes(routes!(send_message, history))
+        .routes(routes!(send_message_to_user))
+        .routes(routes!(mark_read))
+        .routes(routes!(edit_message, delete_message))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageDto {
+    pub id: Uuid,
+    pub conversation_id: Uuid,
+    /// Dense and increasing within the conversation, from 1.
+    pub seq: i64,
+    pub sender: UserRef,
+    /// `null` once deleted.
+    pub body: Option<String>,
+    pub sent_at: DateTime<Utc>,
+    pub client_id: String,
+    pub edited: bool,
+    pub edited_at: Option<DateTime<Utc>>,
+    pub deleted: bool,
+    /// The event-log position of the send: a real-time resume cursor.
+    pub cursor: i64,
+}
+
+impl From<MessageRow> for MessageDto {
+    fn from(row: MessageRow) -> Self {
+        Self {
+            id: row.message_id,
+            conversation_id: row.conversation_id,
+            seq: row.seq,
+            sender: UserRef {
+                id: row.sender_id,
+                username: row.sender_username,
+                display_name: row.sender_display_name,
+            },
+            body: row.body,
+            sent_at: row.sent_at,
+            client_id: row.client_id,
+            edited: row.edited_at.is_some(),
+            edited_at: row.edited_at,
+            deleted: row.deleted_at.is_some(),
+            cursor: row.position,
+        }
+    }
+}
+
+impl From<&SentMessage> for MessageDto {
+    fn from(sent: &SentMessage) -> Self {
+        Self {
+            id: sent.message_id,
+            conversation_id: sent.conversation_id.as_uuid(),
+            seq: sent.seq,
+            sender: UserRef::from(&sent.sender),
+            body: Some(sent.body.clone()),
+            sent_at: sent.sent_at,
+            client_id: sent.client_id.clone(),
+            edited: false,
+            edited_at: None,
+            deleted: false,
+            cursor: sent.position,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageEnvelope {
+    pub message: MessageDto,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConversationDto {
+    pub id: Uuid,
+    pub members: Vec<UserRef>,
+    pub peer: UserRef,
+    pub last_message: Option<MessageDto>,
+    /// The peer's messages the caller has not read.
+    pub unread: i64,
+    /// How far the caller has read.
+    pub read_up_to: i64,
+    /// How far the peer has read (read receipt): the caller's messages up to this seq were seen.
+    pub peer_read_up_to: i64,
+    pub last_activity_at: DateTime<Utc>,
+}
+
+fn conversation_dto(me: &UserRef, summary: ConversationSummary) -> ConversationDto {
+    let c = summary.conversation;
+    let peer = UserRef {
+        id: c.peer_id,
+        username: c.peer_username,
+        display_name: c.peer_display_name,
+    };
+    ConversationDto {
+        id: c.conversation_id,
+        members: vec![me.clone(), peer.clone()],
+        peer,
+        last_message: summary.last_message.map(MessageDto::from),
+        unread: c.unread,
+        read_up_to: c.read_up_to,
+        peer_read_up_to: c.peer_read_up_to,
+        last_activity_at: c.last_activity_at,
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConversationEnvelope {
+    pub conversation: ConversationDto,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConversationList {
+    pub conversations: Vec<ConversationDto>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct StartRequest {
+    /// The other person's username.
+    #[schema(required = true, example = "bob")]
+    pub with: Option<String>,
+}
+
+async fn wait_for_history(state: &ApiState, position: Option<i64>) {
+    if let Some(position) = position {
+        if !state
+            .history
+            .wait_for(position, READ_YOUR_WRITES_WAIT)
+            .await
+        {
+            tracing::warn!(position, "history read model is lagging; answering anyway");
+        }
+    }
+}
+
+async fn me(state: &ApiState, auth: &Authenticated) -> Result<UserRef, ApiError> {
+    let profile = state.accounts.profile(auth.session.user_id).await?;
+    Ok(UserRef {
+        id: profile.id.as_uuid(),
+        username: profile.username.to_string(),
+        display_name: profile.display_name.to_string(),
+    })
+}
+
+async fn summary(
+    state: &ApiState,
+    auth: &Authenticated,
+    id: ConversationId,
+) -> Result<ConversationDto, ApiError> {
+    let me = me(state, auth).await?;
+    let summary = queries::conversation_for(&state.pool, me.id, id.as_uuid())
+        .await?
+        .ok_or_else(|| ApiError::not_found("conversation"))?;
+    Ok(conversation_dto(&me, summary))
+}
+
+fn conversation_id(raw: &str) -> Result<ConversationId, ApiError> {
+    Uuid::parse_str(raw)
+        .map(ConversationId::from_uuid)
+        .map_err(|_| ApiError::not_found("conversation"))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/conversations", tag = "conversations",
+    request_body = StartRequest,
+    responses(
+        (status = 201, description = "Started", body = ConversationEnvelope),
+        (status = 200, description = "Already existed: the same pair always gets the same conversation", body = ConversationEnvelope),
+        (status = 422, description = "Unknown user or yourself (field `with`)", body = ErrorBody),
+    ),
+    security(("session_cookie" = []), ("bearer" = []))
+)]
+async fn start_conversation(
+    State(state): State<ApiState>,
+    auth: Authenticated,
+    ApiJson(body): ApiJson<StartRequest>,
+) -> Result<(StatusCode, Json<ConversationEnvelope>), ApiError> {
+    let raw = required(&body.with, "with")?;
+    let with = Username::parse(raw)
+        .map_err(|_| ApiError::validation("with", format!("there is no user named {raw}")))?;
+    let (id, _, appended) = state
+        .conversations
+        .start(auth.session.user_id, &with)
+        .await?;
+    wait_for_history(&state, appended).await;
+    let status = if appended.is_some() {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let conversation = summary(&state, &auth, id).await?;
+    Ok((status, Json(ConversationEnvelope { conversation })))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/conversations", tag = "conversations",
+    responses((status = 200, description = "Most recent activity first", body = ConversationList)),
+    security(("session_cookie" = []), ("bearer" = []))
+)]
+async fn list_conversations(
+    State(state): State<ApiState>,
+    auth: Authenticated,
+) -> Result<Json<ConversationList>, ApiError> {
+    let me = me(&state, &auth).await?;
+    let rows = queries::list_conversations(&state.pool, me.id, 500).await?;
+    Ok(Json(ConversationList {
+        conversations: rows.into_iter().map(|s| conversation_dto(&me, s)).collect(),
+    }))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/conversations/{id}", tag = "conversations",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "The conversation", body = ConversationEnvelope),
+        (status = 404, description = "No such conversation, or not a member", body = ErrorBody),
+    ),
+    security(("session_cookie" = []), ("bearer" = []))
+)]
+async fn get_conversation(
+    State(state): State<ApiState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<ConversationEnvelope>, ApiError> {
+    let id = conversation_id(&id)?;
+    let conversation = summary(&state, &auth, id).await?;
+    Ok(Json(ConversationEnvelope { conversation }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SendRequest {
+    /// 1-4,000 characters after trimming.
+    #[schema(required = true, example = "Hello!")]
+    pub body: Option<String>,
+    /// 1-64 characters chosen by the client; resending with the same one stores nothing new.
+    #[schema(required = true, example = "9f1c2e")]
+    pub client_id: Option<String>,
+}
+
+fn parse_send(
+    body: &Option<String>,
+    client_id: &Option<String>,
+) -> Result<(MessageBody, ClientId), ApiError> {
+    let text = MessageBody::parse(required(body, "body")?)?;
+    let client_id = ClientId::parse(required(client_id, "client_id")?)?;
+    Ok((text, client_id))
+}
+
+async fn answer_send(state: &ApiState, sent: SentMessage) -> (StatusCode, Json<MessageEnvelope>) {
+    if sent.created {
+        wait_for_history(state, Some(sent.position)).await;
+    }
+    let status = if sent.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    (
+        status,
+        Json(MessageEnvelope {
+            message: MessageDto::from(&sent),
+        }),
+    )
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/conversations/{id}/messages", tag = "messages",
+    params(("id" = Uuid, Path)),
+    request_body = SendRequest,
+    responses(
+        (status = 201, description = "Sent (committed)", body = MessageEnvelope),
+        (status = 200, description = "A resend with a known client_id: the original message, nothing stored", body = MessageEnvelope),
+        (status = 404, description = "No such conversation, or not a member", body = ErrorBody),
+        (status = 422, description = "Invalid body or client_id", body = ErrorBody),
+    ),
+    security(("session_cookie" = []), ("bearer" = []))
+)]
+async fn send_message(
+    State(state): State<ApiState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<SendRequest>,
+) -> Result<(StatusCode, Json<MessageEnvelope>), ApiError> {
+    let id = conversation_id(&id)?;
+    let (text, client_id) = parse_send(&body.body, &body.client_id)?;
+    let sent = state
+        .conversations
+        .send(id, auth.session.user_id, client_id, text)
+        .await?;
+    Ok(answer_send(&state, sent).await)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SendToRequest {
+    /// The recipient's username; the conversation is started if needed.
+    #[schema(required = true, example = "bob")]
+    pub to: Option<String>,
+    #[schema(required = true, example = "Hello!")]
+    pub body: Option<String>,
+    #[schema(required = true, example = "9f1c2e")]
+    pub client_id: Option<String>,
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/messages", tag = "messages",
+    request_body = SendToRequest,
+    responses(
+        (status = 201, description = "Sent (committed)", body = MessageEnvelope),
+        (status = 200, description = "A resend: the original message", body = MessageEnvelope),
+        (status = 422, description = "Unknown recipient (field `to`), invalid body or client_id", body = ErrorBody),
+    ),
+    security(("session_cookie" = []), ("bearer" = []))
+)]
+async fn send_message_to_user(
+    State(state): State<ApiState>,
+    auth: Authenticated,
+    ApiJson(body): ApiJson<SendToRequest>,
+) -> Result<(StatusCode, Json<MessageEnvelope>), ApiError> {
+    let raw = required(&body.to, "to")?;
+    let to = Username::parse(raw)
+        .map_err(|_| ApiError::validation("to", format!("there is no user named {raw}")))?;
+    let (text, client_id) = parse_send(&body.body, &body.client_id)?;
+    let sent = state
+        .conversations
+        .send_to(auth.session.user_id, &to, client_id, text)
+        .await?;
+    Ok(answer_send(&state, sent).await)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct HistoryParams {
+    /// Only messages with a smaller seq (use the previous page's `next_before`).
+    pub before: Option<String>,
+    /// 1-100, default 50.
+    pub limit: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryPage {
+    /// Oldest first.
+    pub messages: Vec<MessageDto>,
+    /// Pass as `before` for older messages; `null` when this page reaches the first message.
+    pub next_before: Option<i64>,
+    /// How far the peer has read (read receipt).
+    pub peer_read_up_to: i64,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/conversations/{id}/messages", tag = "messages",
+    params(("id" = Uuid, Path), HistoryParams),
+    responses(
+        (status = 200, description = "A page of history", body = HistoryPage),
+        (status = 404, description = "No such conversation, or not a member", body = ErrorBody),
+        (status = 422, description = "Invalid before or limit", body = ErrorBody),
+    ),
+    security(("session_cookie" = []), ("bearer" = []))
+)]
+async fn history(
+    State(state): State<ApiState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+    Query(params): Query<HistoryParams>,
+) -> Result<Json<HistoryPage>, ApiError> {
+    let id = conversation_id(&id)?;
+    let before = params
+        .before
+        .as_deref()
+        .map(|raw| {
+            raw.parse::<i64>()
+                .ok()
+                .filter(|b| *b >= 1)
+                .ok_or_else(|| ApiError::validation("before", "must be a message seq (1 or more)"))
+        })
+        .transpose()?;
+    let limit = match params.limit.as_deref() {
+        None => DEFAULT_PAGE,
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|l| (1..=MAX_PAGE).contains(l))
+            .ok_or_else(|| ApiError::validation("limit", "must be a number from 1 to 100"))?,
+    };
+    let conversation = state
+        .conversations
+        .for_member(id, auth.session.user_id)
+        .await?;
+    let peer_read_up_to = conversation
+        .members()
+        .iter()
+        .find(|m| m.id != auth.session.user_id)
+        .map_or(0, |peer| conversation.read_up_to(peer.id));
+    let page = queries::history_page(&state.pool, id.as_uuid(), before, limit).await?;
+    Ok(Json(HistoryPage {
+        messages: page.messages.into_iter().map(MessageDto::from).collect(),
+        next_before: page.next_before,
+        peer_read_up_to,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ReadRequest {
+    /// The seq of the newest message read; beyond the last message means all.
+    #[schema(required = true, example = 42)]
+    pub up_to: Option<i64>,
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/conversations/{id}/read", tag = "messages",
+    params(("id" = Uuid, Path)),
+    request_body = ReadRequest,
+    responses(
+        (status = 204, description = "Recorded; unread drops and the peer sees the receipt"),
+        (status = 404, description = "No such conversation, or not a member", body = ErrorBody),
+        (status = 422, description = "Invalid up_to", body = ErrorBody),
+    ),
+    security(("session_cookie" = []), ("bearer" = []))
+)]
+async fn mark_read(
+    State(state): State<ApiState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ReadRequest>,
+) -> Result<StatusCode, ApiError> {
+    let id = conversation_id(&id)?;
+    let up_to = body
+        .up_to
+        .ok_or_else(|| ApiError::validation("up_to", "is required"))?;
+    let appended = state
+        .conversations
+        .mark_read(id, auth.session.user_id, up_to)
+        .await?;
+    wait_for_history(&state, appended).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct EditRequest {
+    #[schema(required = true, example = "Hello, corrected")]
+    pub body: Option<String>,
+}
+
+fn message_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::not_found("message"))
+}
+
+async fn message_in(
+    state: &ApiState,
+    id: ConversationId,
+    message_id: Uuid,
+) -> Result<MessageDto, ApiError> {
+    queries::message(&state.pool, message_id)
+        .await?
+        .filter(|m| m.conversation_id == id.as_uuid())
+        .map(MessageDto::from)
+        .ok_or_else(|| ApiError::not_found("message"))
+}
+
+#[utoipa::path(
+    patch, path = "/api/v1/conversations/{id}/messages/{message_id}", tag = "messages",
+    params(("id" = Uuid, Path), ("message_id" = Uuid, Path)),
+    request_body = EditRequest,
+    responses(
+        (status = 200, description = "Edited; history shows the new body, marked edited", body = MessageEnvelope),
+        (status = 403, description = "Only the sender may edit (code not_sender)", body = ErrorBody),
+        (status = 404, description = "No such conversation or message", body = ErrorBody),
+        (status = 409, description = "The message was deleted (code message_deleted)", body = ErrorBody),
+    ),
+    security(("session_cookie" = []), ("bearer" = []))
+)]
+async fn edit_message(
+    State(state): State<ApiState>,
+    auth: Authenticated,
+    Path((id, message)): Path<(String, String)>,
+    ApiJson(body): ApiJson<EditRequest>,
+) -> Result<Json<MessageEnvelope>, ApiError> {
+    let id = conversation_id(&id)?;
+    let message = message_id(&message)?;
+    let text = MessageBody::parse(required(&body.body, "body")?)?;
+    let appended = state
+        .conversations
+        .edit(id, auth.session.user_id, message, text)
+        .await?;
+    wait_for_history(&state, appended).await;
+    Ok(Json(MessageEnvelope {
+        message: message_in(&state, id, message).await?,
+    }))
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/conversations/{id}/messages/{message_id}", tag = "messages",
+    params(("id" = Uuid, Path), ("message_id" = Uuid, Path)),
+    responses(
+        (status = 204, description = "Deleted; history shows a deleted marker, never the old text"),
+        (status = 403, description = "Only the sender may delete (code not_sender)", body = ErrorBody),
+        (status = 404, description = "No such conversation or message", body = ErrorBody),
+    ),
+    security(("session_cookie" = []), ("bearer" = []))
+)]
+async fn delete_message(
+    State(state): State<ApiState>,
+    auth: Authenticated,
+    Path((id, message)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let id = conversation_id(&id)?;
+    let message = message_id(&message)?;
+    let appended = state
+        .conversations
+        .delete(id, auth.session.user_id, message)
+        .await?;
+    wait_for_history(&state, appended).await;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,287 @@
+//! Running a projection: follow the log, apply each event exactly once, rebuild on demand.
+//!
+//! Every batch is applied in one transaction that also moves the projection's checkpoint, under a
+//! transaction-scoped advisory lock named after the projection. Several projector processes can
+//! therefore run side by side (each re-reads the checkpoint under the lock and skips what another
+//! already applied), and a rebuild can swap its shadow schema in between two batches.
+//!
+//! Projection SQL is written without schema names; the runner sets `search_path` to the live schema
+//! (or to the shadow schema during a rebuild), so one piece of code fills both.
+
+use crate::ProjectionError;
+use eventstore::{
+    load_checkpoint, save_checkpoint, EventStore, RecordedEvent, SubscriptionOptions,
+};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool};
+use std::future::Future;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// The channel on which projectors announce progress; the payload is `<name>:<position>`.
+pub const PROGRESS_CHANNEL: &str = "projection_progress";
+
+pub trait Projection: Send + Sync + 'static {
+    /// Also the name of its live schema and of its checkpoint.
+    const NAME: &'static str;
+    /// Raise it whenever the schema or the meaning of `apply` changes: the next start rebuilds.
+    const VERSION: i32;
+    /// Idempotent DDL (`CREATE TABLE IF NOT EXISTS ...`) with unqualified names.
+    const SCHEMA_SQL: &'static str;
+
+    /// Applies one event inside the batch's transaction; events it does not use are ignored.
+    fn apply<'c>(
+        &'c self,
+        conn: &'c mut PgConnection,
+        event: &'c RecordedEvent,
+    ) -> impl Future<Output = Result<(), ProjectionError>> + Send + 'c;
+}
+
+fn lock_key(name: &str) -> i64 {
+    // FNV-1a: stable across processes and versions, unlike std's hasher.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in name.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash as i64
+}
+
+async fn lock(conn: &mut PgConnection, name: &str) -> Result<(), ProjectionError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(lock_key(name))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn use_schema(conn: &mut PgConnection, schema: &str) -> Result<(), ProjectionError> {
+    let sql = format!("SET LOCAL search_path TO \"{schema}\", public");
+    sqlx::raw_sql(AssertSqlSafe(sql))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn create_schema<P: Projection>(
+    conn: &mut PgConnection,
+    schema: &str,
+) -> Result<(), ProjectionError> {
+    let sql = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
+    sqlx::raw_sql(AssertSqlSafe(sql))
+        .execute(&mut *conn)
+        .await?;
+    use_schema(conn, schema).await?;
+    sqlx::raw_sql(P::SCHEMA_SQL).execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Creates the live schema if missing. Returns true when the tables were built by another version
+/// of the projection and must be rebuilt.
+pub async fn ensure_schema<P: Projection>(pool: &PgPool) -> Result<bool, ProjectionError> {
+    let mut tx = pool.begin().await?;
+    lock(&mut tx, P::NAME).await?;
+    create_schema::<P>(&mut tx, P::NAME).await?;
+    let stored: Option<i32> = sqlx::query_scalar("SELECT version FROM projections WHERE name = $1")
+        .bind(P::NAME)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let stale = match stored {
+        Some(version) => version != P::VERSION,
+        None => {
+            // New tables: built by this version from whatever the checkpoint says (0 if new).
+            sqlx::query("INSERT INTO projections (name, version) VALUES ($1, $2)")
+                .bind(P::NAME)
+                .bind(P::VERSION)
+                .execute(&mut *tx)
+                .await?;
+            false
+        }
+    };
+    tx.commit().await?;
+    Ok(stale)
+}
+
+/// Applies the events of `batch` that `checkpoint_name` has not seen into `schema`, atomically
+/// with the checkpoint. Returns the checkpoint afterwards.
+async fn apply_batch<P: Projection>(
+    pool: &PgPool,
+    projection: &P,
+    schema: &str,
+    checkpoint_name: &str,
+    batch: &[RecordedEvent],
+) -> Result<i64, ProjectionError> {
+    let mut tx = pool.begin().await?;
+    lock(&mut tx, P::NAME).await?;
+    use_schema(&mut tx, schema).await?;
+    let done: i64 = sqlx::query_scalar("SELECT position FROM checkpoints WHERE subscriber = $1")
+        .bind(checkpoint_name)
+        .fetch_optional(&mut *tx)
+        .await?
+        .unwrap_or(0);
+    let mut last = done;
+    for event in batch.iter().filter(|e| e.position > done) {
+        projection.apply(&mut tx, event).await?;
+        last = event.position;
+    }
+    if last > done {
+        save_checkpoint(&mut tx, checkpoint_name, last).await?;
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(PROGRESS_CHANNEL)
+            .bind(format!("{checkpoint_name}:{last}"))
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(last)
+}
+
+/// Follows the log until `shutdown`, rebuilding first if the tables are of another version.
+/// Failures are logged and retried from the checkpoint; nothing is skipped.
+pub async fn run<P: Projection>(store: EventStore, projection: P, shutdown: CancellationToken) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let outcome = tokio::select! {
+            () = shutdown.cancelled() => return,
+            outcome = follow(&store, &projection, &shutdown) => outcome,
+        };
+        match outcome {
+            Ok(()) => return,
+            Err(error) => {
+                tracing::error!(projection = P::NAME, %error, "projector failed; retrying");
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+async fn follow<P: Projection>(
+    store: &EventStore,
+    projection: &P,
+    shutdown: &CancellationToken,
+) -> Result<(), ProjectionError> {
+    let pool = store.pool();
+    if ensure_schema::<P>(pool).await? {
+        tracing::info!(
+            projection = P::NAME,
+            version = P::VERSION,
+            "schema version changed; rebuilding"
+        );
+        rebuild(store, projection).await?;
+    }
+    let checkpoint = load_checkpoint(pool, P::NAME).await?;
+    let mut subscription = store
+        .subscribe(checkpoint, SubscriptionOptions::default())
+        .await?;
+    tracing::info!(
+        projection = P::NAME,
+        checkpoint,
+        "projector following the log"
+    );
+    loop {
+        let batch = tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            batch = subscription.next_batch() => batch?,
+        };
+        apply_batch(pool, projection, P::NAME, P::NAME, &batch).await?;
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RebuildReport {
+    pub projection: &'static str,
+    /// The position the rebuilt tables were swapped in at.
+    pub position: i64,
+    pub events_applied: u64,
+}
+
+/// Rebuilds the projection from position 0 into a shadow schema, then swaps it for the live one.
+///
+/// The live tables keep serving reads (and the live projector keeps applying) during the replay.
+/// The swap happens under the projection's lock after a last catch-up, so no event is lost or
+/// applied twice, and readers see either the old tables or the new ones.
+pub async fn rebuild<P: Projection>(
+    store: &EventStore,
+    projection: &P,
+) -> Result<RebuildReport, ProjectionError> {
+    let pool = store.pool();
+    let shadow = format!("{}_rebuild", P::NAME);
+    let shadow_checkpoint = format!("{}@rebuild", P::NAME);
+    {
+        let mut tx = pool.begin().await?;
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "DROP SCHEMA IF EXISTS \"{shadow}\" CASCADE"
+        )))
+        .execute(&mut *tx)
+        .await?;
+        create_schema::<P>(&mut tx, &shadow).await?;
+        save_checkpoint(&mut tx, &shadow_checkpoint, 0).await?;
+        tx.commit().await?;
+    }
+
+    let mut position = 0;
+    let mut applied = 0u64;
+    loop {
+        let batch = store.read_all(position, 1_000).await?;
+        let Some(last) = batch.last() else { break };
+        position = last.position;
+        applied += batch.len() as u64;
+        apply_batch(pool, projection, &shadow, &shadow_checkpoint, &batch).await?;
+    }
+
+    // Final catch-up and swap, under the lock the live projector takes for every batch.
+    let mut tx = pool.begin().await?;
+    lock(&mut tx, P::NAME).await?;
+    use_schema(&mut tx, &shadow).await?;
+    loop {
+        let batch = store.read_all(position, 1_000).await?;
+        let Some(last) = batch.last() else { break };
+        for event in &batch {
+            projection.apply(&mut tx, event).await?;
+        }
+        position = last.position;
+        applied += batch.len() as u64;
+    }
+    let retired = format!("{}_retired", P::NAME);
+    let swap = format!(
+        "DROP SCHEMA IF EXISTS \"{retired}\" CASCADE;
+         ALTER SCHEMA \"{live}\" RENAME TO \"{retired}\";
+         ALTER SCHEMA \"{shadow}\" RENAME TO \"{live}\";
+         DROP SCHEMA \"{retired}\" CASCADE;",
+        live = P::NAME
+    );
+    sqlx::raw_sql(AssertSqlSafe(swap)).execute(&mut *tx).await?;
+    save_checkpoint(&mut tx, P::NAME, position).await?;
+    sqlx::query("DELETE FROM checkpoints WHERE subscriber = $1")
+        .bind(&shadow_checkpoint)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO projections (name, version, rebuilt_at) VALUES ($1, $2, now())
+         ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version, rebuilt_at = now()",
+    )
+    .bind(P::NAME)
+    .bind(P::VERSION)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(PROGRESS_CHANNEL)
+        .bind(format!("{}:{position}", P::NAME))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    tracing::info!(
+        projection = P::NAME,
+        position,
+        applied,
+        "projection rebuilt and swapped in"
+    );
+    Ok(RebuildReport {
+        projection: P::NAME,
+        position,
+        events_applied: applied,
+    })
+}
