@@ -66,6 +66,35 @@ impl EventStore {
         row.map(RecordedEvent::try_from).transpose()
     }
 
+    /// Events of the given streams with `after < position <= up_to`, in position order, at most
+    /// `limit` (a client's backlog on resume).
+    pub async fn read_streams_between(
+        &self,
+        stream_ids: &[String],
+        after: i64,
+        up_to: i64,
+        limit: i64,
+    ) -> Result<Vec<RecordedEvent>, Error> {
+        if stream_ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let rows: Vec<EventRow> = sqlx::query_as(
+            "SELECT position, event_id, stream_id, stream_version, event_type, schema_version,
+                    data, metadata, recorded_at
+               FROM events
+              WHERE stream_id = ANY($1) AND position > $2 AND position <= $3
+              ORDER BY position
+              LIMIT $4",
+        )
+        .bind(stream_ids)
+        .bind(after)
+        .bind(up_to)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(RecordedEvent::try_from).collect()
+    }
+
     /// The position of the newest visible event (0 for an empty store).
     pub async fn head_position(&self) -> Result<i64, Error> {
         let head: Option<i64> = sqlx::query_scalar("SELECT max(position) FROM events")

@@ -3,7 +3,7 @@
 use crate::error::ApiError;
 use crate::session::Session;
 use crate::state::{origin_of, ApiState};
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
@@ -15,29 +15,37 @@ pub const SESSION_COOKIE: &str = "session";
 /// An authenticated caller. Extracting it answers 401 when there is no live session.
 pub struct Authenticated {
     pub session: Session,
+    /// True when the session came from the cookie (a browser): such requests need the
+    /// cross-site checks that bearer requests do not.
+    pub via_cookie: bool,
 }
 
-impl FromRequestParts<ApiState> for Authenticated {
+impl<S> FromRequestParts<S> for Authenticated
+where
+    ApiState: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &ApiState,
-    ) -> Result<Self, Self::Rejection> {
-        let token = match bearer_token(&parts.headers)? {
-            Some(token) => token,
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = ApiState::from_ref(state);
+        let (token, via_cookie) = match bearer_token(&parts.headers)? {
+            Some(token) => (token, false),
             None => {
-                let cookies = Cookies::from_request_parts(parts, state)
+                let cookies = Cookies::from_request_parts(parts, &state)
                     .await
                     .map_err(|(_, msg)| ApiError::internal(&msg))?;
                 match cookies.get(SESSION_COOKIE) {
-                    Some(cookie) => cookie.value().to_owned(),
+                    Some(cookie) => (cookie.value().to_owned(), true),
                     None => return Err(ApiError::unauthorized()),
                 }
             }
         };
         match state.sessions.authenticate(&token).await {
-            Ok(Some(session)) => Ok(Self { session }),
+            Ok(Some(session)) => Ok(Self {
+                session,
+                via_cookie,
+            }),
             Ok(None) => Err(ApiError::unauthorized()),
             Err(e) => Err(ApiError::unavailable(&e)),
         }
@@ -60,6 +68,19 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// Whether a request's `Origin` (or `Sec-Fetch-Site`) says it comes from another site.
+pub fn is_cross_site(headers: &HeaderMap, public_origin: &str) -> bool {
+    match headers.get(header::ORIGIN) {
+        Some(origin) => origin
+            .to_str()
+            .map(|o| origin_of(o) != public_origin)
+            .unwrap_or(true),
+        None => headers
+            .get("sec-fetch-site")
+            .is_some_and(|site| site.as_bytes() == b"cross-site"),
+    }
+}
+
 /// Refuses state-changing requests sent by a browser from another site.
 ///
 /// The session cookie is SameSite=Lax, and this checks `Origin` (or, without it, `Sec-Fetch-Site`)
@@ -75,23 +96,15 @@ pub async fn reject_cross_site(
         Method::GET | Method::HEAD | Method::OPTIONS
     );
     let headers = request.headers();
-    if !safe && !headers.contains_key(header::AUTHORIZATION) {
-        let cross_site = match headers.get(header::ORIGIN) {
-            Some(origin) => origin
-                .to_str()
-                .map(|o| origin_of(o) != state.settings.public_origin)
-                .unwrap_or(true),
-            None => headers
-                .get("sec-fetch-site")
-                .is_some_and(|site| site.as_bytes() == b"cross-site"),
-        };
-        if cross_site {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "cross_site_request",
-                "requests from other sites are not allowed",
-            ));
-        }
+    if !safe
+        && !headers.contains_key(header::AUTHORIZATION)
+        && is_cross_site(headers, &state.settings.public_origin)
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cross_site_request",
+            "requests from other sites are not allowed",
+        ));
     }
     Ok(next.run(request).await)
 }

@@ -7,7 +7,6 @@ pub mod auth;
 pub mod dto;
 pub mod error;
 pub mod json;
-pub mod kv;
 pub mod openapi;
 pub mod ratelimit;
 pub mod routes;

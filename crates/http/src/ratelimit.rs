@@ -4,7 +4,7 @@
 //! Counting only failures means a user who types the right password is never slowed down by an
 //! attacker guessing from elsewhere, until the attacker exhausts that username's budget.
 
-use crate::kv::Kv;
+use kv::Kv;
 use redis::AsyncCommands;
 use std::time::Duration;
 

@@ -5,9 +5,9 @@
 //! `user-sessions:<user id>` is the set of a user's session ids, for listing and revoking. The token
 //! itself never reaches Redis or a log: a leaked Redis dump cannot be replayed as a login.
 
-use crate::kv::Kv;
 use base64::Engine;
 use domain::UserId;
+use kv::Kv;
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -20,6 +20,8 @@ pub struct ApiState {
     pub pool: PgPool,
     /// Sessions (Redis).
     pub sessions: SessionStore,
+    /// Who is online (Redis), for profiles.
+    pub presence: kv::Presence,
     /// Login failure counters (Redis).
     pub limiter: LoginLimiter,
     pub settings: Arc<ApiSettings>,

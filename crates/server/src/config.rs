@@ -36,6 +36,17 @@ pub struct Config {
     pub redis_key_prefix: String,
     /// Holds `node_modules/` with the front-end packages (installed by `npm ci` in `web/`).
     pub web_dir: PathBuf,
+    /// The JetStream stream carrying events to gateways and the notifier.
+    pub nats_stream: String,
+    /// The first token of every NATS subject.
+    pub nats_subject_prefix: String,
+    /// A socket counts as open this long without its gateway's heartbeat; bounds how long a
+    /// crashed gateway's users still look online.
+    pub presence_ttl: Duration,
+    /// How often gateways ping idle sockets.
+    pub ws_ping_interval: Duration,
+    /// A socket silent this long (no frame, no pong) is dropped.
+    pub ws_idle_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +137,15 @@ impl Config {
                 "900",
             )?),
             redis_key_prefix: get("REDIS_KEY_PREFIX", "chat:"),
+            nats_stream: get("NATS_STREAM", "CHAT"),
+            nats_subject_prefix: get("NATS_SUBJECT_PREFIX", "chat"),
+            presence_ttl: Duration::from_millis(parse_number(&get, "PRESENCE_TTL_MS", "60000")?),
+            ws_ping_interval: Duration::from_millis(parse_number(&get, "WS_PING_MS", "25000")?),
+            ws_idle_timeout: Duration::from_millis(parse_number(
+                &get,
+                "WS_IDLE_TIMEOUT_MS",
+                "60000",
+            )?),
             web_dir: lookup("WEB_DIR")
                 .filter(|v| !v.trim().is_empty())
                 .map_or_else(default_web_dir, PathBuf::from),

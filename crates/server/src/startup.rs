@@ -2,17 +2,21 @@
 
 use crate::roles::Role;
 use crate::state::AppState;
+use crate::ws::{self, WsState};
 use crate::{health, Config};
 use anyhow::Context;
 use app::{Accounts, Conversations, HashCost, PasswordHasher};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::{Json, Router};
+use bus::{Bus, BusConfig};
 use eventstore::EventStore;
+use gateway::{Gateway, GatewayDeps, GatewaySettings};
 use http_api::ratelimit::{LoginLimiter, LoginLimits};
 use http_api::session::{SessionPolicy, SessionStore};
 use http_api::state::origin_of;
 use http_api::{ApiSettings, Kv};
+use kv::Presence;
 use projections::history::History;
 use projections::{Projection, ProjectionWatch};
 use sqlx::PgPool;
@@ -58,15 +62,57 @@ impl Application {
         tasks.spawn(async move {
             let _ = watch_task.await;
         });
-        let api = api_state(&config, store.clone(), redis.clone(), history).await?;
+        let kv = Kv::new(redis.clone(), &config.redis_key_prefix);
+        let presence = Presence::new(kv.clone(), config.presence_ttl);
+        let api = api_state(
+            &config,
+            store.clone(),
+            kv.clone(),
+            presence.clone(),
+            history.clone(),
+        )
+        .await?;
+        let bus = Bus::new(
+            nats.clone(),
+            BusConfig {
+                stream: config.nats_stream.clone(),
+                prefix: config.nats_subject_prefix.clone(),
+                ..BusConfig::default()
+            },
+        );
+        let gateway = if roles.contains(&Role::Api) {
+            let (gateway, gateway_tasks) = Gateway::start(
+                GatewayDeps {
+                    store: store.clone(),
+                    bus: bus.clone(),
+                    history,
+                    conversations: api.conversations.clone(),
+                    presence,
+                    kv,
+                    settings: GatewaySettings {
+                        ping_interval: config.ws_ping_interval,
+                        idle_timeout: config.ws_idle_timeout,
+                        ..GatewaySettings::default()
+                    },
+                },
+                tasks_stop.clone(),
+            );
+            tasks.spawn(async move {
+                gateway_tasks.join_all().await;
+            });
+            Some(gateway)
+        } else {
+            None
+        };
         let state = AppState {
             config: Arc::new(config),
             store,
             redis,
             nats,
             api,
+            bus,
         };
-        let router = router(state.clone(), &roles);
+        let router = router(state.clone(), &roles, gateway);
         Ok(Self {
             listener,
             router,
@@ -94,6 +140,22 @@ impl Application {
             "chatd listening"
         );
         let mut tasks = self.tasks;
+        // Sockets and background tasks stop with the first signal, while HTTP requests drain.
+        let stop = self.tasks_stop.clone();
+        let signal = shutdown.clone();
+        tasks.spawn(async move {
+            tokio::select! {
+                () = signal.cancelled() => stop.cancel(),
+                () = stop.cancelled() => {}
+            }
+        });
+        if self.roles.contains(&Role::Publisher) {
+            tasks.spawn(bus::run_publisher(
+                self.state.store.clone(),
+                self.state.bus.clone(),
+                self.tasks_stop.clone(),
+            ));
+        }
         if self.roles.contains(&Role::Projector) {
             tasks.spawn(projections::run(
                 self.state.store.clone(),
@@ -138,13 +200,19 @@ pub async fn prepare_database(config: &Config) -> anyhow::Result<PgPool> {
     Ok(pool)
 }
 
-fn router(state: AppState, roles: &[Role]) -> Router {
+fn router(state: AppState, roles: &[Role], gateway: Option<Gateway>) -> Router {
     let mut router = Router::new()
         .merge(health::router())
         .fallback(not_found)
         .with_state(state.clone());
     if roles.contains(&Role::Api) {
-        router = router.merge(http_api::router(state.api));
+        router = router.merge(http_api::router(state.api.clone()));
+    }
+    if let Some(gateway) = gateway {
+        router = router.merge(ws::router(WsState {
+            app: state,
+            gateway,
+        }));
     }
     router
 }
@@ -152,18 +220,19 @@ fn router(state: AppState, roles: &[Role]) -> Router {
 async fn api_state(
     config: &Config,
     store: EventStore,
-    redis: redis::Client,
+    kv: Kv,
+    presence: Presence,
     history: ProjectionWatch,
 ) -> anyhow::Result<http_api::ApiState> {
     // Hashing the timing-equalizing dummy password is CPU work: keep it off the runtime.
     let hasher = tokio::task::spawn_blocking(|| PasswordHasher::new(HashCost::default()))
         .await
         .context("password hasher setup panicked")??;
-    let kv = Kv::new(redis, &config.redis_key_prefix);
     let accounts = Accounts::new(store.clone(), hasher);
     Ok(http_api::ApiState {
         conversations: Conversations::new(store.clone(), accounts.clone()),
         history,
+        presence,
         pool: store.pool().clone(),
         accounts,
         sessions: SessionStore::new(

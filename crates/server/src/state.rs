@@ -16,4 +16,6 @@ pub struct AppState {
     pub nats: async_nats::Client,
     /// What the JSON API's handlers share (accounts, sessions, login limits).
     pub api: http_api::ApiState,
+    /// The event bus (JetStream and core NATS) with this deployment's stream and prefix.
+    pub bus: bus::Bus,
 }

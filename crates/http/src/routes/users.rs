@@ -1,7 +1,7 @@
 //! The caller's own account and other people's public profiles.
 
 use crate::auth::Authenticated;
-use crate::dto::{UserDto, UserEnvelope};
+use crate::dto::{rfc3339, UserDto};
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::sessions::SessionDto;
 use crate::state::ApiState;
@@ -45,11 +45,26 @@ async fn me(
     }))
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProfileDto {
+    #[serde(flatten)]
+    pub user: UserDto,
+    /// Whether at least one of their devices is connected right now.
+    pub online: bool,
+    /// When they were last connected; `null` if never.
+    pub last_seen: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProfileEnvelope {
+    pub user: ProfileDto,
+}
+
 #[utoipa::path(
     get, path = "/api/v1/users/{username}", tag = "accounts",
     params(("username" = String, Path, description = "Case-insensitive")),
     responses(
-        (status = 200, description = "The public profile", body = UserEnvelope),
+        (status = 200, description = "The public profile, with presence", body = ProfileEnvelope),
         (status = 401, description = "Not logged in", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
     ),
@@ -59,11 +74,20 @@ async fn user_profile(
     State(state): State<ApiState>,
     _auth: Authenticated,
     Path(username): Path<String>,
-) -> Result<Json<UserEnvelope>, ApiError> {
+) -> Result<Json<ProfileEnvelope>, ApiError> {
     // A name that cannot exist is simply not found.
     let username = Username::parse(&username).map_err(|_| ApiError::not_found("user"))?;
     let profile = state.accounts.profile_by_username(&username).await?;
-    Ok(Json(UserEnvelope {
-        user: profile.into(),
+    let presence = state
+        .presence
+        .status(profile.id)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    Ok(Json(ProfileEnvelope {
+        user: ProfileDto {
+            user: profile.into(),
+            online: presence.online,
+            last_seen: presence.last_seen.map(rfc3339),
+        },
     }))
 }

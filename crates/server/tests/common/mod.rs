@@ -10,6 +10,9 @@ use tokio_util::sync::CancellationToken;
 
 pub struct TestApp {
     pub base: String,
+    /// This test's JetStream stream and subject prefix.
+    pub stream: String,
+    pub prefix: String,
     pub shutdown: CancellationToken,
     pub handle: tokio::task::JoinHandle<anyhow::Result<()>>,
     pub db: TestDb,
@@ -18,12 +21,38 @@ pub struct TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
+        let stream = self.stream.clone();
+        let url = nats_url();
+        // Drop runs outside async context; a small runtime of its own removes the test's stream.
+        let cleanup = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok(client) = async_nats::connect(url).await {
+                    let _ = async_nats::jetstream::new(client)
+                        .delete_stream(&stream)
+                        .await;
+                }
+            });
+        });
+        let _ = cleanup.join();
     }
+}
+
+pub fn nats_url() -> String {
+    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
 }
 
 pub async fn spawn_app(overrides: &[(&str, &str)]) -> anyhow::Result<TestApp> {
     let db = TestDb::create().await?;
-    let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    let unique = uuid::Uuid::new_v4().simple().to_string();
+    let prefix = format!("test:{unique}:");
+    let stream = format!("T{unique}");
+    let subject_prefix = format!("t{unique}");
     let mut vars: HashMap<String, String> = HashMap::from([
         ("DATABASE_URL".into(), db.url.clone()),
         ("BIND".into(), "127.0.0.1:0".into()),
@@ -32,6 +61,8 @@ pub async fn spawn_app(overrides: &[(&str, &str)]) -> anyhow::Result<TestApp> {
         // Keys of test sessions expire soon after the test.
         ("SESSION_IDLE_TIMEOUT_SECS".into(), "600".into()),
         ("SHUTDOWN_GRACE_SECS".into(), "2".into()),
+        ("NATS_STREAM".into(), stream.clone()),
+        ("NATS_SUBJECT_PREFIX".into(), subject_prefix.clone()),
     ]);
     for name in ["REDIS_URL", "NATS_URL"] {
         if let Ok(value) = std::env::var(name) {
@@ -46,8 +77,15 @@ pub async fn spawn_app(overrides: &[(&str, &str)]) -> anyhow::Result<TestApp> {
     let base = format!("http://127.0.0.1:{}", app.port());
     let shutdown = CancellationToken::new();
     let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    let stream = vars.get("NATS_STREAM").cloned().unwrap_or(stream);
+    let prefix = vars
+        .get("NATS_SUBJECT_PREFIX")
+        .cloned()
+        .unwrap_or(subject_prefix);
     Ok(TestApp {
         base,
+        stream,
+        prefix,
         shutdown,
         handle,
         db,

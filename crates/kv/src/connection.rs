@@ -1,4 +1,4 @@
-//! The shared Redis connection, made on first use so the service starts while Redis is down.
+//! The shared Redis connection, made on first use so a process starts while Redis is down.
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::time::Duration;

@@ -1,0 +1,78 @@
+//! The publisher role: every committed event goes to JetStream, in the event store's order.
+//!
+//! It follows the store's catch-up subscription (safe global order, woken by LISTEN/NOTIFY) and moves
+//! its checkpoint only over events whose every frame JetStream acknowledged. An event committed just
+//! before a crash, or while NATS was down, is published when the publisher is back; a re-sent one is
+//! dropped by JetStream's duplicate detection (`Nats-Msg-Id` = event id and recipient).
+
+use crate::{render, Bus, BusError, POSITION_HEADER};
+use async_nats::jetstream::message::PublishMessage;
+use eventstore::{load_checkpoint, save_checkpoint, EventStore, SubscriptionOptions};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+pub const CHECKPOINT: &str = "publisher";
+
+/// Runs until `shutdown`; failures are logged and retried from the checkpoint with backoff.
+pub async fn run_publisher(store: EventStore, bus: Bus, shutdown: CancellationToken) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let outcome = tokio::select! {
+            () = shutdown.cancelled() => return,
+            outcome = follow(&store, &bus, &mut backoff) => outcome,
+        };
+        if let Err(error) = outcome {
+            tracing::warn!(%error, "publisher failed; retrying from its checkpoint");
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+}
+
+async fn follow(store: &EventStore, bus: &Bus, backoff: &mut Duration) -> Result<(), BusError> {
+    bus.ensure_stream().await?;
+    let checkpoint = load_checkpoint(store.pool(), CHECKPOINT).await?;
+    let mut subscription = store
+        .subscribe(
+            checkpoint,
+            SubscriptionOptions {
+                batch_size: 200,
+                ..SubscriptionOptions::default()
+            },
+        )
+        .await?;
+    tracing::info!(checkpoint, stream = %bus.config.stream, "publisher following the log");
+    loop {
+        let batch = subscription.next_batch().await?;
+        let mut acks = Vec::new();
+        for event in &batch {
+            for frame in render(event)? {
+                let publish = PublishMessage::build()
+                    .payload(frame.json.into_bytes().into())
+                    .message_id(format!("{}.{}", event.event_id, frame.to))
+                    .header(POSITION_HEADER, event.position.to_string().as_str());
+                let ack = bus
+                    .jetstream
+                    .send_publish(bus.user_subject(frame.to, frame.kind), publish)
+                    .await
+                    .map_err(|e| BusError::JetStream(e.to_string()))?;
+                acks.push(ack);
+            }
+        }
+        for ack in acks {
+            ack.await.map_err(|e| BusError::JetStream(e.to_string()))?;
+        }
+        if let Some(last) = batch.last() {
+            let mut conn = store
+                .pool()
+                .acquire()
+                .await
+                .map_err(eventstore::Error::from)?;
+            save_checkpoint(&mut conn, CHECKPOINT, last.position).await?;
+        }
+        *backoff = Duration::from_millis(200);
+    }
+}

@@ -1,0 +1,56 @@
+//! Ephemeral frames to a user's peers: presence changes and typing.
+
+use crate::Gateway;
+use domain::UserId;
+use serde_json::json;
+
+/// The people who share a conversation with `user`.
+pub(crate) async fn peers(gateway: &Gateway, user: UserId) -> Vec<UserId> {
+    let peers: Result<Vec<uuid::Uuid>, _> =
+        sqlx::query_scalar("SELECT peer_id FROM history.members WHERE user_id = $1")
+            .bind(user.as_uuid())
+            .fetch_all(gateway.deps().store.pool())
+            .await;
+    match peers {
+        Ok(peers) => peers.into_iter().map(UserId::from_uuid).collect(),
+        Err(error) => {
+            tracing::warn!(%error, "cannot look up peers for presence");
+            vec![]
+        }
+    }
+}
+
+pub(crate) async fn publish(gateway: &Gateway, to: UserId, frame: &serde_json::Value) {
+    let bus = &gateway.deps().bus;
+    let payload = frame.to_string();
+    if let Err(error) = bus
+        .client
+        .publish(bus.ephemeral_subject(to), payload.into())
+        .await
+    {
+        tracing::warn!(%error, "cannot publish an ephemeral frame");
+    }
+}
+
+/// Tells `user`'s peers whether `user` is online now (read back from the presence model).
+pub(crate) async fn presence(gateway: &Gateway, user: UserId) {
+    let status = match gateway.deps().presence.status(user).await {
+        Ok(status) => status,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read presence");
+            return;
+        }
+    };
+    let last_seen = status
+        .last_seen
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0));
+    let frame = json!({
+        "type": "presence",
+        "user_id": user,
+        "online": status.online,
+        "last_seen": last_seen,
+    });
+    for peer in peers(gateway, user).await {
+        publish(gateway, peer, &frame).await;
+    }
+}

@@ -1,0 +1,249 @@
+//! One WebSocket: a reader (client frames) and a writer (hello, backlog, live frames, pings), each
+//! its own task; when either ends the other is stopped and the socket leaves the hub and presence.
+
+use crate::client::{self, Reply};
+use crate::hub::{Outbound, Registration};
+use crate::resume::Replay;
+use crate::{announce, Gateway, CLOSE_RESUME};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use domain::Member;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Replies (acks, errors) waiting for the writer; the reader waits when it is full, which slows
+/// only the client that sends faster than it reads.
+const REPLY_QUEUE: usize = 16;
+
+/// Serves an authenticated socket until it closes. `after` is the client's resume cursor.
+pub async fn serve(gateway: Gateway, socket: WebSocket, me: Member, after: Option<i64>) {
+    let (mut sink, stream) = socket.split();
+    let ready = tokio::time::timeout(
+        Duration::from_secs(10),
+        gateway.inner.live_ready.cancelled(),
+    )
+    .await;
+    if ready.is_err() {
+        let _ = close(&mut sink, 1013, "live feed unavailable; retry").await;
+        return;
+    }
+    let registration = gateway.hub().register(me.id);
+    let socket_id = registration.id;
+    let presence_key = gateway.presence_key(socket_id);
+    match gateway.deps().presence.connect(me.id, &presence_key).await {
+        Ok(true) => announce::presence(&gateway, me.id).await,
+        Ok(false) => {}
+        Err(error) => tracing::warn!(%error, "presence unavailable"),
+    }
+
+    let started = Instant::now();
+    let last_heard = Arc::new(AtomicI64::new(0));
+    let (replies, reply_queue) = mpsc::channel(REPLY_QUEUE);
+    let mut writer = tokio::spawn(write(
+        gateway.clone(),
+        me.clone(),
+        sink,
+        registration,
+        reply_queue,
+        after,
+        started,
+        last_heard.clone(),
+    ));
+    let mut reader = tokio::spawn(read(
+        gateway.clone(),
+        me.clone(),
+        stream,
+        replies,
+        started,
+        last_heard,
+    ));
+    tokio::select! {
+        _ = &mut writer => reader.abort(),
+        _ = &mut reader => {
+            // Let the writer flush what the reader asked of it, then stop it.
+            if tokio::time::timeout(Duration::from_millis(200), &mut writer).await.is_err() {
+                writer.abort();
+            }
+        }
+    }
+
+    gateway.hub().unregister(me.id, socket_id);
+    match gateway
+        .deps()
+        .presence
+        .disconnect(me.id, &presence_key)
+        .await
+    {
+        Ok(true) => announce::presence(&gateway, me.id).await,
+        Ok(false) => {}
+        Err(error) => tracing::warn!(%error, "presence unavailable"),
+    }
+}
+
+async fn read(
+    gateway: Gateway,
+    me: Member,
+    mut stream: SplitStream<WebSocket>,
+    replies: mpsc::Sender<Reply>,
+    started: Instant,
+    last_heard: Arc<AtomicI64>,
+) {
+    while let Some(message) = stream.next().await {
+        let Ok(message) = message else {
+            // Protocol errors, frames over the size limit, resets: this socket is done.
+            break;
+        };
+        last_heard.store(started.elapsed().as_millis() as i64, Ordering::Relaxed);
+        let reply = match message {
+            Message::Text(text) => client::handle(&gateway, &me, text.as_str()).await,
+            Message::Binary(_) => Some(Reply::Frame(client::error_frame(
+                "invalid_frame",
+                "binary frames are not supported; send JSON text",
+                None,
+                None,
+            ))),
+            Message::Close(_) => break,
+            Message::Ping(_) | Message::Pong(_) => None,
+        };
+        if let Some(reply) = reply {
+            if replies.send(reply).await.is_err() {
+                break;
+            }
+        }
+    }
+}
+
+type Sink = SplitSink<WebSocket, Message>;
+
+#[allow(clippy::too_many_arguments)]
+async fn write(
+    gateway: Gateway,
+    me: Member,
+    mut sink: Sink,
+    mut registration: Registration,
+    mut replies: mpsc::Receiver<Reply>,
+    after: Option<i64>,
+    started: Instant,
+    last_heard: Arc<AtomicI64>,
+) {
+    let settings = gateway.deps().settings;
+    let head = gateway.deps().store.head_position().await.unwrap_or(0);
+    let hello = json!({
+        "type": "hello",
+        "user": { "id": me.id, "username": me.username, "display_name": me.display_name },
+        "cursor": head,
+    });
+    if send_text(&mut sink, hello.to_string()).await.is_err() {
+        return;
+    }
+    // Durable frames up to this cursor were sent; later ones from the queue.
+    let mut last_sent = 0;
+    if let Some(after) = after {
+        match backlog(&gateway, &me, &mut sink, after).await {
+            Some(head) => last_sent = head,
+            None => return,
+        }
+    }
+
+    let mut ping = tokio::time::interval(settings.ping_interval);
+    ping.tick().await;
+    loop {
+        tokio::select! {
+            frame = registration.queue.recv() => {
+                let Some(frame) = frame else { return };
+                let text = match frame {
+                    Outbound::Durable { cursor, json } => {
+                        if cursor <= last_sent {
+                            continue;
+                        }
+                        last_sent = cursor;
+                        json
+                    }
+                    Outbound::Ephemeral(json) => json,
+                };
+                // A client that stopped reading blocks this send; its overflow must still end it.
+                let sent = tokio::select! {
+                    sent = send_text(&mut sink, text.to_string()) => sent.is_ok(),
+                    () = registration.overflowed.cancelled() => false,
+                };
+                if !sent {
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(1),
+                        close(&mut sink, CLOSE_RESUME, "too far behind; reconnect and resume from your last cursor"),
+                    )
+                    .await;
+                    return;
+                }
+            }
+            reply = replies.recv() => {
+                match reply {
+                    Some(Reply::Frame(frame)) => {
+                        if send_text(&mut sink, frame.to_string()).await.is_err() {
+                            return;
+                        }
+                    }
+                    Some(Reply::Resume(after)) => match backlog(&gateway, &me, &mut sink, after).await {
+                        Some(head) => last_sent = last_sent.max(head),
+                        None => return,
+                    },
+                    None => return,
+                }
+            }
+            () = registration.overflowed.cancelled() => {
+                let _ = close(&mut sink, CLOSE_RESUME, "too far behind; reconnect and resume from your last cursor").await;
+                return;
+            }
+            () = gateway.inner.shutdown.cancelled() => {
+                let _ = close(&mut sink, CLOSE_RESUME, "server restarting; reconnect and resume from your last cursor").await;
+                return;
+            }
+            _ = ping.tick() => {
+                let heard = last_heard.load(Ordering::Relaxed);
+                let silent = started.elapsed().as_millis() as i64 - heard;
+                if silent > settings.idle_timeout.as_millis() as i64 {
+                    let _ = close(&mut sink, 1001, "no answer to pings").await;
+                    return;
+                }
+                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Sends the backlog after `after`; the head it reached, or `None` if the socket failed.
+async fn backlog(gateway: &Gateway, me: &Member, sink: &mut Sink, after: i64) -> Option<i64> {
+    let outcome: Result<Option<i64>, Box<dyn std::error::Error + Send + Sync>> = async {
+        let mut replay = Replay::start(gateway, me.id, after).await?;
+        while let Some(frames) = replay.next_page(gateway).await? {
+            for json in frames {
+                if send_text(sink, json).await.is_err() {
+                    return Ok(None);
+                }
+            }
+        }
+        Ok(Some(replay.head))
+    }
+    .await;
+    outcome.unwrap_or_else(|error| {
+        tracing::error!(%error, "cannot replay a backlog");
+        None
+    })
+}
+
+async fn send_text(sink: &mut Sink, text: String) -> Result<(), axum::Error> {
+    sink.send(Message::Text(Utf8Bytes::from(text))).await
+}
+
+async fn close(sink: &mut Sink, code: u16, reason: &'static str) -> Result<(), axum::Error> {
+    sink.send(Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    })))
+    .await
+}

@@ -1,0 +1,126 @@
+//! The gateway's background feeds: durable events from JetStream, ephemeral frames from core NATS,
+//! and the presence heartbeat and sweep.
+
+use crate::announce;
+use crate::hub::Outbound;
+use crate::Gateway;
+use async_nats::jetstream::consumer::{pull, DeliverPolicy};
+use futures_util::StreamExt;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Task {
+    Durable,
+    Ephemeral,
+    Heartbeat,
+    Sweep,
+}
+
+pub(crate) async fn run(gateway: Gateway, task: Task) {
+    let mut resume_after: Option<u64> = None;
+    loop {
+        let outcome = match task {
+            Task::Durable => durable(&gateway, &mut resume_after).await,
+            Task::Ephemeral => ephemeral(&gateway).await,
+            Task::Heartbeat => heartbeat(&gateway).await,
+            Task::Sweep => sweep(&gateway).await,
+        };
+        if let Err(error) = outcome {
+            tracing::warn!(?task, %error, "gateway feed failed; restarting it");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+type Failure = Box<dyn std::error::Error + Send + Sync>;
+
+/// Follows every user's durable subjects with an ordered consumer. After a failure it restarts
+/// just after the last stream sequence it handled, so a NATS outage loses nothing.
+async fn durable(gateway: &Gateway, resume_after: &mut Option<u64>) -> Result<(), Failure> {
+    let bus = &gateway.deps().bus;
+    let stream = bus.ensure_stream().await?;
+    let deliver_policy = match resume_after {
+        None => DeliverPolicy::New,
+        Some(seq) => DeliverPolicy::ByStartSequence {
+            start_sequence: *seq + 1,
+        },
+    };
+    let consumer = stream
+        .create_consumer(pull::OrderedConfig {
+            filter_subject: bus.all_users_subject(),
+            deliver_policy,
+            ..Default::default()
+        })
+        .await?;
+    let mut messages = consumer.messages().await?;
+    gateway.inner.live_ready.cancel();
+    while let Some(message) = messages.next().await {
+        let message = message?;
+        if let Ok(info) = message.info() {
+            *resume_after = Some(info.stream_sequence);
+        }
+        let Some(user) = bus.user_of(&message.subject) else {
+            continue;
+        };
+        let cursor = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(bus::POSITION_HEADER))
+            .and_then(|v| v.as_str().parse::<i64>().ok())
+            .unwrap_or(0);
+        let Ok(json) = std::str::from_utf8(&message.payload) else {
+            continue;
+        };
+        gateway.hub().deliver(
+            user,
+            &Outbound::Durable {
+                cursor,
+                json: json.into(),
+            },
+        );
+    }
+    Err("JetStream consumer ended".into())
+}
+
+async fn ephemeral(gateway: &Gateway) -> Result<(), Failure> {
+    let bus = &gateway.deps().bus;
+    let mut subscription = bus.client.subscribe(bus.all_ephemeral_subject()).await?;
+    while let Some(message) = subscription.next().await {
+        let Some(user) = bus.user_of(&message.subject) else {
+            continue;
+        };
+        if let Ok(json) = std::str::from_utf8(&message.payload) {
+            gateway
+                .hub()
+                .deliver(user, &Outbound::Ephemeral(json.into()));
+        }
+    }
+    Err("NATS subscription ended".into())
+}
+
+async fn heartbeat(gateway: &Gateway) -> Result<(), Failure> {
+    let presence = &gateway.deps().presence;
+    let mut tick = tokio::time::interval(presence.ttl() / 3);
+    loop {
+        tick.tick().await;
+        let sockets: Vec<_> = gateway
+            .hub()
+            .sockets()
+            .into_iter()
+            .map(|(user, socket)| (user, gateway.presence_key(socket)))
+            .collect();
+        presence.heartbeat(&sockets).await?;
+    }
+}
+
+/// Declares offline the users whose sockets all expired (their gateway died) and tells their peers.
+async fn sweep(gateway: &Gateway) -> Result<(), Failure> {
+    let presence = &gateway.deps().presence;
+    let mut tick = tokio::time::interval((presence.ttl() / 2).max(Duration::from_millis(250)));
+    loop {
+        tick.tick().await;
+        for user in presence.sweep().await? {
+            announce::presence(gateway, user).await;
+        }
+    }
+}

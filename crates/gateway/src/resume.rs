@@ -1,0 +1,81 @@
+//! A client's backlog on resume: every durable event for it after its cursor, from Postgres.
+//!
+//! The socket registers with the hub (live frames start queueing) before the backlog's upper bound,
+//! the store's head, is read. Events up to the head come from here; later ones are in the queue,
+//! which the writer drains skipping cursors it already sent. No event falls between the two.
+
+use crate::Gateway;
+use domain::UserId;
+use std::time::Duration;
+
+/// Events read per round trip while replaying.
+const PAGE: i64 = 500;
+
+/// A backlog being replayed, a page at a time.
+pub(crate) struct Replay {
+    user: UserId,
+    streams: Vec<String>,
+    from: i64,
+    /// The store's head when the replay started: its upper bound.
+    pub head: i64,
+}
+
+type Failure = Box<dyn std::error::Error + Send + Sync>;
+
+impl Replay {
+    /// Fixes the upper bound (the head) and the user's conversations as of that head.
+    pub(crate) async fn start(
+        gateway: &Gateway,
+        user: UserId,
+        after: i64,
+    ) -> Result<Self, Failure> {
+        let deps = gateway.deps();
+        let head = deps.store.head_position().await?;
+        // The conversation list must include every conversation started up to the head.
+        if !deps.history.wait_for(head, Duration::from_secs(5)).await {
+            tracing::warn!(
+                head,
+                "history lags; a resume may miss conversations started just now"
+            );
+        }
+        let conversations: Vec<uuid::Uuid> =
+            sqlx::query_scalar("SELECT conversation_id FROM history.members WHERE user_id = $1")
+                .bind(user.as_uuid())
+                .fetch_all(deps.store.pool())
+                .await?;
+        Ok(Self {
+            user,
+            streams: conversations
+                .iter()
+                .map(|id| format!("conversation-{id}"))
+                .collect(),
+            from: after,
+            head,
+        })
+    }
+
+    /// The next page of frames for the user, oldest first; `None` when the head is reached.
+    pub(crate) async fn next_page(
+        &mut self,
+        gateway: &Gateway,
+    ) -> Result<Option<Vec<String>>, Failure> {
+        let events = gateway
+            .deps()
+            .store
+            .read_streams_between(&self.streams, self.from, self.head, PAGE)
+            .await?;
+        let Some(last) = events.last() else {
+            return Ok(None);
+        };
+        self.from = last.position;
+        let mut frames = Vec::new();
+        for event in &events {
+            for frame in bus::render(event)? {
+                if frame.to == self.user {
+                    frames.push(frame.json);
+                }
+            }
+        }
+        Ok(Some(frames))
+    }
+}

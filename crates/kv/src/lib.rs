@@ -1,0 +1,7 @@
+//! Redis, shared by the API (sessions, limits, profiles' presence) and the gateways (presence).
+
+mod connection;
+pub mod presence;
+
+pub use connection::Kv;
+pub use presence::{Presence, PresenceStatus};
