@@ -45,8 +45,8 @@ pub type Appended = Option<i64>;
 pub struct Conversations {
     store: EventStore,
     accounts: Accounts,
-    /// Conversation state by id with the stream version it reflects. Entries are taken out while a
-    /// command runs and put back after, so a state is never shared between two commands.
+    /// Conversation state by id with the stream version it reflects. A command works on its own
+    /// copy (cheap: message texts are shared) and puts back a newer state when it appends.
     cache: Arc<Mutex<HashMap<ConversationId, (i64, Conversation)>>>,
 }
 
@@ -303,7 +303,7 @@ impl Conversations {
 
     /// The cached state topped up with newer events, or the whole stream on a miss.
     async fn load(&self, id: ConversationId) -> Result<(i64, Conversation), AppError> {
-        let cached = self.cache.lock().ok().and_then(|mut c| c.remove(&id));
+        let cached = self.cache.lock().ok().and_then(|c| c.get(&id).cloned());
         let (mut version, mut state) = cached.unwrap_or_default();
         let newer = self
             .store

@@ -9,6 +9,7 @@ use crate::{Aggregate, ClientId, DisplayName, MessageBody, UserId, Username};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// Namespace of the derived ids (UUIDv5), fixed forever: changing it would split history.
@@ -182,10 +183,10 @@ pub enum ConversationError {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct MessageState {
-    id: Uuid,
     sender: UserId,
     deleted: bool,
-    body: MessageBody,
+    /// Shared, so cloning a long conversation's state copies no text.
+    body: Arc<str>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -319,7 +320,7 @@ impl Aggregate for Conversation {
                 if message.deleted {
                     return Err(ConversationError::MessageDeleted);
                 }
-                if &message.body == body {
+                if *message.body == *body.as_str() {
                     return Ok(vec![]);
                 }
                 Ok(vec![E::MessageEdited {
@@ -391,15 +392,14 @@ impl Aggregate for Conversation {
             } => {
                 self.by_id.insert(*message_id, *seq);
                 self.messages.push(MessageState {
-                    id: *message_id,
                     sender: sender.id,
                     deleted: false,
-                    body: body.clone(),
+                    body: body.as_str().into(),
                 });
             }
             E::MessageEdited { seq, body, .. } => {
                 if let Some(message) = self.messages.get_mut((*seq - 1) as usize) {
-                    message.body = body.clone();
+                    message.body = body.as_str().into();
                 }
             }
             E::MessageDeleted { seq, .. } => {

@@ -54,7 +54,24 @@ async fn durable(gateway: &Gateway, resume_after: &mut Option<u64>) -> Result<()
         .await?;
     let mut messages = consumer.messages().await?;
     gateway.inner.live_ready.cancel();
-    while let Some(message) = messages.next().await {
+    // After a reconnect (e.g. NATS restarted) the consumer may be gone on the server while the
+    // stream here stays silent; recreate it from the last sequence seen instead of waiting.
+    let statistics = bus.client.statistics();
+    let connects = statistics
+        .connects
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let mut check = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        let message = tokio::select! {
+            message = messages.next() => message,
+            _ = check.tick() => {
+                if statistics.connects.load(std::sync::atomic::Ordering::Relaxed) != connects {
+                    return Err("reconnected to NATS; recreating the consumer".into());
+                }
+                continue;
+            }
+        };
+        let Some(message) = message else { break };
         let message = message?;
         if let Ok(info) = message.info() {
             *resume_after = Some(info.stream_sequence);

@@ -16,6 +16,38 @@ pub struct TestApp {
     pub shutdown: CancellationToken,
     pub handle: tokio::task::JoinHandle<anyhow::Result<()>>,
     pub db: TestDb,
+    /// The configuration it runs with, for starting replicas of it.
+    pub vars: HashMap<String, String>,
+}
+
+/// Another process's worth of the same deployment (same database, Redis prefix and NATS stream),
+/// running only `roles`; it shares nothing in memory with the first.
+pub struct Replica {
+    pub base: String,
+    pub shutdown: CancellationToken,
+    pub handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl TestApp {
+    pub async fn replica(&self, roles: &[Role]) -> anyhow::Result<Replica> {
+        let vars = self.vars.clone();
+        let config = Config::from_lookup(|name| vars.get(name).cloned())?;
+        let app = Application::build(config, roles.to_vec()).await?;
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+        Ok(Replica {
+            base,
+            shutdown,
+            handle,
+        })
+    }
 }
 
 impl Drop for TestApp {
@@ -74,6 +106,7 @@ pub async fn spawn_app(overrides: &[(&str, &str)]) -> anyhow::Result<TestApp> {
     }
     let config = Config::from_lookup(|name| vars.get(name).cloned())?;
     let app = Application::build(config, Role::ALL.to_vec()).await?;
+    let snapshot = vars.clone();
     let base = format!("http://127.0.0.1:{}", app.port());
     let shutdown = CancellationToken::new();
     let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
@@ -89,6 +122,7 @@ pub async fn spawn_app(overrides: &[(&str, &str)]) -> anyhow::Result<TestApp> {
         shutdown,
         handle,
         db,
+        vars: snapshot,
     })
 }
 

@@ -1,0 +1,673 @@
+//! Real time over WebSockets, against the app with real Postgres, Redis and NATS JetStream.
+
+mod common;
+
+use common::{spawn_app, TestApp};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+struct Socket {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// The cursor of the last durable frame received.
+    cursor: i64,
+}
+
+/// How a socket ended.
+#[derive(Debug, PartialEq)]
+enum End {
+    Closed(Option<u16>),
+    Dropped,
+}
+
+impl Socket {
+    async fn connect(base: &str, token: &str, after: Option<i64>) -> anyhow::Result<Self> {
+        Self::connect_with_buffer(base, token, after, None).await
+    }
+
+    /// `receive_buffer` shrinks the kernel's receive buffer, to make a client slow cheaply.
+    async fn connect_with_buffer(
+        base: &str,
+        token: &str,
+        after: Option<i64>,
+        receive_buffer: Option<u32>,
+    ) -> anyhow::Result<Self> {
+        let url = format!(
+            "{}/api/v1/ws{}",
+            base.replacen("http://", "ws://", 1),
+            after.map(|a| format!("?after={a}")).unwrap_or_default()
+        );
+        let mut request = url.into_client_request()?;
+        request
+            .headers_mut()
+            .insert("Authorization", format!("Bearer {token}").parse()?);
+        let address: std::net::SocketAddr = base.trim_start_matches("http://").parse()?;
+        let tcp = tokio::net::TcpSocket::new_v4()?;
+        if let Some(size) = receive_buffer {
+            tcp.set_recv_buffer_size(size)?;
+        }
+        let stream = tcp.connect(address).await?;
+        let (ws, _) =
+            tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await?;
+        let mut socket = Self { ws, cursor: 0 };
+        let hello = socket.next().await?;
+        anyhow::ensure!(hello["type"] == "hello", "first frame: {hello}");
+        Ok(socket)
+    }
+
+    /// The next JSON frame (durable cursors are remembered).
+    async fn next(&mut self) -> anyhow::Result<Value> {
+        loop {
+            let message = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .map_err(|_| anyhow::anyhow!("no frame within {WAIT:?}"))?
+                .ok_or_else(|| anyhow::anyhow!("socket ended"))??;
+            match message {
+                Message::Text(text) => {
+                    let value: Value = serde_json::from_str(text.as_str())?;
+                    if let Some(cursor) = value["cursor"].as_i64() {
+                        if value["type"] != "hello" {
+                            self.cursor = cursor;
+                        }
+                    }
+                    return Ok(value);
+                }
+                Message::Close(frame) => anyhow::bail!("closed: {frame:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// The next frame of one type, skipping others (presence, typing, receipts...).
+    async fn next_of(&mut self, kind: &str) -> anyhow::Result<Value> {
+        loop {
+            let frame = self.next().await?;
+            if frame["type"] == kind {
+                return Ok(frame);
+            }
+        }
+    }
+
+    /// Bodies of the next `n` new messages.
+    async fn bodies(&mut self, n: usize) -> anyhow::Result<Vec<String>> {
+        let mut bodies = Vec::new();
+        while bodies.len() < n {
+            let frame = self.next_of("message.new").await?;
+            bodies.push(
+                frame["message"]["body"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            );
+        }
+        Ok(bodies)
+    }
+
+    /// Asserts that no frame of `kind` arrives within `quiet`.
+    async fn assert_no(&mut self, kind: &str, quiet: Duration) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + quiet;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => return Ok(()),
+                Ok(None) => anyhow::bail!("socket ended"),
+                Ok(Some(message)) => {
+                    if let Message::Text(text) = message? {
+                        let value: Value = serde_json::from_str(text.as_str())?;
+                        anyhow::ensure!(value["type"] != kind, "unexpected {value}");
+                    }
+                }
+            }
+        }
+    }
+
+    async fn send(&mut self, frame: Value) -> anyhow::Result<()> {
+        self.ws
+            .send(Message::Text(frame.to_string().into()))
+            .await?;
+        Ok(())
+    }
+
+    /// Reads until the socket ends; how it ended and how many messages arrived before.
+    async fn drain_until_end(&mut self) -> (End, usize) {
+        let mut messages = 0;
+        loop {
+            match tokio::time::timeout(WAIT, self.ws.next()).await {
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    if text.as_str().contains("\"message.new\"") {
+                        messages += 1;
+                    }
+                }
+                Ok(Some(Ok(Message::Close(frame)))) => {
+                    return (End::Closed(frame.map(|f| u16::from(f.code))), messages)
+                }
+                Ok(Some(Ok(_))) => {}
+                Ok(Some(Err(_))) | Ok(None) => return (End::Dropped, messages),
+                Err(_) => return (End::Dropped, messages),
+            }
+        }
+    }
+}
+
+struct Person {
+    name: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Person {
+    async fn new(app: &TestApp, name: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            name: name.to_owned(),
+            token: app.signed_up(name).await?,
+            http: reqwest::Client::new(),
+        })
+    }
+
+    async fn socket(&self, base: &str) -> anyhow::Result<Socket> {
+        Socket::connect(base, &self.token, None).await
+    }
+
+    async fn start_with(&self, base: &str, peer: &Person) -> anyhow::Result<String> {
+        let body: Value = self
+            .http
+            .post(format!("{base}/api/v1/conversations"))
+            .bearer_auth(&self.token)
+            .json(&json!({"with": peer.name}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(body["conversation"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned())
+    }
+
+    async fn send_rest(&self, base: &str, to: &Person, body: &str) -> anyhow::Result<Value> {
+        let response = self
+            .http
+            .post(format!("{base}/api/v1/messages"))
+            .bearer_auth(&self.token)
+            .json(&json!({"to": to.name, "body": body, "client_id": uuid::Uuid::new_v4().to_string()}))
+            .send()
+            .await?;
+        anyhow::ensure!(response.status() == 201, "send: {}", response.status());
+        Ok(response.json().await?)
+    }
+
+    async fn profile(&self, base: &str, of: &Person) -> anyhow::Result<Value> {
+        let body: Value = self
+            .http
+            .get(format!("{base}/api/v1/users/{}", of.name))
+            .bearer_auth(&self.token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(body["user"].clone())
+    }
+}
+
+#[tokio::test]
+async fn messages_reach_every_socket_of_both_members_and_no_other() -> anyhow::Result<()> {
+    let app = spawn_app(&[]).await?;
+    let alice = Person::new(&app, "alice").await?;
+    let bob = Person::new(&app, "bob").await?;
+    let carol = Person::new(&app, "carol").await?;
+    let mut alice_laptop = alice.socket(&app.base).await?;
+    let mut alice_phone = alice.socket(&app.base).await?;
+    let mut bob_tab = bob.socket(&app.base).await?;
+    let mut carol_tab = carol.socket(&app.base).await?;
+
+    alice.send_rest(&app.base, &bob, "hello bob").await?;
+    for socket in [&mut bob_tab, &mut alice_laptop, &mut alice_phone] {
+        let frame = socket.next_of("message.new").await?;
+        assert_eq!(frame["message"]["body"], "hello bob");
+        assert_eq!(frame["message"]["sender"]["username"], "alice");
+        assert_eq!(frame["cursor"], frame["message"]["cursor"]);
+        assert!(frame["cursor"].as_i64().unwrap_or(0) > 0);
+    }
+
+    // A send over the socket is acknowledged, and reaches everyone including the sender's devices.
+    bob_tab
+        .send(json!({"type": "send", "to": "alice", "body": "hi alice", "client_id": "b1"}))
+        .await?;
+    let ack = bob_tab.next_of("ack").await?;
+    assert_eq!(ack["client_id"], "b1");
+    assert_eq!(ack["message"]["seq"], 2);
+    for socket in [&mut alice_laptop, &mut alice_phone, &mut bob_tab] {
+        assert_eq!(socket.bodies(1).await?, ["hi alice"]);
+    }
+    // The same client id again: acknowledged with the same message, nothing new delivered.
+    bob_tab
+        .send(json!({"type": "send", "to": "alice", "body": "hi alice", "client_id": "b1"}))
+        .await?;
+    let again = bob_tab.next_of("ack").await?;
+    assert_eq!(
+        (again["created"].as_bool(), &again["message"]["id"]),
+        (Some(false), &ack["message"]["id"])
+    );
+
+    carol_tab
+        .assert_no("message.new", Duration::from_millis(500))
+        .await?;
+    alice_phone
+        .assert_no("message.new", Duration::from_millis(300))
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_reconnecting_client_resumes_without_gaps_or_duplicates() -> anyhow::Result<()> {
+    let app = spawn_app(&[]).await?;
+    let alice = Person::new(&app, "alice").await?;
+    let bob = Person::new(&app, "bob").await?;
+    let mut socket = alice.socket(&app.base).await?;
+    bob.send_rest(&app.base, &alice, "one").await?;
+    assert_eq!(socket.bodies(1).await?, ["one"]);
+    let cursor = socket.cursor;
+    drop(socket);
+
+    for body in ["two", "three", "four"] {
+        bob.send_rest(&app.base, &alice, body).await?;
+    }
+    let mut resumed = Socket::connect(&app.base, &alice.token, Some(cursor)).await?;
+    assert_eq!(resumed.bodies(3).await?, ["two", "three", "four"]);
+    bob.send_rest(&app.base, &alice, "five").await?;
+    assert_eq!(resumed.bodies(1).await?, ["five"]);
+    resumed
+        .assert_no("message.new", Duration::from_millis(500))
+        .await?;
+
+    // Resuming with a frame instead of the URL works the same way.
+    let mut again = Socket::connect(&app.base, &alice.token, None).await?;
+    again
+        .send(json!({"type": "resume", "after": cursor}))
+        .await?;
+    assert_eq!(again.bodies(4).await?, ["two", "three", "four", "five"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_message_sent_through_one_gateway_reaches_a_socket_on_another() -> anyhow::Result<()> {
+    let app = spawn_app(&[]).await?;
+    let second = app.replica(&[server::Role::Api]).await?;
+    let alice = Person::new(&app, "alice").await?;
+    let bob = Person::new(&app, "bob").await?;
+    let mut on_second = bob.socket(&second.base).await?;
+    let mut on_first = bob.socket(&app.base).await?;
+    alice.send_rest(&app.base, &bob, "via the first").await?;
+    assert_eq!(on_second.bodies(1).await?, ["via the first"]);
+    alice
+        .send_rest(&second.base, &bob, "via the second")
+        .await?;
+    assert_eq!(
+        on_first.bodies(2).await?,
+        ["via the first", "via the second"]
+    );
+    assert_eq!(on_second.bodies(1).await?, ["via the second"]);
+
+    // A client that switches gateways resumes from its cursor on the other one.
+    let cursor = on_second.cursor;
+    drop(on_second);
+    alice.send_rest(&app.base, &bob, "while switching").await?;
+    let mut switched = Socket::connect(&app.base, &bob.token, Some(cursor)).await?;
+    assert_eq!(switched.bodies(1).await?, ["while switching"]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_reader_is_cut_off_while_a_fast_one_keeps_up() -> anyhow::Result<()> {
+    let app = spawn_app(&[]).await?;
+    let alice = std::sync::Arc::new(Person::new(&app, "alice").await?);
+    let bob = std::sync::Arc::new(Person::new(&app, "bob").await?);
+    let mut fast = bob.socket(&app.base).await?;
+    // A client that does not read, with a small receive window.
+    let mut slow = Socket::connect_with_buffer(&app.base, &bob.token, None, Some(4096)).await?;
+
+    // Enough data to fill the slow socket's kernel buffers and then its queue of 256 frames.
+    const MESSAGES: usize = 700;
+    // 4-byte characters: each frame carries about 16 KB.
+    let body = "😀".repeat(3_990);
+    let mut senders = tokio::task::JoinSet::new();
+    for task in 0..8 {
+        let (alice, bob, body, base) = (alice.clone(), bob.clone(), body.clone(), app.base.clone());
+        senders.spawn(async move {
+            for n in (task..MESSAGES).step_by(8) {
+                alice.send_rest(&base, &bob, &format!("{n} {body}")).await?;
+            }
+            anyhow::Ok(())
+        });
+    }
+    let mut received = 0;
+    while received < MESSAGES {
+        if let Err(e) = fast.next_of("message.new").await {
+            anyhow::bail!("fast socket after {received} messages: {e}");
+        }
+        received += 1;
+    }
+    while let Some(done) = senders.join_next().await {
+        done??;
+    }
+    let (end, got) = slow.drain_until_end().await;
+    assert!(
+        got < MESSAGES,
+        "the slow socket was cut before it got everything ({got})"
+    );
+    assert!(
+        matches!(end, End::Closed(Some(gateway::CLOSE_RESUME)) | End::Dropped),
+        "{end:?}"
+    );
+    // The fast one is still connected and live.
+    alice.send_rest(&app.base, &bob, "still here").await?;
+    assert_eq!(fast.bodies(1).await?, ["still here"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn presence_follows_connects_and_disconnects() -> anyhow::Result<()> {
+    let app = spawn_app(&[]).await?;
+    let alice = Person::new(&app, "alice").await?;
+    let bob = Person::new(&app, "bob").await?;
+    alice.start_with(&app.base, &bob).await?;
+    assert_eq!(bob.profile(&app.base, &alice).await?["online"], false);
+
+    let mut bob_socket = bob.socket(&app.base).await?;
+    let alice_socket = alice.socket(&app.base).await?;
+    let online = bob_socket.next_of("presence").await?;
+    assert_eq!(
+        (&online["user_id"], &online["online"]),
+        (&json!(alice_socket_user(&app, &alice).await?), &json!(true))
+    );
+    let profile = bob.profile(&app.base, &alice).await?;
+    assert_eq!(profile["online"], true);
+
+    // A second device does not announce again; closing one of two keeps alice online.
+    let second = alice.socket(&app.base).await?;
+    drop(second);
+    bob_socket
+        .assert_no("presence", Duration::from_millis(500))
+        .await?;
+    assert_eq!(bob.profile(&app.base, &alice).await?["online"], true);
+
+    drop(alice_socket);
+    let offline = bob_socket.next_of("presence").await?;
+    assert_eq!(offline["online"], false);
+    assert!(offline["last_seen"].as_str().is_some());
+    let profile = bob.profile(&app.base, &alice).await?;
+    assert_eq!(profile["online"], false);
+    assert!(profile["last_seen"].as_str().is_some());
+    Ok(())
+}
+
+async fn alice_socket_user(app: &TestApp, person: &Person) -> anyhow::Result<String> {
+    let me: Value = person
+        .http
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&person.token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(me["user"]["id"].as_str().unwrap_or_default().to_owned())
+}
+
+#[tokio::test]
+async fn users_of_a_killed_gateway_go_offline_by_themselves() -> anyhow::Result<()> {
+    let app = spawn_app(&[("PRESENCE_TTL_MS", "1500")]).await?;
+    let alice = Person::new(&app, "alice").await?;
+    let bob = Person::new(&app, "bob").await?;
+    alice.start_with(&app.base, &bob).await?;
+    let mut bob_socket = bob.socket(&app.base).await?;
+
+    // A second gateway as a real process, killed without any chance to clean up.
+    let port = free_port()?;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_chatd"))
+        .args(["serve", "api"])
+        .envs(app.vars.iter())
+        .env("BIND", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()?;
+    let child_base = format!("http://127.0.0.1:{port}");
+    let mut ready = false;
+    for _ in 0..100 {
+        if reqwest::get(format!("{child_base}/healthz")).await.is_ok() {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::ensure!(ready, "the second gateway did not start");
+    let _alice_socket = alice.socket(&child_base).await?;
+    assert_eq!(bob_socket.next_of("presence").await?["online"], true);
+
+    child.kill().await?;
+    let started = std::time::Instant::now();
+    let offline = bob_socket.next_of("presence").await?;
+    assert_eq!(offline["online"], false);
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(bob.profile(&app.base, &alice).await?["online"], false);
+    Ok(())
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+#[tokio::test]
+async fn typing_reaches_the_peer_and_is_rate_limited() -> anyhow::Result<()> {
+    let app = spawn_app(&[]).await?;
+    let alice = Person::new(&app, "alice").await?;
+    let bob = Person::new(&app, "bob").await?;
+    let conversation = alice.start_with(&app.base, &bob).await?;
+    let mut alice_socket = alice.socket(&app.base).await?;
+    let mut bob_socket = bob.socket(&app.base).await?;
+    alice_socket
+        .send(json!({"type": "typing", "conversation_id": conversation}))
+        .await?;
+    let typing = bob_socket.next_of("typing").await?;
+    assert_eq!(typing["conversation_id"], conversation.as_str());
+    assert_eq!(typing["user"]["username"], "alice");
+    assert!(typing["expires_in_ms"].as_u64().unwrap_or(0) > 0);
+    for _ in 0..5 {
+        alice_socket
+            .send(json!({"type": "typing", "conversation_id": conversation}))
+            .await?;
+    }
+    bob_socket
+        .assert_no("typing", Duration::from_millis(700))
+        .await?;
+    // Not a member: an error, and nothing reaches anyone.
+    let carol = Person::new(&app, "carol").await?;
+    let mut carol_socket = carol.socket(&app.base).await?;
+    carol_socket
+        .send(json!({"type": "typing", "conversation_id": conversation}))
+        .await?;
+    assert_eq!(carol_socket.next_of("error").await?["code"], "not_found");
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_frames_get_errors_and_hurt_no_other_socket() -> anyhow::Result<()> {
+    let app = spawn_app(&[]).await?;
+    let alice = Person::new(&app, "alice").await?;
+    let bob = Person::new(&app, "bob").await?;
+    let mut bob_socket = bob.socket(&app.base).await?;
+    let mut socket = alice.socket(&app.base).await?;
+
+    socket.ws.send(Message::Text("not json".into())).await?;
+    assert_eq!(socket.next_of("error").await?["code"], "invalid_frame");
+    socket.send(json!({"type": "dance"})).await?;
+    assert_eq!(socket.next_of("error").await?["code"], "unknown_type");
+    socket
+        .ws
+        .send(Message::Binary(vec![1, 2, 3].into()))
+        .await?;
+    assert_eq!(socket.next_of("error").await?["code"], "invalid_frame");
+    socket
+        .send(json!({"type": "send", "to": "bob", "body": "  ", "client_id": "c"}))
+        .await?;
+    let error = socket.next_of("error").await?;
+    assert_eq!(
+        (&error["field"], &error["client_id"]),
+        (&json!("body"), &json!("c"))
+    );
+    // Still usable after errors.
+    socket
+        .send(json!({"type": "send", "to": "bob", "body": "fine", "client_id": "c2"}))
+        .await?;
+    assert_eq!(socket.next_of("ack").await?["message"]["body"], "fine");
+
+    // Too large: the socket is closed with "message too big"; others are unaffected.
+    socket
+        .ws
+        .send(Message::Text("x".repeat(64 * 1024).into()))
+        .await?;
+    let (end, _) = socket.drain_until_end().await;
+    assert!(
+        matches!(end, End::Closed(Some(code)) if code == u16::from(CloseCode::Size))
+            || end == End::Dropped,
+        "{end:?}"
+    );
+    assert_eq!(bob_socket.bodies(1).await?, ["fine"]);
+    alice.send_rest(&app.base, &bob, "after").await?;
+    assert_eq!(bob_socket.bodies(1).await?, ["after"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn upgrades_need_a_session_and_cookies_need_our_origin() -> anyhow::Result<()> {
+    let app = spawn_app(&[]).await?;
+    let url = app.base.replacen("http://", "ws://", 1) + "/api/v1/ws";
+    let refused = tokio_tungstenite::connect_async(url.as_str()).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 401)
+        }
+        other => anyhow::bail!("expected 401, got {other:?}"),
+    }
+    app.register("dora", "correct horse battery").await?;
+    let tab = app.browser();
+    let login = app
+        .login_with(&tab, "dora", "correct horse battery")
+        .await?;
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_default()
+        .to_owned();
+    for (origin, expected) in [
+        ("http://evil.example", Some(403)),
+        ("http://chat.test", None),
+    ] {
+        let mut request = url.as_str().into_client_request()?;
+        request.headers_mut().insert("Cookie", cookie.parse()?);
+        request.headers_mut().insert("Origin", origin.parse()?);
+        match (tokio_tungstenite::connect_async(request).await, expected) {
+            (Err(tokio_tungstenite::tungstenite::Error::Http(response)), Some(status)) => {
+                assert_eq!(response.status(), status)
+            }
+            (Ok(_), None) => {}
+            (other, _) => anyhow::bail!("{origin}: unexpected {:?}", other.map(|_| ())),
+        }
+    }
+    Ok(())
+}
+
+/// A NATS server of this test's own, so it can be killed and restarted without disturbing others.
+struct OwnNats {
+    port: u16,
+    store: std::path::PathBuf,
+    child: Option<tokio::process::Child>,
+}
+
+impl OwnNats {
+    async fn start(port: u16, store: std::path::PathBuf) -> anyhow::Result<Self> {
+        let binary = [
+            "/usr/sbin/nats-server",
+            "/usr/bin/nats-server",
+            "/usr/local/bin/nats-server",
+        ]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or("nats-server");
+        let child = tokio::process::Command::new(binary)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(&store)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        for _ in 0..100 {
+            if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return Ok(Self {
+                    port,
+                    store,
+                    child: Some(child),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        anyhow::bail!("nats-server did not start on {port}")
+    }
+
+    async fn kill(&mut self) -> anyhow::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await?;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_lost_when_nats_restarts_mid_conversation() -> anyhow::Result<()> {
+    let port = free_port()?;
+    let store = std::env::temp_dir().join(format!("chat-nats-{}", uuid::Uuid::new_v4().simple()));
+    let mut nats = OwnNats::start(port, store.clone()).await?;
+    let url = format!("nats://127.0.0.1:{port}");
+    let app = spawn_app(&[("NATS_URL", url.as_str())]).await?;
+    let alice = Person::new(&app, "alice").await?;
+    let bob = Person::new(&app, "bob").await?;
+    let mut bob_socket = bob.socket(&app.base).await?;
+    alice.send_rest(&app.base, &bob, "before").await?;
+    assert_eq!(bob_socket.bodies(1).await?, ["before"]);
+
+    nats.kill().await?;
+    // Sends still commit while the bus is down.
+    for body in ["during 1", "during 2", "during 3"] {
+        alice.send_rest(&app.base, &bob, body).await?;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut nats = OwnNats::start(nats.port, nats.store.clone()).await?;
+
+    assert_eq!(
+        bob_socket.bodies(3).await?,
+        ["during 1", "during 2", "during 3"]
+    );
+    alice.send_rest(&app.base, &bob, "after").await?;
+    assert_eq!(bob_socket.bodies(1).await?, ["after"]);
+    bob_socket
+        .assert_no("message.new", Duration::from_millis(500))
+        .await?;
+
+    drop(app);
+    nats.kill().await?;
+    let _ = std::fs::remove_dir_all(&store);
+    Ok(())
+}
