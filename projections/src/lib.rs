@@ -5,6 +5,7 @@
 pub mod error;
 pub mod history;
 pub mod runner;
+pub mod telegram;
 pub mod watch;
 
 pub use error::ProjectionError;

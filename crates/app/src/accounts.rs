@@ -4,7 +4,7 @@
 //! moment registration commits and needs no read model.
 
 use crate::{AppError, Password, PasswordHasher};
-use domain::user::{PasswordHash, Reservation, ReservationEvent, Reserve};
+use domain::user::{PasswordHash, Reservation, ReservationEvent, Reserve, UnlinkReason};
 use domain::{Aggregate, DisplayName, User, UserCommand, UserEvent, UserId, Username};
 use eventstore::{append_in_tx, EventStore, ExpectedVersion, Metadata, NewEvent};
 use serde::Serialize;
@@ -137,6 +137,74 @@ impl Accounts {
         }
     }
 
+    /// The Telegram chat linked to the user, if any.
+    pub async fn telegram_chat(&self, id: UserId) -> Result<Option<i64>, AppError> {
+        match self.user(id).await?.1 {
+            User::Registered { telegram_chat, .. } => Ok(telegram_chat),
+            User::Unregistered => Err(AppError::NotFound("user")),
+        }
+    }
+
+    /// Links a Telegram chat to the user (replacing an earlier one).
+    pub async fn link_telegram(&self, id: UserId, chat_id: i64) -> Result<UserProfile, AppError> {
+        self.execute(id, UserCommand::LinkTelegram { chat_id })
+            .await?;
+        self.profile(id).await
+    }
+
+    /// Unlinks the user's Telegram chat; true if one was linked.
+    pub async fn unlink_telegram(
+        &self,
+        id: UserId,
+        reason: UnlinkReason,
+    ) -> Result<bool, AppError> {
+        self.execute(id, UserCommand::UnlinkTelegram { reason })
+            .await
+    }
+
+    /// Decides and appends a command on a user stream, retrying on concurrent changes. True if
+    /// something was appended.
+    async fn execute(&self, id: UserId, command: UserCommand) -> Result<bool, AppError> {
+        for _ in 0..16 {
+            let (version, user) = self.user(id).await?;
+            let events = user.decide(&command).map_err(|e| match e {
+                domain::UserError::NotRegistered => AppError::NotFound("user"),
+                other => AppError::Internal(other.to_string()),
+            })?;
+            if events.is_empty() {
+                return Ok(false);
+            }
+            let metadata = Metadata {
+                actor: Some(format!("user:{id}")),
+                ..Metadata::default()
+            };
+            let events = to_new_events(&events, UserEvent::event_type, &metadata)?;
+            match self
+                .store
+                .append(&id.stream_id(), ExpectedVersion::Exact(version), &events)
+                .await
+            {
+                Ok(_) => return Ok(true),
+                Err(e) if e.is_conflict() => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AppError::Conflict {
+            code: "contention",
+            message: "too many concurrent changes to this account; please retry".into(),
+        })
+    }
+
+    async fn user(&self, id: UserId) -> Result<(i64, User), AppError> {
+        let recorded = self.store.read_whole_stream(&id.stream_id()).await?;
+        let version = recorded.last().map_or(0, |e| e.stream_version);
+        let events = recorded
+            .iter()
+            .map(|e| e.decode::<UserEvent>())
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((version, User::from_events(&events)))
+    }
+
     async fn reservation(&self, username: &Username) -> Result<Reservation, AppError> {
         let events = self
             .store
@@ -164,6 +232,7 @@ impl Accounts {
                 username,
                 display_name,
                 password_hash,
+                ..
             } => Some((
                 UserProfile {
                     id,

@@ -18,7 +18,7 @@ pub use conversation::{
 pub use ids::UserId;
 pub use message::{ClientId, MessageBody};
 pub use user::{
-    PasswordHash, Reservation, ReservationError, ReservationEvent, Reserve, User, UserCommand,
-    UserError, UserEvent,
+    PasswordHash, Reservation, ReservationError, ReservationEvent, Reserve, UnlinkReason, User,
+    UserCommand, UserError, UserEvent,
 };
 pub use username::{DisplayName, Username, ValidationError};

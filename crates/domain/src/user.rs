@@ -44,6 +44,27 @@ pub enum UserCommand {
     ChangePassword {
         password_hash: PasswordHash,
     },
+    /// Link a Telegram chat, replacing any chat linked before.
+    LinkTelegram {
+        chat_id: i64,
+    },
+    UnlinkTelegram {
+        reason: UnlinkReason,
+    },
+}
+
+/// Why a Telegram chat stopped being linked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnlinkReason {
+    /// The user unlinked on the web.
+    User,
+    /// The user sent /stop to the bot.
+    Stopped,
+    /// Telegram said the user blocked the bot.
+    BotBlocked,
+    /// The chat was linked to another account.
+    Relinked,
 }
 
 /// Stored events of a user stream. Never reshape one: add a new variant or version instead.
@@ -64,6 +85,15 @@ pub enum UserEvent {
         user_id: UserId,
         password_hash: PasswordHash,
     },
+    TelegramLinked {
+        user_id: UserId,
+        chat_id: i64,
+    },
+    TelegramUnlinked {
+        user_id: UserId,
+        chat_id: i64,
+        reason: UnlinkReason,
+    },
 }
 
 impl UserEvent {
@@ -73,6 +103,8 @@ impl UserEvent {
             Self::UserRegistered { .. } => "UserRegistered",
             Self::DisplayNameChanged { .. } => "DisplayNameChanged",
             Self::PasswordChanged { .. } => "PasswordChanged",
+            Self::TelegramLinked { .. } => "TelegramLinked",
+            Self::TelegramUnlinked { .. } => "TelegramUnlinked",
         }
     }
 }
@@ -94,6 +126,8 @@ pub enum User {
         username: Username,
         display_name: DisplayName,
         password_hash: PasswordHash,
+        /// The linked Telegram chat, if any.
+        telegram_chat: Option<i64>,
     },
 }
 
@@ -143,6 +177,42 @@ impl Aggregate for User {
                     password_hash: password_hash.clone(),
                 }])
             }
+            (
+                Self::Registered {
+                    id, telegram_chat, ..
+                },
+                UserCommand::LinkTelegram { chat_id },
+            ) => Ok(match telegram_chat {
+                Some(linked) if linked == chat_id => vec![],
+                Some(linked) => vec![
+                    UserEvent::TelegramUnlinked {
+                        user_id: *id,
+                        chat_id: *linked,
+                        reason: UnlinkReason::Relinked,
+                    },
+                    UserEvent::TelegramLinked {
+                        user_id: *id,
+                        chat_id: *chat_id,
+                    },
+                ],
+                None => vec![UserEvent::TelegramLinked {
+                    user_id: *id,
+                    chat_id: *chat_id,
+                }],
+            }),
+            (
+                Self::Registered {
+                    id, telegram_chat, ..
+                },
+                UserCommand::UnlinkTelegram { reason },
+            ) => Ok(match telegram_chat {
+                Some(chat_id) => vec![UserEvent::TelegramUnlinked {
+                    user_id: *id,
+                    chat_id: *chat_id,
+                    reason: *reason,
+                }],
+                None => vec![],
+            }),
         }
     }
 
@@ -161,12 +231,14 @@ impl Aggregate for User {
                 username: username.clone(),
                 display_name: display_name.clone(),
                 password_hash: password_hash.clone(),
+                telegram_chat: None,
             },
             (
                 Self::Registered {
                     id,
                     username,
                     password_hash,
+                    telegram_chat,
                     ..
                 },
                 UserEvent::DisplayNameChanged { display_name, .. },
@@ -175,12 +247,14 @@ impl Aggregate for User {
                 username,
                 display_name: display_name.clone(),
                 password_hash,
+                telegram_chat,
             },
             (
                 Self::Registered {
                     id,
                     username,
                     display_name,
+                    telegram_chat,
                     ..
                 },
                 UserEvent::PasswordChanged { password_hash, .. },
@@ -189,6 +263,39 @@ impl Aggregate for User {
                 username,
                 display_name,
                 password_hash: password_hash.clone(),
+                telegram_chat,
+            },
+            (
+                Self::Registered {
+                    id,
+                    username,
+                    display_name,
+                    password_hash,
+                    ..
+                },
+                UserEvent::TelegramLinked { chat_id, .. },
+            ) => Self::Registered {
+                id,
+                username,
+                display_name,
+                password_hash,
+                telegram_chat: Some(*chat_id),
+            },
+            (
+                Self::Registered {
+                    id,
+                    username,
+                    display_name,
+                    password_hash,
+                    ..
+                },
+                UserEvent::TelegramUnlinked { .. },
+            ) => Self::Registered {
+                id,
+                username,
+                display_name,
+                password_hash,
+                telegram_chat: None,
             },
             // A profile change before registration cannot have been decided; keep the state.
             (state @ Self::Unregistered, _) => state,
@@ -382,6 +489,53 @@ mod tests {
         let back: UserEvent = serde_json::from_value(json).unwrap();
         assert_eq!(back, event);
         assert_eq!(event.event_type(), "UserRegistered");
+    }
+
+    #[test]
+    fn a_telegram_chat_is_linked_replaced_and_unlinked() {
+        let (id, username, display) = alice();
+        let history = vec![registered(id, &username, &display)];
+        given::<User>(&history)
+            .when(UserCommand::LinkTelegram { chat_id: 7 })
+            .then_events(vec![UserEvent::TelegramLinked {
+                user_id: id,
+                chat_id: 7,
+            }]);
+        let mut linked = history.clone();
+        linked.push(UserEvent::TelegramLinked {
+            user_id: id,
+            chat_id: 7,
+        });
+        given::<User>(&linked)
+            .when(UserCommand::LinkTelegram { chat_id: 7 })
+            .then_events(vec![]);
+        given::<User>(&linked)
+            .when(UserCommand::LinkTelegram { chat_id: 8 })
+            .then_events(vec![
+                UserEvent::TelegramUnlinked {
+                    user_id: id,
+                    chat_id: 7,
+                    reason: UnlinkReason::Relinked,
+                },
+                UserEvent::TelegramLinked {
+                    user_id: id,
+                    chat_id: 8,
+                },
+            ]);
+        given::<User>(&linked)
+            .when(UserCommand::UnlinkTelegram {
+                reason: UnlinkReason::Stopped,
+            })
+            .then_events(vec![UserEvent::TelegramUnlinked {
+                user_id: id,
+                chat_id: 7,
+                reason: UnlinkReason::Stopped,
+            }]);
+        given::<User>(&history)
+            .when(UserCommand::UnlinkTelegram {
+                reason: UnlinkReason::User,
+            })
+            .then_events(vec![]);
     }
 
     #[test]

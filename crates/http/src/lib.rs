@@ -4,6 +4,7 @@
 //! and map their errors once, through [`error::ApiError`].
 
 pub mod auth;
+pub mod client;
 pub mod dto;
 pub mod error;
 pub mod json;
@@ -34,6 +35,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(routes::users::router())
         .merge(routes::sessions::router())
         .merge(routes::conversations::router())
+        .merge(routes::telegram::router())
         .split_for_parts();
     let document = document.to_pretty_json().unwrap_or_default();
     let web_dir = state.settings.web_dir.clone();

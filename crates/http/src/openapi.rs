@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi};
         (name = "sessions", description = "The caller's sessions"),
         (name = "conversations", description = "One-to-one conversations"),
         (name = "messages", description = "Sending, history, read receipts, edits and deletions"),
+        (name = "telegram", description = "Linking a Telegram chat for offline notifications"),
     )
 )]
 pub struct ApiDoc;

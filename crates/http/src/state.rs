@@ -36,6 +36,12 @@ pub struct ApiSettings {
     pub cookie_secure: bool,
     /// Holds `node_modules/` with the front-end packages served locally (Swagger UI, htmx).
     pub web_dir: PathBuf,
+    /// The Telegram bot's username for t.me links; `None` when Telegram is off or unreachable.
+    pub telegram_bot: Option<String>,
+    /// Proxies whose X-Real-IP / X-Forwarded-For name the client (nginx).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How long a Telegram link token stays valid.
+    pub telegram_link_ttl: std::time::Duration,
 }
 
 /// The origin part of a URL: scheme, host and port, no path.

@@ -38,6 +38,11 @@ impl Presence {
         Self { kv, ttl }
     }
 
+    /// The Redis handle, for other small models that live beside presence.
+    pub fn kv(&self) -> &Kv {
+        &self.kv
+    }
+
     pub fn ttl(&self) -> Duration {
         self.ttl
     }

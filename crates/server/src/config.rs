@@ -47,6 +47,36 @@ pub struct Config {
     pub ws_ping_interval: Duration,
     /// A socket silent this long (no frame, no pong) is dropped.
     pub ws_idle_timeout: Duration,
+    /// Proxies (addresses or networks) whose forwarded-client headers are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Unset: the Telegram bot and notifications are off.
+    pub telegram_bot_token: Option<Secret>,
+    /// The Bot API server (Telegram's, a local Bot API server, or a test's fake).
+    pub telegram_api_url: String,
+    /// The bot's username for t.me links; asked from Telegram (getMe) when unset.
+    pub telegram_bot_username: Option<String>,
+    /// Messages younger than this are not notified yet (the recipient may come online or read).
+    pub notify_grace: Duration,
+    /// At most one edit of a notification per this interval.
+    pub notify_edit_interval: Duration,
+    /// Long-polling timeout of the bot's getUpdates.
+    pub telegram_poll_timeout: Duration,
+}
+
+/// A credential: its `Debug` never shows the value, so printing the config leaks nothing.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +175,30 @@ impl Config {
                 &get,
                 "WS_IDLE_TIMEOUT_MS",
                 "60000",
+            )?),
+            telegram_bot_token: lookup("TELEGRAM_BOT_TOKEN")
+                .filter(|v| !v.trim().is_empty())
+                .map(Secret),
+            trusted_proxies: {
+                let raw = get("TRUSTED_PROXIES", "");
+                http_api::client::parse_trusted(&raw).map_err(|reason| ConfigError {
+                    variable: "TRUSTED_PROXIES",
+                    value: raw.clone(),
+                    reason,
+                })?
+            },
+            telegram_api_url: get("TELEGRAM_API_URL", "https://api.telegram.org"),
+            telegram_bot_username: lookup("TELEGRAM_BOT_USERNAME").filter(|v| !v.trim().is_empty()),
+            notify_grace: Duration::from_millis(parse_number(&get, "NOTIFY_GRACE_MS", "5000")?),
+            notify_edit_interval: Duration::from_millis(parse_number(
+                &get,
+                "NOTIFY_EDIT_INTERVAL_MS",
+                "3000",
+            )?),
+            telegram_poll_timeout: Duration::from_secs(parse_number(
+                &get,
+                "TELEGRAM_POLL_TIMEOUT_SECS",
+                "25",
             )?),
             web_dir: lookup("WEB_DIR")
                 .filter(|v| !v.trim().is_empty())
@@ -246,6 +300,7 @@ mod tests {
             ("PUBLIC_URL", "example.com"),
             ("SHUTDOWN_GRACE_SECS", "-1"),
             ("COOKIE_SECURE", "maybe"),
+            ("TRUSTED_PROXIES", "10.0.0.0/33"),
             ("SESSION_MAX_AGE_SECS", "1d"),
         ] {
             let err = config(&[(variable, value)]).unwrap_err();

@@ -17,7 +17,10 @@ use http_api::session::{SessionPolicy, SessionStore};
 use http_api::state::origin_of;
 use http_api::{ApiSettings, Kv};
 use kv::Presence;
+use notifier::telegram::Telegram;
+use notifier::{Notifier, NotifierConfig};
 use projections::history::History;
+use projections::telegram::TelegramLinks;
 use projections::{Projection, ProjectionWatch};
 use sqlx::PgPool;
 use std::future::IntoFuture;
@@ -35,6 +38,8 @@ pub struct Application {
     /// Stops the background tasks (projection watch, role tasks) once the server has drained.
     tasks_stop: CancellationToken,
     tasks: JoinSet<()>,
+    /// Present when TELEGRAM_BOT_TOKEN is set.
+    notifier: Option<Notifier>,
 }
 
 impl Application {
@@ -54,6 +59,17 @@ impl Application {
         projections::ensure_schema::<History>(&pool)
             .await
             .context("cannot create the history read model's schema")?;
+        projections::ensure_schema::<TelegramLinks>(&pool)
+            .await
+            .context("cannot create the telegram read model's schema")?;
+        let telegram = match &config.telegram_bot_token {
+            Some(token) => Some(
+                Telegram::new(token.expose(), &config.telegram_api_url)
+                    .map_err(anyhow::Error::msg)?,
+            ),
+            None => None,
+        };
+        let telegram_bot = bot_username(&config, telegram.as_ref()).await;
         let store = EventStore::new(pool);
         let tasks_stop = CancellationToken::new();
         let mut tasks = JoinSet::new();
@@ -70,6 +86,7 @@ impl Application {
             kv.clone(),
             presence.clone(),
             history.clone(),
+            telegram_bot,
         )
         .await?;
         let bus = Bus::new(
@@ -80,6 +97,21 @@ impl Application {
                 ..BusConfig::default()
             },
         );
+        let notifier = telegram.map(|telegram| Notifier {
+            telegram,
+            store: store.clone(),
+            accounts: api.accounts.clone(),
+            conversations: api.conversations.clone(),
+            presence: presence.clone(),
+            kv: kv.clone(),
+            bus: bus.clone(),
+            config: Arc::new(NotifierConfig {
+                grace: config.notify_grace,
+                edit_interval: config.notify_edit_interval,
+                poll_timeout: config.telegram_poll_timeout,
+                public_url: config.public_url.clone(),
+            }),
+        });
         let gateway = if roles.contains(&Role::Api) {
             let (gateway, gateway_tasks) = Gateway::start(
                 GatewayDeps {
@@ -120,6 +152,7 @@ impl Application {
             roles,
             tasks_stop,
             tasks,
+            notifier,
         })
     }
 
@@ -162,6 +195,24 @@ impl Application {
                 History,
                 self.tasks_stop.clone(),
             ));
+            tasks.spawn(projections::run(
+                self.state.store.clone(),
+                TelegramLinks,
+                self.tasks_stop.clone(),
+            ));
+        }
+        if self.roles.contains(&Role::Notifier) {
+            match self.notifier {
+                Some(notifier) => {
+                    let notifier_tasks = notifier.start(self.tasks_stop.clone());
+                    tasks.spawn(async move {
+                        notifier_tasks.join_all().await;
+                    });
+                }
+                None => tracing::info!(
+                    "TELEGRAM_BOT_TOKEN is not set: the Telegram bot and notifications are off"
+                ),
+            }
         }
         let grace = self.state.config.shutdown_grace;
         let service = self
@@ -223,6 +274,7 @@ async fn api_state(
     kv: Kv,
     presence: Presence,
     history: ProjectionWatch,
+    telegram_bot: Option<String>,
 ) -> anyhow::Result<http_api::ApiState> {
     // Hashing the timing-equalizing dummy password is CPU work: keep it off the runtime.
     let hasher = tokio::task::spawn_blocking(|| PasswordHasher::new(HashCost::default()))
@@ -254,6 +306,9 @@ async fn api_state(
             public_origin: origin_of(&config.public_url),
             cookie_secure: config.cookie_secure,
             web_dir: config.web_dir.clone(),
+            telegram_bot,
+            trusted_proxies: config.trusted_proxies.clone(),
+            telegram_link_ttl: std::time::Duration::from_secs(10 * 60),
         }),
     })
 }
@@ -265,4 +320,29 @@ async fn not_found() -> impl IntoResponse {
             "error": { "code": "not_found", "message": "no such endpoint" }
         })),
     )
+}
+
+/// The bot's username for t.me links: configured, or asked from Telegram once at start.
+async fn bot_username(config: &Config, telegram: Option<&Telegram>) -> Option<String> {
+    let telegram = telegram?;
+    if let Some(username) = &config.telegram_bot_username {
+        return Some(username.clone());
+    }
+    match tokio::time::timeout(std::time::Duration::from_secs(5), telegram.username()).await {
+        Ok(Ok(username)) if !username.is_empty() => Some(username),
+        Ok(Ok(_)) => {
+            tracing::error!("the Telegram bot has no username; linking is off");
+            None
+        }
+        Ok(Err(error)) => {
+            tracing::error!(%error, "cannot reach the Telegram Bot API (getMe); linking is off until restart");
+            None
+        }
+        Err(_) => {
+            tracing::error!(
+                "the Telegram Bot API did not answer getMe; linking is off until restart"
+            );
+            None
+        }
+    }
 }

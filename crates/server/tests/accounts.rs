@@ -504,3 +504,38 @@ async fn the_api_is_described_by_openapi_with_a_local_docs_page() -> anyhow::Res
     );
     Ok(())
 }
+
+async fn login_from(app: &TestApp, client_address: &str, username: &str) -> anyhow::Result<u16> {
+    Ok(reqwest::Client::new()
+        .post(app.url("/api/v1/auth/login"))
+        .header("X-Real-IP", client_address)
+        .json(&json!({"username": username, "password": "wrong-password"}))
+        .send()
+        .await?
+        .status()
+        .as_u16())
+}
+
+#[tokio::test]
+async fn per_address_limits_use_forwarded_addresses_only_from_trusted_proxies() -> anyhow::Result<()>
+{
+    let limits = [
+        ("LOGIN_FAILURES_PER_USERNAME", "100"),
+        ("LOGIN_FAILURES_PER_ADDRESS", "2"),
+    ];
+    let behind_proxy =
+        spawn_app(&[limits[0], limits[1], ("TRUSTED_PROXIES", "127.0.0.1/32")]).await?;
+    for name in ["u1", "u2"] {
+        assert_eq!(login_from(&behind_proxy, "198.51.100.1", name).await?, 401);
+    }
+    assert_eq!(login_from(&behind_proxy, "198.51.100.1", "u3").await?, 429);
+    // Another client behind the same proxy has a budget of its own.
+    assert_eq!(login_from(&behind_proxy, "198.51.100.2", "u4").await?, 401);
+
+    // Without a trusted proxy, the header is ignored: everyone here is 127.0.0.1.
+    let direct = spawn_app(&[limits[0], limits[1]]).await?;
+    assert_eq!(login_from(&direct, "198.51.100.1", "u1").await?, 401);
+    assert_eq!(login_from(&direct, "198.51.100.2", "u2").await?, 401);
+    assert_eq!(login_from(&direct, "198.51.100.3", "u3").await?, 429);
+    Ok(())
+}

@@ -105,7 +105,8 @@ async fn login(
 ) -> Result<Json<LoginResponse>, ApiError> {
     let username = required(&body.username, "username")?;
     let password = required(&body.password, "password")?;
-    let address = peer.ip().to_string();
+    let address =
+        crate::client::client_ip(peer.ip(), &headers, &state.settings.trusted_proxies).to_string();
 
     let limiter = &state.limiter;
     if let Some(wait) = limiter

@@ -24,6 +24,15 @@ pub struct MeResponse {
     pub user: UserDto,
     /// The session this request was made with.
     pub session: SessionDto,
+    pub telegram: TelegramStatus,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TelegramStatus {
+    /// Whether a Telegram chat gets this user's offline notifications.
+    pub linked: bool,
+    /// Whether this server can link Telegram at all.
+    pub available: bool,
 }
 
 #[utoipa::path(
@@ -39,9 +48,18 @@ async fn me(
     auth: Authenticated,
 ) -> Result<Json<MeResponse>, ApiError> {
     let profile = state.accounts.profile(auth.session.user_id).await?;
+    let linked = state
+        .accounts
+        .telegram_chat(auth.session.user_id)
+        .await?
+        .is_some();
     Ok(Json(MeResponse {
         user: profile.into(),
         session: SessionDto::new(&auth.session, &auth.session.id),
+        telegram: TelegramStatus {
+            linked,
+            available: state.settings.telegram_bot.is_some(),
+        },
     }))
 }
 

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod fake_telegram;
+
 use server::{Application, Config, Role};
 use std::collections::HashMap;
 use testkit::TestDb;
@@ -80,6 +82,13 @@ pub fn nats_url() -> String {
 }
 
 pub async fn spawn_app(overrides: &[(&str, &str)]) -> anyhow::Result<TestApp> {
+    spawn_app_with_roles(overrides, &Role::ALL).await
+}
+
+pub async fn spawn_app_with_roles(
+    overrides: &[(&str, &str)],
+    roles: &[Role],
+) -> anyhow::Result<TestApp> {
     let db = TestDb::create().await?;
     let unique = uuid::Uuid::new_v4().simple().to_string();
     let prefix = format!("test:{unique}:");
@@ -105,7 +114,7 @@ pub async fn spawn_app(overrides: &[(&str, &str)]) -> anyhow::Result<TestApp> {
         vars.insert((*name).into(), (*value).into());
     }
     let config = Config::from_lookup(|name| vars.get(name).cloned())?;
-    let app = Application::build(config, Role::ALL.to_vec()).await?;
+    let app = Application::build(config, roles.to_vec()).await?;
     let snapshot = vars.clone();
     let base = format!("http://127.0.0.1:{}", app.port());
     let shutdown = CancellationToken::new();

@@ -1,0 +1,72 @@
+//! Linking a Telegram chat to the account: a one-time token in a t.me link, spent by the bot.
+
+use crate::auth::Authenticated;
+use crate::error::{ApiError, ErrorBody};
+use crate::state::ApiState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::Utc;
+use domain::UnlinkReason;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new().routes(routes!(create_link, unlink))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TelegramLink {
+    /// Open it in Telegram and press Start: the bot links that chat to this account.
+    pub url: String,
+    /// The link works once, until then.
+    pub expires_at: String,
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/telegram/link", tag = "telegram",
+    responses(
+        (status = 200, description = "A one-time link to the bot, valid for 10 minutes", body = TelegramLink),
+        (status = 503, description = "Telegram is not configured or unreachable (code telegram_unavailable)", body = ErrorBody),
+    ),
+    security(("session_cookie" = []), ("bearer" = []))
+)]
+async fn create_link(
+    State(state): State<ApiState>,
+    auth: Authenticated,
+) -> Result<Json<TelegramLink>, ApiError> {
+    let Some(bot) = state.settings.telegram_bot.as_deref() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "telegram_unavailable",
+            "Telegram notifications are not set up on this server",
+        ));
+    };
+    let ttl = state.settings.telegram_link_ttl;
+    let token = kv::link_tokens::create(state.presence.kv(), auth.session.user_id, ttl)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    let expires_at = Utc::now() + chrono::Duration::from_std(ttl).unwrap_or_default();
+    Ok(Json(TelegramLink {
+        url: format!("https://t.me/{bot}?start={token}"),
+        expires_at: expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    }))
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/telegram/link", tag = "telegram",
+    responses((status = 204, description = "No Telegram chat is linked any more")),
+    security(("session_cookie" = []), ("bearer" = []))
+)]
+async fn unlink(
+    State(state): State<ApiState>,
+    auth: Authenticated,
+) -> Result<StatusCode, ApiError> {
+    state
+        .accounts
+        .unlink_telegram(auth.session.user_id, UnlinkReason::User)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

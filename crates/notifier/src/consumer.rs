@@ -1,0 +1,307 @@
+//! Notifications as a durable JetStream consumer of message and read events.
+//!
+//! Each JetStream message is acknowledged only once its notification was sent, edited, deleted or
+//! deliberately skipped; otherwise it is redelivered later (after the grace delay, or Telegram's
+//! `retry_after`). A handled-record per (message, recipient), written before anything is sent,
+//! makes redeliveries and restarts send nothing twice.
+
+use crate::telegram::TelegramError;
+use crate::{store, text, Notifier};
+use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
+use async_nats::jetstream::AckKind;
+use chrono::{DateTime, Utc};
+use domain::{ConversationId, UnlinkReason, UserId};
+use futures_util::StreamExt;
+use serde_json::Value;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub const CONSUMER: &str = "notifier";
+const ACK_WAIT: Duration = Duration::from_secs(5);
+
+/// What to do with a JetStream message after handling it.
+enum Outcome {
+    Done,
+    Later(Duration),
+}
+
+type Failure = Box<dyn std::error::Error + Send + Sync>;
+
+pub(crate) async fn run(notifier: Notifier, shutdown: CancellationToken) {
+    loop {
+        if let Err(error) = consume(&notifier, &shutdown).await {
+            tracing::warn!(%error, "notification consumer failed; restarting it");
+        }
+        if shutdown.is_cancelled() {
+            return;
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+async fn consume(notifier: &Notifier, shutdown: &CancellationToken) -> Result<(), Failure> {
+    let bus = &notifier.bus;
+    let stream = bus.ensure_stream().await?;
+    let prefix = &bus.config.prefix;
+    let consumer = stream
+        .get_or_create_consumer(
+            CONSUMER,
+            pull::Config {
+                durable_name: Some(CONSUMER.to_owned()),
+                filter_subjects: vec![
+                    format!("{prefix}.user.*.message.new"),
+                    format!("{prefix}.user.*.read"),
+                ],
+                ack_policy: AckPolicy::Explicit,
+                // Messages a stopped notifier had fetched but not handled come back this soon.
+                // A slow handling that outlives it is harmless: the handled-record is written
+                // before sending, so the redelivered copy is acknowledged without a second send.
+                ack_wait: ACK_WAIT,
+                // A new deployment does not notify about old messages.
+                deliver_policy: DeliverPolicy::New,
+                max_ack_pending: 10_000,
+                ..Default::default()
+            },
+        )
+        .await?;
+    // Small batches: fewer fetched-but-unhandled messages to wait for after a stop.
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(20)
+        .messages()
+        .await?;
+    loop {
+        // Shutdown is honoured between messages only: a message being handled is finished, so a
+        // stop never leaves a notification half-done.
+        let message = tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            message = messages.next() => message,
+        };
+        let Some(message) = message else {
+            return Err("consumer ended".into());
+        };
+        let message = message?;
+        let outcome = match bus.user_of(&message.subject) {
+            Some(user) => handle(notifier, user, &message.payload).await,
+            None => Ok(Outcome::Done),
+        };
+        let ack = match outcome {
+            Ok(Outcome::Done) => message.ack().await,
+            Ok(Outcome::Later(delay)) => message.ack_with(AckKind::Nak(Some(delay))).await,
+            Err(error) => {
+                tracing::warn!(%error, "cannot handle a notification yet; retrying");
+                message
+                    .ack_with(AckKind::Nak(Some(Duration::from_secs(2))))
+                    .await
+            }
+        };
+        if let Err(error) = ack {
+            tracing::warn!(%error, "cannot acknowledge a JetStream message");
+        }
+    }
+}
+
+async fn handle(notifier: &Notifier, user: UserId, payload: &[u8]) -> Result<Outcome, Failure> {
+    let frame: Value = serde_json::from_slice(payload)?;
+    match frame["type"].as_str() {
+        Some("message.new") => message_new(notifier, user, &frame).await,
+        Some("read") if frame["reader_id"].as_str() == Some(&user.to_string()) => {
+            read(notifier, user, &frame).await
+        }
+        _ => Ok(Outcome::Done),
+    }
+}
+
+fn uuid_at(value: &Value) -> Result<Uuid, Failure> {
+    Ok(Uuid::parse_str(value.as_str().ok_or("missing id")?)?)
+}
+
+async fn message_new(notifier: &Notifier, user: UserId, frame: &Value) -> Result<Outcome, Failure> {
+    let message = &frame["message"];
+    if uuid_at(&message["sender"]["id"])? == user.as_uuid() {
+        return Ok(Outcome::Done);
+    }
+    let pool = notifier.store.pool();
+    let message_id = uuid_at(&message["id"])?;
+    let conversation = uuid_at(&frame["conversation_id"])?;
+    let seq = message["seq"].as_i64().ok_or("missing seq")?;
+    if store::is_handled(pool, message_id, user.as_uuid()).await? {
+        return Ok(Outcome::Done);
+    }
+    let sent_at: DateTime<Utc> = message["sent_at"]
+        .as_str()
+        .ok_or("missing sent_at")?
+        .parse()?;
+    let age = (Utc::now() - sent_at).to_std().unwrap_or_default();
+    if age < notifier.config.grace {
+        // The recipient may come online or read it within the grace delay: look again then.
+        return Ok(Outcome::Later(notifier.config.grace - age));
+    }
+    if notifier.presence.status(user).await?.online {
+        store::mark_handled(pool, message_id, user.as_uuid(), "skipped_online").await?;
+        return Ok(Outcome::Done);
+    }
+    let state = notifier
+        .conversations
+        .for_member(ConversationId::from_uuid(conversation), user)
+        .await?;
+    if state.read_up_to(user) >= seq {
+        store::mark_handled(pool, message_id, user.as_uuid(), "skipped_read").await?;
+        return Ok(Outcome::Done);
+    }
+    let Some(chat) = notifier.accounts.telegram_chat(user).await? else {
+        store::mark_handled(pool, message_id, user.as_uuid(), "skipped_unlinked").await?;
+        return Ok(Outcome::Done);
+    };
+    let sender = message["sender"]["display_name"]
+        .as_str()
+        .unwrap_or_default();
+    let preview = text::preview(message["body"].as_str().unwrap_or_default());
+
+    let incoming = store::Incoming {
+        message: message_id,
+        user: user.as_uuid(),
+        conversation,
+        seq,
+        sender_name: sender,
+        preview: &preview,
+    };
+    let existing = store::notification(pool, user.as_uuid(), conversation).await?;
+    if existing.is_some_and(|n| n.telegram_message_id.is_some() && n.chat_id == chat) {
+        store::coalesce(pool, &incoming).await?;
+        return Ok(Outcome::Done);
+    }
+    store::begin_notification(pool, &incoming, chat).await?;
+    let html = text::notification(sender, 1, &preview, &notifier.link(conversation));
+    match notifier.telegram.send_html(chat, &html).await {
+        Ok(telegram_message) => {
+            store::sent(pool, user.as_uuid(), conversation, telegram_message).await?;
+            Ok(Outcome::Done)
+        }
+        Err(error) => {
+            store::forget(pool, user.as_uuid(), conversation).await?;
+            match error {
+                TelegramError::Blocked => {
+                    notifier.unlink_blocked(user).await;
+                    Ok(Outcome::Done)
+                }
+                TelegramError::RetryAfter(delay) => {
+                    store::unmark_handled(pool, message_id, user.as_uuid()).await?;
+                    Ok(Outcome::Later(delay))
+                }
+                TelegramError::Transient(reason) => {
+                    tracing::warn!(%reason, "sending a notification failed; will retry");
+                    store::unmark_handled(pool, message_id, user.as_uuid()).await?;
+                    Ok(Outcome::Later(Duration::from_secs(2)))
+                }
+                TelegramError::Gone => Ok(Outcome::Done),
+            }
+        }
+    }
+}
+
+/// The user read the conversation somewhere: the notification goes away.
+async fn read(notifier: &Notifier, user: UserId, frame: &Value) -> Result<Outcome, Failure> {
+    let pool = notifier.store.pool();
+    let conversation = uuid_at(&frame["conversation_id"])?;
+    let up_to = frame["up_to"].as_i64().unwrap_or(0);
+    let Some(existing) = store::notification(pool, user.as_uuid(), conversation).await? else {
+        return Ok(Outcome::Done);
+    };
+    if existing.last_seq > up_to {
+        return Ok(Outcome::Done);
+    }
+    if let Some(telegram_message) = existing.telegram_message_id {
+        match notifier
+            .telegram
+            .delete(existing.chat_id, telegram_message)
+            .await
+        {
+            Ok(()) => {}
+            Err(TelegramError::RetryAfter(delay)) => return Ok(Outcome::Later(delay)),
+            Err(TelegramError::Transient(reason)) => {
+                tracing::warn!(%reason, "deleting a notification failed; will retry");
+                return Ok(Outcome::Later(Duration::from_secs(2)));
+            }
+            Err(TelegramError::Blocked) => notifier.unlink_blocked(user).await,
+            Err(TelegramError::Gone) => {}
+        }
+    }
+    store::forget(pool, user.as_uuid(), conversation).await?;
+    Ok(Outcome::Done)
+}
+
+/// Edits notifications that gathered more messages, at most once per interval per notification.
+pub(crate) async fn flush_edits(notifier: Notifier) {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tick.tick().await;
+        let pool = notifier.store.pool();
+        let due =
+            match store::claim_due_edits(pool, notifier.config.edit_interval.as_secs_f64()).await {
+                Ok(due) => due,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read pending notification edits");
+                    continue;
+                }
+            };
+        for edit in due {
+            let html = text::notification(
+                &edit.sender_name,
+                edit.unread,
+                &edit.preview,
+                &notifier.link(edit.conversation),
+            );
+            let retry = match notifier
+                .telegram
+                .edit_html(edit.chat_id, edit.telegram_message_id, &html)
+                .await
+            {
+                Ok(()) => None,
+                Err(TelegramError::RetryAfter(delay)) => Some(delay),
+                Err(TelegramError::Transient(reason)) => {
+                    tracing::warn!(%reason, "editing a notification failed; will retry");
+                    Some(Duration::from_secs(2))
+                }
+                Err(TelegramError::Blocked) => {
+                    notifier.unlink_blocked(UserId::from_uuid(edit.user)).await;
+                    let _ = store::forget(pool, edit.user, edit.conversation).await;
+                    None
+                }
+                Err(TelegramError::Gone) => {
+                    let _ = store::forget(pool, edit.user, edit.conversation).await;
+                    None
+                }
+            };
+            if let Some(delay) = retry {
+                if let Err(error) =
+                    store::retry_edit(pool, edit.user, edit.conversation, delay.as_secs_f64()).await
+                {
+                    tracing::warn!(%error, "cannot reschedule a notification edit");
+                }
+            }
+        }
+    }
+}
+
+impl Notifier {
+    pub(crate) fn link(&self, conversation: Uuid) -> String {
+        format!("{}/conversations/{conversation}", self.config.public_url)
+    }
+
+    /// Telegram says the user blocked the bot: stop writing to that chat.
+    pub(crate) async fn unlink_blocked(&self, user: UserId) {
+        match self
+            .accounts
+            .unlink_telegram(user, UnlinkReason::BotBlocked)
+            .await
+        {
+            Ok(_) => tracing::info!(user_id = %user, "telegram unlinked: the bot was blocked"),
+            Err(error) => tracing::warn!(%error, "cannot unlink a blocked chat"),
+        }
+    }
+}

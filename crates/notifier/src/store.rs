@@ -1,0 +1,247 @@
+//! The notifier's tables: what was handled, and the live notification per conversation.
+
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub(crate) struct Notification {
+    pub chat_id: i64,
+    /// `None` while a send is in flight, or after a crash during one (then it is replaced).
+    pub telegram_message_id: Option<i32>,
+    pub last_seq: i64,
+}
+
+pub(crate) async fn is_handled(pool: &PgPool, message: Uuid, user: Uuid) -> sqlx::Result<bool> {
+    let found: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM notifier_handled WHERE message_id = $1 AND user_id = $2")
+            .bind(message)
+            .bind(user)
+            .fetch_optional(pool)
+            .await?;
+    Ok(found.is_some())
+}
+
+pub(crate) async fn mark_handled(
+    pool: &PgPool,
+    message: Uuid,
+    user: Uuid,
+    outcome: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO notifier_handled (message_id, user_id, outcome) VALUES ($1, $2, $3)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(message)
+    .bind(user)
+    .bind(outcome)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn unmark_handled(pool: &PgPool, message: Uuid, user: Uuid) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM notifier_handled WHERE message_id = $1 AND user_id = $2")
+        .bind(message)
+        .bind(user)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn notification(
+    pool: &PgPool,
+    user: Uuid,
+    conversation: Uuid,
+) -> sqlx::Result<Option<Notification>> {
+    let row = sqlx::query(
+        "SELECT chat_id, telegram_message_id, last_seq
+           FROM notifier_notifications WHERE user_id = $1 AND conversation_id = $2",
+    )
+    .bind(user)
+    .bind(conversation)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|r| Notification {
+        chat_id: r.get("chat_id"),
+        telegram_message_id: r.get("telegram_message_id"),
+        last_seq: r.get("last_seq"),
+    }))
+}
+
+/// A message to notify its recipient about.
+#[derive(Clone, Copy)]
+pub(crate) struct Incoming<'a> {
+    pub message: Uuid,
+    pub user: Uuid,
+    pub conversation: Uuid,
+    pub seq: i64,
+    pub sender_name: &'a str,
+    pub preview: &'a str,
+}
+
+/// Records the intent to send a new notification and the message as handled, in one transaction:
+/// from here on a redelivery sends nothing (at most once, even across a crash).
+pub(crate) async fn begin_notification(
+    pool: &PgPool,
+    incoming: &Incoming<'_>,
+    chat_id: i64,
+) -> sqlx::Result<()> {
+    let Incoming {
+        message,
+        user,
+        conversation,
+        seq,
+        sender_name,
+        preview,
+    } = *incoming;
+    let mut tx = pool.begin().await?;
+    sqlx::query("DELETE FROM notifier_notifications WHERE user_id = $1 AND conversation_id = $2")
+        .bind(user)
+        .bind(conversation)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO notifier_notifications
+            (user_id, conversation_id, chat_id, unread, last_seq, sender_name, preview)
+         VALUES ($1, $2, $3, 1, $4, $5, $6)",
+    )
+    .bind(user)
+    .bind(conversation)
+    .bind(chat_id)
+    .bind(seq)
+    .bind(sender_name)
+    .bind(preview)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO notifier_handled (message_id, user_id, outcome) VALUES ($1, $2, 'sent')
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(message)
+    .bind(user)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+pub(crate) async fn sent(
+    pool: &PgPool,
+    user: Uuid,
+    conversation: Uuid,
+    telegram_message: i32,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE notifier_notifications SET telegram_message_id = $3, last_edit_at = now()
+          WHERE user_id = $1 AND conversation_id = $2",
+    )
+    .bind(user)
+    .bind(conversation)
+    .bind(telegram_message)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn forget(pool: &PgPool, user: Uuid, conversation: Uuid) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM notifier_notifications WHERE user_id = $1 AND conversation_id = $2")
+        .bind(user)
+        .bind(conversation)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Adds a message to an existing notification (marked dirty for the flusher) and records the
+/// message as handled, atomically.
+pub(crate) async fn coalesce(pool: &PgPool, incoming: &Incoming<'_>) -> sqlx::Result<()> {
+    let Incoming {
+        message,
+        user,
+        conversation,
+        seq,
+        sender_name,
+        preview,
+    } = *incoming;
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "UPDATE notifier_notifications
+            SET unread = unread + 1, last_seq = GREATEST(last_seq, $3), sender_name = $4,
+                preview = CASE WHEN $3 >= last_seq THEN $5 ELSE preview END, dirty = true
+          WHERE user_id = $1 AND conversation_id = $2",
+    )
+    .bind(user)
+    .bind(conversation)
+    .bind(seq)
+    .bind(sender_name)
+    .bind(preview)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO notifier_handled (message_id, user_id, outcome) VALUES ($1, $2, 'coalesced')
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(message)
+    .bind(user)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+pub(crate) struct DueEdit {
+    pub user: Uuid,
+    pub conversation: Uuid,
+    pub chat_id: i64,
+    pub telegram_message_id: i32,
+    pub unread: i32,
+    pub sender_name: String,
+    pub preview: String,
+}
+
+/// Claims dirty notifications whose chat may be edited again (the last edit is `interval_secs`
+/// old): they are marked clean and their edit time set now; the caller edits them.
+pub(crate) async fn claim_due_edits(
+    pool: &PgPool,
+    interval_secs: f64,
+) -> sqlx::Result<Vec<DueEdit>> {
+    let rows = sqlx::query(
+        "UPDATE notifier_notifications SET dirty = false, last_edit_at = now()
+          WHERE dirty AND telegram_message_id IS NOT NULL
+            AND last_edit_at <= now() - make_interval(secs => $1)
+          RETURNING user_id, conversation_id, chat_id, telegram_message_id, unread, sender_name, preview",
+    )
+    .bind(interval_secs)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| DueEdit {
+            user: r.get("user_id"),
+            conversation: r.get("conversation_id"),
+            chat_id: r.get("chat_id"),
+            telegram_message_id: r.get("telegram_message_id"),
+            unread: r.get("unread"),
+            sender_name: r.get("sender_name"),
+            preview: r.get("preview"),
+        })
+        .collect())
+}
+
+/// Puts a claimed edit back (it failed and should be retried), not before `delay_secs`.
+pub(crate) async fn retry_edit(
+    pool: &PgPool,
+    user: Uuid,
+    conversation: Uuid,
+    delay_secs: f64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE notifier_notifications SET dirty = true,
+                last_edit_at = now() + make_interval(secs => $3)
+          WHERE user_id = $1 AND conversation_id = $2",
+    )
+    .bind(user)
+    .bind(conversation)
+    .bind(delay_secs)
+    .execute(pool)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! What the bot says: notification texts (HTML parse mode, escaped) and command replies.
+
+/// Longest preview of a message, in characters.
+pub const PREVIEW_CHARS: usize = 200;
+
+/// Escapes text for Telegram's HTML parse mode.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The start of a message, cut on a character boundary with an ellipsis.
+pub fn preview(body: &str) -> String {
+    let body = body.trim();
+    if body.chars().count() <= PREVIEW_CHARS {
+        return body.to_owned();
+    }
+    let mut cut: String = body.chars().take(PREVIEW_CHARS - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// The notification for `unread` messages from `sender`, the latest previewed.
+pub fn notification(sender: &str, unread: i32, latest_preview: &str, link: &str) -> String {
+    let head = if unread <= 1 {
+        format!("<b>{}</b>: {}", escape(sender), escape(latest_preview))
+    } else {
+        format!(
+            "<b>{unread} new messages from {}</b>\n{}",
+            escape(sender),
+            escape(latest_preview)
+        )
+    };
+    format!(
+        "{head}\n\n<a href=\"{}\">Open the conversation</a>",
+        escape(link)
+    )
+}
+
+pub const START_WITHOUT_TOKEN: &str = "Hi! I tell you about new messages while you are offline.\n\n\
+To link this chat to your account, open Settings on the web, choose \"Link Telegram\" and follow the link it shows.";
+
+pub const INVALID_TOKEN: &str = "This link is invalid, already used or expired. \
+Open Settings on the web and get a new one.";
+
+pub const NOT_LINKED: &str = "This chat is not linked to any account.";
+
+pub const HELP: &str = "Commands:\n/start <code> - link this chat (use the link from Settings on the web)\n/stop - unlink this chat";
+
+pub fn linked(username: &str, display_name: &str) -> String {
+    format!(
+        "Linked to <b>@{}</b> ({}). You'll get a message here when someone writes to you while you are offline. Send /stop to unlink.",
+        escape(username),
+        escape(display_name)
+    )
+}
+
+pub fn unlinked(username: &str) -> String {
+    format!(
+        "Unlinked from <b>@{}</b>. You won't get notifications here any more.",
+        escape(username)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markup_in_names_and_bodies_is_escaped() {
+        let text = notification(
+            "<Eve & co>",
+            1,
+            "<img src=x onerror=alert(1)>",
+            "https://c/x?a=1&b=2",
+        );
+        assert!(text.starts_with("<b>&lt;Eve &amp; co&gt;</b>: &lt;img src=x onerror=alert(1)&gt;"));
+        assert!(text.contains("href=\"https://c/x?a=1&amp;b=2\""));
+    }
+
+    #[test]
+    fn several_unread_messages_are_counted() {
+        let text = notification("Alice", 3, "latest", "https://c");
+        assert!(text.starts_with("<b>3 new messages from Alice</b>\nlatest"));
+    }
+
+    #[test]
+    fn previews_are_cut_on_character_boundaries() {
+        assert_eq!(preview("  short  "), "short");
+        let long = "ж".repeat(500);
+        let cut = preview(&long);
+        assert_eq!(cut.chars().count(), PREVIEW_CHARS);
+        assert!(cut.ends_with('…'));
+    }
+}
