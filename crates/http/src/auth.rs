@@ -69,11 +69,11 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 }
 
 /// Whether a request's `Origin` (or `Sec-Fetch-Site`) says it comes from another site.
-pub fn is_cross_site(headers: &HeaderMap, public_origin: &str) -> bool {
+pub fn is_cross_site(headers: &HeaderMap, allowed_origins: &[String]) -> bool {
     match headers.get(header::ORIGIN) {
         Some(origin) => origin
             .to_str()
-            .map(|o| origin_of(o) != public_origin)
+            .map(|o| !allowed_origins.contains(&origin_of(o)))
             .unwrap_or(true),
         None => headers
             .get("sec-fetch-site")
@@ -98,7 +98,7 @@ pub async fn reject_cross_site(
     let headers = request.headers();
     if !safe
         && !headers.contains_key(header::AUTHORIZATION)
-        && is_cross_site(headers, &state.settings.public_origin)
+        && is_cross_site(headers, &state.settings.allowed_origins)
     {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

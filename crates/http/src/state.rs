@@ -29,9 +29,10 @@ pub struct ApiState {
 
 #[derive(Debug, Clone)]
 pub struct ApiSettings {
-    /// `scheme://host[:port]` of PUBLIC_URL: the only origin allowed to send cookie-authenticated
+    /// `scheme://host[:port]` of PUBLIC_URL (and, when PUBLIC_URL is left to its loopback default,
+    /// the same port on `localhost`): the only origins allowed to send cookie-authenticated
     /// state-changing requests.
-    pub public_origin: String,
+    pub allowed_origins: Vec<String>,
     /// Mark the session cookie `Secure` (set when served over HTTPS).
     pub cookie_secure: bool,
     /// Holds `node_modules/` with the front-end packages served locally (Swagger UI, htmx).

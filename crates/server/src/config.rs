@@ -18,6 +18,8 @@ pub struct Config {
     pub bind: SocketAddr,
     /// The origin browsers use to reach the service; cookie requests from other origins are refused.
     pub public_url: String,
+    /// PUBLIC_URL was not set: it defaults to BIND, and `localhost` is accepted beside 127.0.0.1.
+    pub public_url_is_default: bool,
     /// `text` for people, `json` for log collectors.
     pub log_format: LogFormat,
     /// How long in-flight requests may take to finish after a shutdown signal.
@@ -138,6 +140,9 @@ impl Config {
             nats_url: get("NATS_URL", "nats://127.0.0.1:4222"),
             bind,
             public_url: public_url.trim_end_matches('/').to_owned(),
+            public_url_is_default: lookup("PUBLIC_URL")
+                .filter(|v| !v.trim().is_empty())
+                .is_none(),
             log_format,
             shutdown_grace: Duration::from_secs(parse_number(&get, "SHUTDOWN_GRACE_SECS", "10")?),
             cookie_secure: parse_bool(
@@ -204,6 +209,18 @@ impl Config {
                 .filter(|v| !v.trim().is_empty())
                 .map_or_else(default_web_dir, PathBuf::from),
         })
+    }
+}
+
+impl Config {
+    /// Origins allowed to send cookie-authenticated state-changing requests.
+    pub fn allowed_origins(&self) -> Vec<String> {
+        let origin = http_api::state::origin_of(&self.public_url);
+        let mut origins = vec![origin.clone()];
+        if self.public_url_is_default && self.bind.ip().is_loopback() {
+            origins.push(format!("http://localhost:{}", self.bind.port()));
+        }
+        origins
     }
 }
 
@@ -307,6 +324,17 @@ mod tests {
             assert_eq!(err.variable, variable);
             assert!(err.to_string().contains(variable));
         }
+    }
+
+    #[test]
+    fn a_default_public_url_also_accepts_localhost() {
+        let default = config(&[]).unwrap();
+        assert_eq!(
+            default.allowed_origins(),
+            ["http://127.0.0.1:8080", "http://localhost:8080"]
+        );
+        let set = config(&[("PUBLIC_URL", "https://chat.example.org")]).unwrap();
+        assert_eq!(set.allowed_origins(), ["https://chat.example.org"]);
     }
 
     #[test]

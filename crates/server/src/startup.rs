@@ -14,7 +14,6 @@ use eventstore::EventStore;
 use gateway::{Gateway, GatewayDeps, GatewaySettings};
 use http_api::ratelimit::{LoginLimiter, LoginLimits};
 use http_api::session::{SessionPolicy, SessionStore};
-use http_api::state::origin_of;
 use http_api::{ApiSettings, Kv};
 use kv::Presence;
 use notifier::telegram::Telegram;
@@ -257,7 +256,9 @@ fn router(state: AppState, roles: &[Role], gateway: Option<Gateway>) -> Router {
         .fallback(not_found)
         .with_state(state.clone());
     if roles.contains(&Role::Api) {
-        router = router.merge(http_api::router(state.api.clone()));
+        router = router
+            .merge(http_api::router(state.api.clone()))
+            .merge(web::router(state.api.clone()));
     }
     if let Some(gateway) = gateway {
         router = router.merge(ws::router(WsState {
@@ -303,7 +304,7 @@ async fn api_state(
             },
         ),
         settings: Arc::new(ApiSettings {
-            public_origin: origin_of(&config.public_url),
+            allowed_origins: config.allowed_origins(),
             cookie_secure: config.cookie_secure,
             web_dir: config.web_dir.clone(),
             telegram_bot,

@@ -55,7 +55,7 @@ async fn upgrade(
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let auth = auth?;
-    if auth.via_cookie && is_cross_site(&headers, &state.app.api.settings.public_origin) {
+    if auth.via_cookie && is_cross_site(&headers, &state.app.api.settings.allowed_origins) {
         return Err(ApiError::new(
             axum::http::StatusCode::FORBIDDEN,
             "cross_site_request",

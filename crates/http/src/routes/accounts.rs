@@ -5,7 +5,7 @@ use crate::dto::{rfc3339, UserDto, UserEnvelope};
 use crate::error::{ApiError, ErrorBody};
 use crate::json::{required, ApiJson};
 use crate::state::ApiState;
-use app::{AppError, Password};
+use app::{AppError, Password, UserProfile};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
@@ -105,9 +105,33 @@ async fn login(
 ) -> Result<Json<LoginResponse>, ApiError> {
     let username = required(&body.username, "username")?;
     let password = required(&body.password, "password")?;
-    let address =
-        crate::client::client_ip(peer.ip(), &headers, &state.settings.trusted_proxies).to_string();
+    let login = log_in(&state, peer, &headers, &cookies, username, password).await?;
+    Ok(Json(LoginResponse {
+        token: login.token,
+        user: login.profile.into(),
+        expires_at: login.expires_at,
+    }))
+}
 
+/// A successful login: the session's token (also set as the cookie) and who logged in.
+pub struct LoggedIn {
+    pub token: String,
+    pub profile: UserProfile,
+    pub expires_at: String,
+}
+
+/// Checks the login limits and the password, starts a session and sets its cookie. Shared by the
+/// JSON API and the web page's form, so both doors enforce the same rules.
+pub async fn log_in(
+    state: &ApiState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    cookies: &Cookies,
+    username: &str,
+    password: &str,
+) -> Result<LoggedIn, ApiError> {
+    let address =
+        crate::client::client_ip(peer.ip(), headers, &state.settings.trusted_proxies).to_string();
     let limiter = &state.limiter;
     if let Some(wait) = limiter
         .blocked_for(username, &address)
@@ -153,11 +177,28 @@ async fn login(
     cookie.set_max_age(time::Duration::seconds(lifetime.as_secs() as i64));
     cookies.add(cookie);
     tracing::info!(user_id = %profile.id, "logged in");
-    Ok(Json(LoginResponse {
+    Ok(LoggedIn {
         token: token.as_str().to_owned(),
-        user: profile.into(),
+        profile,
         expires_at: rfc3339(session.created_at + lifetime.as_secs() as i64),
-    }))
+    })
+}
+
+/// Ends the session and removes the cookie.
+pub async fn log_out(
+    state: &ApiState,
+    auth: &Authenticated,
+    cookies: &Cookies,
+) -> Result<(), ApiError> {
+    state
+        .sessions
+        .revoke(auth.session.user_id, &auth.session.id)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    let mut expired = Cookie::new(SESSION_COOKIE, "");
+    expired.set_path("/");
+    cookies.remove(expired);
+    Ok(())
 }
 
 #[utoipa::path(
@@ -173,13 +214,6 @@ async fn logout(
     auth: Authenticated,
     cookies: Cookies,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .sessions
-        .revoke(auth.session.user_id, &auth.session.id)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
-    let mut expired = Cookie::new(SESSION_COOKIE, "");
-    expired.set_path("/");
-    cookies.remove(expired);
+    log_out(&state, &auth, &cookies).await?;
     Ok(StatusCode::NO_CONTENT)
 }

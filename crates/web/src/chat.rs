@@ -1,0 +1,378 @@
+//! Conversation pages and the fragments the page asks for as events arrive.
+
+use crate::render::{self, Visitor};
+use crate::views::{
+    ConversationItem, ConversationList, ConversationPage, ConversationsPage, MeView,
+    MessageFragment, MessageView, OlderMessages,
+};
+use app::AppError;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use domain::{ClientId, ConversationId, MessageBody, UserId, Username};
+use eventstore::EventStore;
+use http_api::auth::Authenticated;
+use http_api::error::ApiError;
+use http_api::ApiState;
+use projections::history::queries;
+use serde::Deserialize;
+use std::time::Duration;
+use uuid::Uuid;
+
+const PAGE: i64 = 50;
+const WAIT: Duration = Duration::from_secs(2);
+
+async fn me(state: &ApiState, auth: &Authenticated) -> Result<(Uuid, MeView), ApiError> {
+    let profile = state.accounts.profile(auth.session.user_id).await?;
+    Ok((
+        profile.id.as_uuid(),
+        MeView {
+            username: profile.username.to_string(),
+            display_name: profile.display_name.to_string(),
+        },
+    ))
+}
+
+async fn head(state: &ApiState) -> Result<i64, ApiError> {
+    EventStore::new(state.pool.clone())
+        .head_position()
+        .await
+        .map_err(|e| ApiError::unavailable(&e))
+}
+
+async fn items(state: &ApiState, me: Uuid) -> Result<Vec<ConversationItem>, ApiError> {
+    let rows = queries::list_conversations(&state.pool, me, 500).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for summary in rows {
+        let c = summary.conversation;
+        let online = state
+            .presence
+            .status(UserId::from_uuid(c.peer_id))
+            .await
+            .map(|s| s.online)
+            .unwrap_or(false);
+        let last_line = match summary.last_message {
+            Some(m) if m.deleted_at.is_some() => "message deleted".to_owned(),
+            Some(m) => {
+                let prefix = if m.sender_id == me { "You: " } else { "" };
+                let body: String = m.body.unwrap_or_default().chars().take(80).collect();
+                format!("{prefix}{body}")
+            }
+            None => String::new(),
+        };
+        items.push(ConversationItem {
+            id: c.conversation_id,
+            peer_name: c.peer_display_name,
+            peer_username: c.peer_username,
+            unread: c.unread,
+            online,
+            last_line,
+        });
+    }
+    Ok(items)
+}
+
+async fn list(
+    state: &ApiState,
+    auth: &Authenticated,
+    with: String,
+    with_error: Option<String>,
+) -> Result<ConversationsPage, ApiError> {
+    let (me_id, me) = me(state, auth).await?;
+    Ok(ConversationsPage {
+        me: Some(me),
+        me_id,
+        cursor: head(state).await?,
+        with,
+        with_error,
+        conversations: items(state, me_id).await?,
+    })
+}
+
+pub async fn list_page(State(state): State<ApiState>, Visitor(auth): Visitor) -> Response {
+    match list(&state, &auth, String::new(), None).await {
+        Ok(page) => render::ok(&page),
+        Err(error) => render::error(error),
+    }
+}
+
+pub async fn list_fragment(State(state): State<ApiState>, Visitor(auth): Visitor) -> Response {
+    match items(&state, auth.session.user_id.as_uuid()).await {
+        Ok(conversations) => render::ok(&ConversationList { conversations }),
+        Err(error) => render::error(error),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct StartForm {
+    with: String,
+}
+
+pub async fn start(
+    State(state): State<ApiState>,
+    Visitor(auth): Visitor,
+    Form(form): Form<StartForm>,
+) -> Response {
+    let wanted = form.with.trim().to_owned();
+    let outcome = match Username::parse(&wanted) {
+        Ok(username) => {
+            state
+                .conversations
+                .start(auth.session.user_id, &username)
+                .await
+        }
+        Err(_) => Err(AppError::Validation(domain::ValidationError::new(
+            "with", "",
+        ))),
+    };
+    match outcome {
+        Ok((id, _, appended)) => {
+            if let Some(position) = appended {
+                state.history.wait_for(position, WAIT).await;
+            }
+            Redirect::to(&format!("/conversations/{id}")).into_response()
+        }
+        Err(AppError::Validation(v)) if v.field == "with" => {
+            let message = if wanted.is_empty() {
+                "Type the username of the person to write to.".to_owned()
+            } else if v.message.contains("yourself") {
+                "That's you: pick someone else.".to_owned()
+            } else {
+                format!("There is no user named \"{wanted}\".")
+            };
+            match list(&state, &auth, wanted, Some(message)).await {
+                Ok(page) => render::page(StatusCode::UNPROCESSABLE_ENTITY, &page),
+                Err(error) => render::error(error),
+            }
+        }
+        Err(other) => render::error(other.into()),
+    }
+}
+
+fn conversation_id(raw: &str) -> Result<ConversationId, ApiError> {
+    Uuid::parse_str(raw)
+        .map(ConversationId::from_uuid)
+        .map_err(|_| ApiError::not_found("conversation"))
+}
+
+async fn conversation(
+    state: &ApiState,
+    auth: &Authenticated,
+    raw: &str,
+) -> Result<ConversationPage, ApiError> {
+    let id = conversation_id(raw)?;
+    let me_user = auth.session.user_id;
+    let conversation = state.conversations.for_member(id, me_user).await?;
+    let (me_id, me) = me(state, auth).await?;
+    let peer = conversation
+        .members()
+        .iter()
+        .find(|m| m.id != me_user)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found("conversation"))?;
+    let cursor = head(state).await?;
+    state.history.wait_for(cursor, WAIT).await;
+    let page = queries::history_page(&state.pool, id.as_uuid(), None, PAGE).await?;
+    let peer_read_up_to = conversation.read_up_to(peer.id);
+    let messages: Vec<MessageView> = page
+        .messages
+        .into_iter()
+        .map(|m| MessageView::new(m, me_id))
+        .collect();
+    let last_own = messages.iter().filter(|m| m.own).map(|m| m.seq).max();
+    let online = state
+        .presence
+        .status(peer.id)
+        .await
+        .map(|s| s.online)
+        .unwrap_or(false);
+    Ok(ConversationPage {
+        me: Some(me),
+        me_id,
+        id: id.as_uuid(),
+        cursor,
+        peer_id: peer.id.as_uuid(),
+        peer_name: peer.display_name.to_string(),
+        peer_username: peer.username.to_string(),
+        online,
+        peer_read_up_to,
+        seen: last_own.is_some_and(|seq| peer_read_up_to >= seq),
+        next_before: page.next_before,
+        messages,
+    })
+}
+
+pub async fn conversation_page(
+    State(state): State<ApiState>,
+    Visitor(auth): Visitor,
+    Path(id): Path<String>,
+) -> Response {
+    match conversation(&state, &auth, &id).await {
+        Ok(page) => render::ok(&page),
+        Err(error) => render::error(error),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct OlderQuery {
+    before: Option<i64>,
+}
+
+pub async fn older(
+    State(state): State<ApiState>,
+    Visitor(auth): Visitor,
+    Path(id): Path<String>,
+    Query(query): Query<OlderQuery>,
+) -> Response {
+    let outcome = async {
+        let id = conversation_id(&id)?;
+        state
+            .conversations
+            .for_member(id, auth.session.user_id)
+            .await?;
+        let page = queries::history_page(&state.pool, id.as_uuid(), query.before, PAGE).await?;
+        let me = auth.session.user_id.as_uuid();
+        Ok::<_, ApiError>(OlderMessages {
+            id: id.as_uuid(),
+            next_before: page.next_before,
+            messages: page
+                .messages
+                .into_iter()
+                .map(|m| MessageView::new(m, me))
+                .collect(),
+        })
+    }
+    .await;
+    match outcome {
+        Ok(fragment) => render::ok(&fragment),
+        Err(error) => render::error(error),
+    }
+}
+
+/// One message, as the page shows it; waits briefly for the read model if it is not there yet
+/// (a live frame can arrive before the history projection has applied the event).
+pub async fn message_fragment(
+    State(state): State<ApiState>,
+    Visitor(auth): Visitor,
+    Path((id, message_id)): Path<(String, String)>,
+) -> Response {
+    let outcome = async {
+        let id = conversation_id(&id)?;
+        let message_id =
+            Uuid::parse_str(&message_id).map_err(|_| ApiError::not_found("message"))?;
+        state
+            .conversations
+            .for_member(id, auth.session.user_id)
+            .await?;
+        let mut row = queries::message(&state.pool, message_id).await?;
+        if row.is_none() {
+            state.history.wait_for(head(&state).await?, WAIT).await;
+            row = queries::message(&state.pool, message_id).await?;
+        }
+        let row = row
+            .filter(|m| m.conversation_id == id.as_uuid())
+            .ok_or_else(|| ApiError::not_found("message"))?;
+        Ok::<_, ApiError>(MessageFragment {
+            m: MessageView::new(row, auth.session.user_id.as_uuid()),
+        })
+    }
+    .await;
+    match outcome {
+        Ok(fragment) => render::ok(&fragment),
+        Err(error) => render::error(error),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct SendForm {
+    body: String,
+    client_id: String,
+}
+
+/// Shown beside the send box instead of appending anything.
+fn send_error(message: &str) -> Response {
+    let escaped = message
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    (
+        [
+            (
+                HeaderName::from_static("hx-retarget"),
+                HeaderValue::from_static("#send-error"),
+            ),
+            (
+                HeaderName::from_static("hx-reswap"),
+                HeaderValue::from_static("innerHTML"),
+            ),
+        ],
+        escaped,
+    )
+        .into_response()
+}
+
+pub async fn send(
+    State(state): State<ApiState>,
+    Visitor(auth): Visitor,
+    Path(id): Path<String>,
+    Form(form): Form<SendForm>,
+) -> Response {
+    let Ok(id) = conversation_id(&id) else {
+        return render::error(ApiError::not_found("conversation"));
+    };
+    let body = match MessageBody::parse(&form.body) {
+        Ok(body) => body,
+        Err(e) => return send_error(&format!("The message {}.", e.message)),
+    };
+    let Ok(client_id) = ClientId::parse(&form.client_id) else {
+        return send_error("Reload the page and try again.");
+    };
+    let me = auth.session.user_id;
+    let sent = match state.conversations.send(id, me, client_id, body).await {
+        Ok(sent) => sent,
+        Err(AppError::NotFound(_)) => return render::error(ApiError::not_found("conversation")),
+        Err(error) => {
+            tracing::warn!(%error, "a web send failed");
+            return send_error("The message could not be sent; please try again.");
+        }
+    };
+    state.history.wait_for(sent.position, WAIT).await;
+    match queries::message(&state.pool, sent.message_id).await {
+        Ok(Some(row)) => render::ok(&MessageFragment {
+            m: MessageView::new(row, me.as_uuid()),
+        }),
+        // The read model lags: the live frame will bring it.
+        _ => StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ReadForm {
+    up_to: i64,
+}
+
+pub async fn read(
+    State(state): State<ApiState>,
+    Visitor(auth): Visitor,
+    Path(id): Path<String>,
+    Form(form): Form<ReadForm>,
+) -> Response {
+    let outcome = async {
+        let id = conversation_id(&id)?;
+        state
+            .conversations
+            .mark_read(id, auth.session.user_id, form.up_to.max(0))
+            .await?;
+        Ok::<_, ApiError>(())
+    }
+    .await;
+    match outcome {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => render::error(error),
+    }
+}

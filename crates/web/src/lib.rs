@@ -1,0 +1,65 @@
+//! The web page: register, log in, conversations with live updates, settings.
+//!
+//! Server-rendered with askama; htmx for partial updates, and a few lines of our own
+//! (`web/static/app.js`) that follow the JSON WebSocket and ask the server for rendered fragments.
+//! Every page goes through the same command handlers and read models as the JSON API.
+
+mod chat;
+mod pages;
+mod render;
+mod settings;
+mod views;
+
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+use axum::Router;
+use http_api::ApiState;
+use tower_cookies::CookieManagerLayer;
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+pub fn router(state: ApiState) -> Router {
+    let web_dir = state.settings.web_dir.clone();
+    let cache = SetResponseHeaderLayer::if_not_present(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("public, max-age=3600"),
+    );
+    let pages = Router::new()
+        .route("/", get(pages::home))
+        .route("/login", get(pages::login_form).post(pages::login))
+        .route("/register", get(pages::register_form).post(pages::register))
+        .route("/logout", post(pages::logout))
+        .route("/conversations", get(chat::list_page).post(chat::start))
+        .route("/conversations/list", get(chat::list_fragment))
+        .route("/conversations/{id}", get(chat::conversation_page))
+        .route("/conversations/{id}/older", get(chat::older))
+        .route(
+            "/conversations/{id}/messages/{message_id}",
+            get(chat::message_fragment),
+        )
+        .route("/conversations/{id}/send", post(chat::send))
+        .route("/conversations/{id}/read", post(chat::read))
+        .route("/settings", get(settings::page))
+        .route("/settings/telegram", post(settings::link_telegram))
+        .route("/settings/telegram/unlink", post(settings::unlink_telegram))
+        .route(
+            "/settings/sessions/revoke-others",
+            post(settings::revoke_others),
+        )
+        .layer(from_fn_with_state(
+            state.clone(),
+            http_api::auth::reject_cross_site,
+        ))
+        .layer(CookieManagerLayer::new())
+        .with_state(state);
+    let assets = Router::new()
+        .nest_service("/static", ServeDir::new(web_dir.join("static")))
+        .nest_service(
+            "/vendor/htmx.min.js",
+            tower_http::services::ServeFile::new(
+                web_dir.join("node_modules/htmx.org/dist/htmx.min.js"),
+            ),
+        )
+        .layer(cache);
+    pages.merge(assets)
+}

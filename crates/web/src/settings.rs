@@ -1,0 +1,84 @@
+//! Settings: Telegram linking and sessions.
+
+use crate::render::{self, Visitor};
+use crate::views::{MeView, SessionView, SettingsPage, TelegramLinkFragment};
+use axum::extract::State;
+use axum::response::{IntoResponse, Redirect, Response};
+use domain::UnlinkReason;
+use http_api::dto::rfc3339;
+use http_api::error::ApiError;
+use http_api::ApiState;
+
+pub async fn page(State(state): State<ApiState>, Visitor(auth): Visitor) -> Response {
+    let outcome = async {
+        let user = auth.session.user_id;
+        let profile = state.accounts.profile(user).await?;
+        let linked = state.accounts.telegram_chat(user).await?.is_some();
+        let sessions = state
+            .sessions
+            .list(user)
+            .await
+            .map_err(|e| ApiError::unavailable(&e))?
+            .into_iter()
+            .map(|s| SessionView {
+                current: s.id == auth.session.id,
+                user_agent: s.user_agent.unwrap_or_else(|| "unknown browser".into()),
+                created_at: rfc3339(s.created_at),
+            })
+            .collect();
+        Ok::<_, ApiError>(SettingsPage {
+            me: Some(MeView {
+                username: profile.username.to_string(),
+                display_name: profile.display_name.to_string(),
+            }),
+            telegram_available: state.settings.telegram_bot.is_some(),
+            telegram_linked: linked,
+            sessions,
+        })
+    }
+    .await;
+    match outcome {
+        Ok(page) => render::ok(&page),
+        Err(error) => render::error(error),
+    }
+}
+
+pub async fn link_telegram(State(state): State<ApiState>, Visitor(auth): Visitor) -> Response {
+    let Some(bot) = state.settings.telegram_bot.clone() else {
+        return render::error(ApiError::not_found("telegram"));
+    };
+    match kv::link_tokens::create(
+        state.presence.kv(),
+        auth.session.user_id,
+        state.settings.telegram_link_ttl,
+    )
+    .await
+    {
+        Ok(token) => render::ok(&TelegramLinkFragment {
+            url: format!("https://t.me/{bot}?start={token}"),
+        }),
+        Err(error) => render::error(ApiError::unavailable(&error)),
+    }
+}
+
+pub async fn unlink_telegram(State(state): State<ApiState>, Visitor(auth): Visitor) -> Response {
+    match state
+        .accounts
+        .unlink_telegram(auth.session.user_id, UnlinkReason::User)
+        .await
+    {
+        Ok(_) => Redirect::to("/settings").into_response(),
+        Err(error) => render::error(error.into()),
+    }
+}
+
+pub async fn revoke_others(State(state): State<ApiState>, Visitor(auth): Visitor) -> Response {
+    match state
+        .sessions
+        .revoke_others(auth.session.user_id, &auth.session.id)
+        .await
+    {
+        Ok(_) => Redirect::to("/settings").into_response(),
+        Err(error) => render::error(ApiError::unavailable(&error)),
+    }
+}

@@ -1,0 +1,128 @@
+// The few lines of our own: follow the WebSocket (JSON frames, resuming from the last cursor after
+// a drop), ask the server for rendered fragments (htmx), Enter to send, typing and read receipts.
+(function () {
+  "use strict";
+  const page = document.body.dataset;
+  if (!page.page) return;
+  const conversation = page.conversationId;
+  const me = page.me;
+  let cursor = Number(page.cursor || 0);
+  let delay = 500;
+  let socket = null;
+
+  window.chatClientId = function () {
+    return (window.crypto && crypto.randomUUID) ? crypto.randomUUID() : Date.now() + "-" + Math.random();
+  };
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    socket = new WebSocket(scheme + location.host + "/api/v1/ws?after=" + cursor);
+    socket.onopen = function () { delay = 500; document.body.classList.remove("offline"); };
+    socket.onmessage = function (event) {
+      let frame;
+      try { frame = JSON.parse(event.data); } catch (e) { return; }
+      if (frame.cursor && frame.type !== "hello") cursor = Math.max(cursor, frame.cursor);
+      handle(frame);
+    };
+    socket.onclose = function () {
+      document.body.classList.add("offline");
+      setTimeout(connect, delay);
+      delay = Math.min(delay * 2, 10000);
+    };
+  }
+
+  function scrollDown() {
+    const box = document.getElementById("messages");
+    if (box) box.scrollTop = box.scrollHeight;
+  }
+
+  function markRead(seq) {
+    if (document.visibilityState !== "visible") return;
+    htmx.ajax("POST", "/conversations/" + conversation + "/read", { values: { up_to: seq }, swap: "none" });
+  }
+
+  function lastOwnSeq() {
+    let last = 0;
+    document.querySelectorAll("#messages .message.own").forEach(function (m) { last = Math.max(last, Number(m.dataset.seq)); });
+    return last;
+  }
+
+  function handle(frame) {
+    if (page.page === "list") {
+      if (["message.new", "message.edited", "message.deleted", "read", "presence", "conversation.started"].includes(frame.type)) {
+        htmx.ajax("GET", "/conversations/list", { target: "#conversation-list", swap: "innerHTML" });
+      }
+      return;
+    }
+    if (frame.conversation_id && frame.conversation_id !== conversation) return;
+    switch (frame.type) {
+      case "message.new": {
+        const m = frame.message;
+        if (!document.getElementById("msg-" + m.id)) {
+          htmx.ajax("GET", "/conversations/" + conversation + "/messages/" + m.id, { target: "#messages", swap: "beforeend" }).then(scrollDown);
+        }
+        if (m.sender.id !== me) {
+          document.getElementById("typing").textContent = "";
+          markRead(m.seq);
+        }
+        break;
+      }
+      case "message.edited":
+      case "message.deleted":
+        if (document.getElementById("msg-" + frame.message_id)) {
+          htmx.ajax("GET", "/conversations/" + conversation + "/messages/" + frame.message_id, { target: "#msg-" + frame.message_id, swap: "outerHTML" });
+        }
+        break;
+      case "read":
+        if (frame.reader_id !== me) {
+          document.getElementById("receipt").textContent = frame.up_to >= lastOwnSeq() ? "Seen" : "";
+        }
+        break;
+      case "typing":
+        if (frame.user.id !== me) {
+          const typing = document.getElementById("typing");
+          typing.textContent = frame.user.display_name + " is typing…";
+          clearTimeout(typing.timer);
+          typing.timer = setTimeout(function () { typing.textContent = ""; }, frame.expires_in_ms || 6000);
+        }
+        break;
+      case "presence":
+        if (frame.user_id === page.peer) {
+          const dot = document.getElementById("presence");
+          dot.classList.toggle("online", frame.online);
+          dot.title = frame.online ? "online" : "offline";
+        }
+        break;
+    }
+  }
+
+  if (page.page === "conversation") {
+    const compose = document.getElementById("compose");
+    const form = document.getElementById("send");
+    let lastTyping = 0;
+    compose.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        if (compose.value.trim()) form.requestSubmit();
+      }
+    });
+    compose.addEventListener("input", function () {
+      const now = Date.now();
+      if (socket && socket.readyState === 1 && now - lastTyping > 2000) {
+        lastTyping = now;
+        socket.send(JSON.stringify({ type: "typing", conversation_id: conversation }));
+      }
+    });
+    document.body.addEventListener("htmx:afterSwap", function (event) {
+      if (event.detail.target.id === "messages") scrollDown();
+    });
+    scrollDown();
+    const peerMessages = document.querySelectorAll("#messages .message.peer");
+    if (peerMessages.length) markRead(Number(peerMessages[peerMessages.length - 1].dataset.seq));
+    document.addEventListener("visibilitychange", function () {
+      const peers = document.querySelectorAll("#messages .message.peer");
+      if (peers.length) markRead(Number(peers[peers.length - 1].dataset.seq));
+    });
+  }
+  connect();
+})();
