@@ -186,7 +186,11 @@ async fn follow<P: Projection>(
             () = shutdown.cancelled() => return Ok(()),
             batch = subscription.next_batch() => batch?,
         };
-        apply_batch(pool, projection, P::NAME, P::NAME, &batch).await?;
+        let position = apply_batch(pool, projection, P::NAME, P::NAME, &batch).await?;
+        let head = store.head_position().await?;
+        metrics::gauge!("projection_position", "projection" => P::NAME).set(position as f64);
+        metrics::gauge!("projection_lag_events", "projection" => P::NAME)
+            .set((head - position).max(0) as f64);
     }
 }
 

@@ -22,6 +22,7 @@ pub async fn run_publisher(store: EventStore, bus: Bus, shutdown: CancellationTo
             outcome = follow(&store, &bus, &mut backoff) => outcome,
         };
         if let Err(error) = outcome {
+            metrics::counter!("jetstream_publish_failures_total").increment(1);
             tracing::warn!(%error, "publisher failed; retrying from its checkpoint");
             tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -65,6 +66,7 @@ async fn follow(store: &EventStore, bus: &Bus, backoff: &mut Duration) -> Result
         for ack in acks {
             ack.await.map_err(|e| BusError::JetStream(e.to_string()))?;
         }
+        metrics::counter!("events_published_total").increment(batch.len() as u64);
         if let Some(last) = batch.last() {
             let mut conn = store
                 .pool()

@@ -170,6 +170,7 @@ pub async fn append_in_tx(
         .execute(&mut *conn)
         .await?;
 
+    metrics::counter!("events_appended_total").increment(events.len() as u64);
     Ok(AppendResult {
         stream_version,
         positions,

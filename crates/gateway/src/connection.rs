@@ -32,6 +32,7 @@ pub async fn serve(gateway: Gateway, socket: WebSocket, me: Member, after: Optio
         return;
     }
     let registration = gateway.hub().register(me.id);
+    metrics::gauge!("websocket_connections").increment(1);
     let socket_id = registration.id;
     let presence_key = gateway.presence_key(socket_id);
     match gateway.deps().presence.connect(me.id, &presence_key).await {
@@ -72,6 +73,7 @@ pub async fn serve(gateway: Gateway, socket: WebSocket, me: Member, after: Optio
     }
 
     gateway.hub().unregister(me.id, socket_id);
+    metrics::gauge!("websocket_connections").decrement(1);
     match gateway
         .deps()
         .presence
@@ -194,6 +196,7 @@ async fn write(
                 }
             }
             () = registration.overflowed.cancelled() => {
+                metrics::counter!("websocket_overflows_total").increment(1);
                 let _ = close(&mut sink, CLOSE_RESUME, "too far behind; reconnect and resume from your last cursor").await;
                 return;
             }

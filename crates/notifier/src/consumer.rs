@@ -179,6 +179,7 @@ async fn message_new(notifier: &Notifier, user: UserId, frame: &Value) -> Result
     let html = text::notification(sender, 1, &preview, &notifier.link(conversation));
     match notifier.telegram.send_html(chat, &html).await {
         Ok(telegram_message) => {
+            metrics::counter!("notifications_total", "outcome" => "sent").increment(1);
             store::sent(pool, user.as_uuid(), conversation, telegram_message).await?;
             Ok(Outcome::Done)
         }
@@ -231,6 +232,7 @@ async fn read(notifier: &Notifier, user: UserId, frame: &Value) -> Result<Outcom
             Err(TelegramError::Gone) => {}
         }
     }
+    metrics::counter!("notifications_total", "outcome" => "deleted_on_read").increment(1);
     store::forget(pool, user.as_uuid(), conversation).await?;
     Ok(Outcome::Done)
 }

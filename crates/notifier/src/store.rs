@@ -154,6 +154,7 @@ pub(crate) async fn forget(pool: &PgPool, user: Uuid, conversation: Uuid) -> sql
 /// Adds a message to an existing notification (marked dirty for the flusher) and records the
 /// message as handled, atomically.
 pub(crate) async fn coalesce(pool: &PgPool, incoming: &Incoming<'_>) -> sqlx::Result<()> {
+    metrics::counter!("notifications_total", "outcome" => "coalesced").increment(1);
     let Incoming {
         message,
         user,

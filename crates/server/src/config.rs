@@ -49,6 +49,8 @@ pub struct Config {
     pub ws_ping_interval: Duration,
     /// A socket silent this long (no frame, no pong) is dropped.
     pub ws_idle_timeout: Duration,
+    /// The admin listener for /metrics; `off` disables it.
+    pub metrics_bind: Option<SocketAddr>,
     /// Proxies (addresses or networks) whose forwarded-client headers are believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Unset: the Telegram bot and notifications are off.
@@ -184,6 +186,14 @@ impl Config {
             telegram_bot_token: lookup("TELEGRAM_BOT_TOKEN")
                 .filter(|v| !v.trim().is_empty())
                 .map(Secret),
+            metrics_bind: match get("METRICS_BIND", "127.0.0.1:9090").as_str() {
+                "off" => None,
+                raw => Some(raw.parse().map_err(|e| ConfigError {
+                    variable: "METRICS_BIND",
+                    value: raw.to_owned(),
+                    reason: format!("expected host:port or off ({e})"),
+                })?),
+            },
             trusted_proxies: {
                 let raw = get("TRUSTED_PROXIES", "");
                 http_api::client::parse_trusted(&raw).map_err(|reason| ConfigError {

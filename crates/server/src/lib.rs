@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod health;
+pub mod metrics;
 pub mod roles;
 pub mod shutdown;
 pub mod startup;

@@ -9,7 +9,7 @@ const USAGE: &str = "\
 usage: chatd [serve [ROLE...]]   run the service (default: every role in one process)
        chatd migrate             create the database if missing and apply migrations, then exit
        chatd rebuild PROJECTION  rebuild a read model from position 0 while the service keeps serving
-                                 (projections: history)
+                                 (projections: history, telegram)
        chatd help                show this
 
 roles: api, publisher, projector, notifier, all
@@ -32,9 +32,12 @@ async fn main() -> ExitCode {
             .await
             .map(|_| tracing::info!("migrations applied")),
         Some("rebuild") => match args.get(1).map(String::as_str) {
-            Some("history") => rebuild_history(&config).await,
+            Some("history") => rebuild::<projections::history::History>(&config).await,
+            Some("telegram") => rebuild::<projections::telegram::TelegramLinks>(&config).await,
             other => {
-                eprintln!("chatd: rebuild needs a projection name (history), got {other:?}");
+                eprintln!(
+                    "chatd: rebuild needs a projection name (history, telegram), got {other:?}"
+                );
                 return ExitCode::from(2);
             }
         },
@@ -70,11 +73,11 @@ async fn serve<'a>(
     result
 }
 
-async fn rebuild_history(config: &Config) -> anyhow::Result<()> {
+async fn rebuild<P: projections::Projection + Default>(config: &Config) -> anyhow::Result<()> {
     let pool = server::startup::prepare_database(config).await?;
     let store = eventstore::EventStore::new(pool);
-    projections::ensure_schema::<projections::history::History>(store.pool()).await?;
-    let report = projections::rebuild(&store, &projections::history::History).await?;
+    projections::ensure_schema::<P>(store.pool()).await?;
+    let report = projections::rebuild(&store, &P::default()).await?;
     println!(
         "rebuilt {} from {} events; swapped in at position {}",
         report.projection, report.events_applied, report.position

@@ -31,6 +31,8 @@ use tokio_util::sync::CancellationToken;
 
 pub struct Application {
     listener: TcpListener,
+    /// The admin listener serving /metrics (METRICS_BIND), if enabled.
+    metrics_listener: Option<TcpListener>,
     router: Router,
     state: AppState,
     roles: Vec<Role>,
@@ -44,6 +46,9 @@ pub struct Application {
 impl Application {
     /// Prepares the database, connects the clients and binds `config.bind` (port 0 picks a free one).
     pub async fn build(config: Config, roles: Vec<Role>) -> anyhow::Result<Self> {
+        if config.metrics_bind.is_some() {
+            crate::metrics::handle();
+        }
         let pool = prepare_database(&config).await?;
         let redis = redis::Client::open(config.redis_url.as_str())
             .with_context(|| "REDIS_URL is not a valid Redis URL")?;
@@ -55,6 +60,14 @@ impl Application {
         let listener = TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("cannot listen on {}", config.bind))?;
+        let metrics_listener = match config.metrics_bind {
+            Some(address) => Some(
+                TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("cannot listen on METRICS_BIND {address}"))?,
+            ),
+            None => None,
+        };
         projections::ensure_schema::<History>(&pool)
             .await
             .context("cannot create the history read model's schema")?;
@@ -146,6 +159,7 @@ impl Application {
         let router = router(state.clone(), &roles, gateway);
         Ok(Self {
             listener,
+            metrics_listener,
             router,
             state,
             roles,
@@ -157,6 +171,14 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The port of the /metrics listener, if enabled.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.port())
     }
 
     pub fn state(&self) -> &AppState {
@@ -172,6 +194,16 @@ impl Application {
             "chatd listening"
         );
         let mut tasks = self.tasks;
+        if let (Some(listener), Some(handle)) = (self.metrics_listener, crate::metrics::handle()) {
+            let stop = self.tasks_stop.clone();
+            tasks.spawn(async move {
+                let serve = axum::serve(listener, crate::metrics::router(handle))
+                    .with_graceful_shutdown(stop.cancelled_owned());
+                if let Err(error) = serve.await {
+                    tracing::error!(%error, "metrics listener failed");
+                }
+            });
+        }
         // Sockets and background tasks stop with the first signal, while HTTP requests drain.
         let stop = self.tasks_stop.clone();
         let signal = shutdown.clone();
@@ -266,7 +298,7 @@ fn router(state: AppState, roles: &[Role], gateway: Option<Gateway>) -> Router {
             gateway,
         }));
     }
-    router
+    router.layer(axum::middleware::from_fn(crate::metrics::track))
 }
 
 async fn api_state(

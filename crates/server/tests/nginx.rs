@@ -136,6 +136,7 @@ async fn start_chatd(
         .args(roles)
         .envs(vars.iter().map(|(k, v)| (k, v)))
         .env("BIND", format!("127.0.0.1:{port}"))
+        .env("METRICS_BIND", "127.0.0.1:0")
         .stdout(Stdio::null())
         .kill_on_drop(true)
         .spawn()?;

@@ -102,6 +102,7 @@ pub async fn spawn_app_with_roles(
         // Keys of test sessions expire soon after the test.
         ("SESSION_IDLE_TIMEOUT_SECS".into(), "600".into()),
         ("SHUTDOWN_GRACE_SECS".into(), "2".into()),
+        ("METRICS_BIND".into(), "127.0.0.1:0".into()),
         ("NATS_STREAM".into(), stream.clone()),
         ("NATS_SUBJECT_PREFIX".into(), subject_prefix.clone()),
     ]);
