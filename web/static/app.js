@@ -17,7 +17,11 @@
   function connect() {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     socket = new WebSocket(scheme + location.host + "/api/v1/ws?after=" + cursor);
-    socket.onopen = function () { delay = 500; document.body.classList.remove("offline"); };
+    socket.onopen = function () {
+      delay = 500;
+      document.body.classList.remove("offline");
+      reportVisibility();
+    };
     socket.onmessage = function (event) {
       let frame;
       try { frame = JSON.parse(event.data); } catch (e) { return; }
@@ -30,6 +34,14 @@
       delay = Math.min(delay * 2, 10000);
     };
   }
+
+  // A page in a background tab is online but not looking: Telegram may still notify.
+  function reportVisibility() {
+    if (socket && socket.readyState === 1) {
+      socket.send(JSON.stringify({ type: "visibility", hidden: document.visibilityState !== "visible" }));
+    }
+  }
+  document.addEventListener("visibilitychange", reportVisibility);
 
   function scrollDown() {
     const box = document.getElementById("messages");

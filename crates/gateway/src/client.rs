@@ -21,12 +21,17 @@ pub(crate) enum ClientFrame {
     Resume {
         after: Option<i64>,
     },
+    /// The page went to the background (`hidden: true`) or came back.
+    Visibility {
+        hidden: Option<bool>,
+    },
 }
 
-/// What the reader asks the writer to do.
+/// What the reader asks the writer (or the connection) to do.
 pub(crate) enum Reply {
     Frame(Value),
     Resume(i64),
+    Visible(bool),
 }
 
 pub(crate) fn error_frame(
@@ -107,6 +112,7 @@ pub(crate) async fn handle(gateway: &Gateway, me: &Member, text: &str) -> Option
         ClientFrame::Typing { conversation_id } => {
             typing(gateway, me, conversation_id).await.map(Reply::Frame)
         }
+        ClientFrame::Visibility { hidden } => Some(Reply::Visible(!hidden.unwrap_or(false))),
         ClientFrame::Resume { after } => match after {
             Some(after) if after >= 0 => Some(Reply::Resume(after)),
             _ => Some(Reply::Frame(error_frame(

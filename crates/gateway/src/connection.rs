@@ -10,7 +10,7 @@ use domain::Member;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -44,6 +44,7 @@ pub async fn serve(gateway: Gateway, socket: WebSocket, me: Member, after: Optio
     let started = Instant::now();
     let last_heard = Arc::new(AtomicI64::new(0));
     let (replies, reply_queue) = mpsc::channel(REPLY_QUEUE);
+    let visible = registration.visible.clone();
     let mut writer = tokio::spawn(write(
         gateway.clone(),
         me.clone(),
@@ -61,6 +62,7 @@ pub async fn serve(gateway: Gateway, socket: WebSocket, me: Member, after: Optio
         replies,
         started,
         last_heard,
+        (visible, presence_key.clone()),
     ));
     tokio::select! {
         _ = &mut writer => reader.abort(),
@@ -93,6 +95,7 @@ async fn read(
     replies: mpsc::Sender<Reply>,
     started: Instant,
     last_heard: Arc<AtomicI64>,
+    (visible, presence_key): (Arc<AtomicBool>, String),
 ) {
     while let Some(message) = stream.next().await {
         let Ok(message) = message else {
@@ -111,7 +114,17 @@ async fn read(
             Message::Close(_) => break,
             Message::Ping(_) | Message::Pong(_) => None,
         };
-        if let Some(reply) = reply {
+        if let Some(Reply::Visible(now_visible)) = reply {
+            visible.store(now_visible, Ordering::Relaxed);
+            if let Err(error) = gateway
+                .deps()
+                .presence
+                .set_visible(me.id, &presence_key, now_visible)
+                .await
+            {
+                tracing::warn!(%error, "presence unavailable");
+            }
+        } else if let Some(reply) = reply {
             if replies.send(reply).await.is_err() {
                 break;
             }
@@ -192,6 +205,7 @@ async fn write(
                         Some(head) => last_sent = last_sent.max(head),
                         None => return,
                     },
+                    Some(Reply::Visible(_)) => {}
                     None => return,
                 }
             }

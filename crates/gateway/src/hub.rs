@@ -5,7 +5,7 @@
 
 use domain::UserId;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -24,6 +24,8 @@ pub enum Outbound {
 
 struct Socket {
     id: u64,
+    /// The page is visible (the client says so); hidden tabs are online but not attentive.
+    visible: Arc<AtomicBool>,
     queue: mpsc::Sender<Outbound>,
     /// Cancelled when the queue overflowed: the socket closes with the "resume" code.
     overflowed: CancellationToken,
@@ -38,6 +40,7 @@ pub struct Hub {
 /// A socket's end of the hub; dropping it does not unregister (call [`Hub::unregister`]).
 pub struct Registration {
     pub id: u64,
+    pub visible: Arc<AtomicBool>,
     pub queue: mpsc::Receiver<Outbound>,
     pub overflowed: CancellationToken,
 }
@@ -47,15 +50,18 @@ impl Hub {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (sender, receiver) = mpsc::channel(QUEUE_FRAMES);
         let overflowed = CancellationToken::new();
+        let visible = Arc::new(AtomicBool::new(true));
         if let Ok(mut sockets) = self.sockets.lock() {
             sockets.entry(user).or_default().push(Socket {
                 id,
+                visible: visible.clone(),
                 queue: sender,
                 overflowed: overflowed.clone(),
             });
         }
         Registration {
             id,
+            visible,
             queue: receiver,
             overflowed,
         }
@@ -91,14 +97,17 @@ impl Hub {
         delivered
     }
 
-    /// Every open socket here, for presence heartbeats.
-    pub fn sockets(&self) -> Vec<(UserId, u64)> {
+    /// Every open socket here with whether it is visible, for presence heartbeats.
+    pub fn sockets(&self) -> Vec<(UserId, u64, bool)> {
         self.sockets
             .lock()
             .map(|sockets| {
                 sockets
                     .iter()
-                    .flat_map(|(user, list)| list.iter().map(|s| (*user, s.id)))
+                    .flat_map(|(user, list)| {
+                        list.iter()
+                            .map(|s| (*user, s.id, s.visible.load(Ordering::Relaxed)))
+                    })
                     .collect()
             })
             .unwrap_or_default()

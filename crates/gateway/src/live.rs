@@ -124,7 +124,7 @@ async fn heartbeat(gateway: &Gateway) -> Result<(), Failure> {
             .hub()
             .sockets()
             .into_iter()
-            .map(|(user, socket)| (user, gateway.presence_key(socket)))
+            .map(|(user, socket, visible)| (user, gateway.presence_key(socket), visible))
             .collect();
         presence.heartbeat(&sockets).await?;
     }

@@ -16,6 +16,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PresenceStatus {
     pub online: bool,
+    /// At least one socket is open *and visible* (not a page in a background tab): the user would
+    /// see a message now. Notifications are skipped only then.
+    pub attentive: bool,
     /// Unix seconds of the last time the user was seen online; `None` if never.
     pub last_seen: Option<i64>,
 }
@@ -51,6 +54,10 @@ impl Presence {
         self.kv.key(format_args!("presence:{user}"))
     }
 
+    fn attentive_key(&self, user: UserId) -> String {
+        self.kv.key(format_args!("presence-attentive:{user}"))
+    }
+
     fn online_key(&self) -> String {
         self.kv.key(format_args!("presence:online"))
     }
@@ -65,11 +72,12 @@ impl Presence {
         let expiry = now + self.ttl.as_millis() as i64;
         let key = self.user_key(user);
         let mut conn = self.kv.conn().await?;
-        let (_, before, _, _, _): ((), i64, (), (), ()) = redis::pipe()
+        let (_, before, _, _, _, _): ((), i64, (), (), (), ()) = redis::pipe()
             .atomic()
             .zrembyscore(&key, "-inf", now)
             .zcard(&key)
             .zadd(&key, connection, expiry)
+            .zadd(self.attentive_key(user), connection, expiry)
             .cmd("ZADD")
             .arg(self.online_key())
             .arg("GT")
@@ -86,9 +94,10 @@ impl Presence {
         let now = now_ms();
         let key = self.user_key(user);
         let mut conn = self.kv.conn().await?;
-        let (removed, _, left): (i64, (), i64) = redis::pipe()
+        let (removed, _, _, left): (i64, (), (), i64) = redis::pipe()
             .atomic()
             .zrem(&key, connection)
+            .zrem(self.attentive_key(user), connection)
             .zrembyscore(&key, "-inf", now)
             .zcard(&key)
             .query_async(&mut conn)
@@ -99,16 +108,37 @@ impl Presence {
         self.went_offline(user, now / 1000).await
     }
 
-    /// Keeps a gateway's sockets alive; call well within the TTL.
-    pub async fn heartbeat(&self, sockets: &[(UserId, String)]) -> redis::RedisResult<()> {
+    /// Records whether a socket's page is visible (a background tab is online but not attentive).
+    pub async fn set_visible(
+        &self,
+        user: UserId,
+        connection: &str,
+        visible: bool,
+    ) -> redis::RedisResult<()> {
+        let mut conn = self.kv.conn().await?;
+        if visible {
+            let expiry = now_ms() + self.ttl.as_millis() as i64;
+            conn.zadd(self.attentive_key(user), connection, expiry)
+                .await
+        } else {
+            conn.zrem(self.attentive_key(user), connection).await
+        }
+    }
+
+    /// Keeps a gateway's sockets alive (and visible ones attentive); call well within the TTL.
+    pub async fn heartbeat(&self, sockets: &[(UserId, String, bool)]) -> redis::RedisResult<()> {
         if sockets.is_empty() {
             return Ok(());
         }
         let now = now_ms();
         let expiry = now + self.ttl.as_millis() as i64;
         let mut pipe = redis::pipe();
-        for (user, connection) in sockets {
+        for (user, connection, visible) in sockets {
             pipe.zadd(self.user_key(*user), connection, expiry).ignore();
+            if *visible {
+                pipe.zadd(self.attentive_key(*user), connection, expiry)
+                    .ignore();
+            }
             pipe.cmd("ZADD")
                 .arg(self.online_key())
                 .arg("GT")
@@ -157,13 +187,15 @@ impl Presence {
     pub async fn status(&self, user: UserId) -> redis::RedisResult<PresenceStatus> {
         let now = now_ms();
         let mut conn = self.kv.conn().await?;
-        let (live, last_seen): (i64, Option<i64>) = redis::pipe()
+        let (live, attentive, last_seen): (i64, i64, Option<i64>) = redis::pipe()
             .zcount(self.user_key(user), now, "+inf")
+            .zcount(self.attentive_key(user), now, "+inf")
             .get(self.last_seen_key(user))
             .query_async(&mut conn)
             .await?;
         Ok(PresenceStatus {
             online: live > 0,
+            attentive: attentive > 0,
             last_seen,
         })
     }

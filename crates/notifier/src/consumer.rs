@@ -141,7 +141,8 @@ async fn message_new(notifier: &Notifier, user: UserId, frame: &Value) -> Result
         // The recipient may come online or read it within the grace delay: look again then.
         return Ok(Outcome::Later(notifier.config.grace - age));
     }
-    if notifier.presence.status(user).await?.online {
+    // Online with a visible page: they see it. A page in a background tab does not count.
+    if notifier.presence.status(user).await?.attentive {
         store::mark_handled(pool, message_id, user.as_uuid(), "skipped_online").await?;
         return Ok(Outcome::Done);
     }

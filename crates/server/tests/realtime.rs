@@ -671,3 +671,28 @@ async fn nothing_is_lost_when_nats_restarts_mid_conversation() -> anyhow::Result
     let _ = std::fs::remove_dir_all(&store);
     Ok(())
 }
+
+#[tokio::test]
+async fn pings_keep_a_reading_client_and_drop_a_silent_one() -> anyhow::Result<()> {
+    let app = spawn_app(&[("WS_PING_MS", "200"), ("WS_IDLE_TIMEOUT_MS", "1000")]).await?;
+    let alice = Person::new(&app, "alice").await?;
+    let mut reading = alice.socket(&app.base).await?;
+    let mut silent = alice.socket(&app.base).await?;
+    // The reading client answers pings (tungstenite does, while it reads).
+    reading
+        .assert_no("message.new", Duration::from_millis(2_500))
+        .await?;
+    // The silent one never read, so never answered: the server dropped it.
+    let (end, _) = silent.drain_until_end().await;
+    assert!(
+        matches!(end, End::Closed(Some(1001)) | End::Dropped),
+        "{end:?}"
+    );
+    reading.send(json!({"type": "typing"})).await?;
+    assert_eq!(
+        reading.next_of("error").await?["code"],
+        "not_found",
+        "the reading one is alive"
+    );
+    Ok(())
+}

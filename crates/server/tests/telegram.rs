@@ -222,7 +222,7 @@ async fn an_offline_recipient_is_notified_once_and_the_notification_goes_when_re
 }
 
 #[tokio::test]
-async fn an_online_recipient_is_not_notified() -> anyhow::Result<()> {
+async fn an_online_recipient_is_not_notified_unless_the_page_is_hidden() -> anyhow::Result<()> {
     let fake = FakeTelegram::start().await?;
     let app = telegram_app(&fake, &Role::ALL).await?;
     let alice = Client::new(&app, "alice").await?;
