@@ -170,8 +170,11 @@ async fn main() -> anyhow::Result<()> {
 
     let mut pairs = Vec::new();
     for p in 0..CONCURRENT_PAIRS {
-        pairs.push((user(&http, &base, &format!("s{p}")).await?, format!("r{p}")));
-        user(&http, &base, &format!("r{p}")).await?;
+        pairs.push((
+            user(&http, &base, &format!("sender{p}")).await?,
+            format!("receiver{p}"),
+        ));
+        user(&http, &base, &format!("receiver{p}")).await?;
     }
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
