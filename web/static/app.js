@@ -53,6 +53,13 @@
     htmx.ajax("POST", "/conversations/" + conversation + "/read", { values: { up_to: seq }, swap: "none" });
   }
 
+  let presenceAt = 0;
+  let peerRead = Number((document.getElementById("messages") || {dataset: {}}).dataset.peerRead || 0);
+  function showReceipt() {
+    const last = lastOwnSeq();
+    document.getElementById("receipt").textContent = last > 0 && peerRead >= last ? "Seen" : "";
+  }
+
   function lastOwnSeq() {
     let last = 0;
     document.querySelectorAll("#messages .message.own").forEach(function (m) { last = Math.max(last, Number(m.dataset.seq)); });
@@ -87,7 +94,8 @@
         break;
       case "read":
         if (frame.reader_id !== me) {
-          document.getElementById("receipt").textContent = frame.up_to >= lastOwnSeq() ? "Seen" : "";
+          peerRead = Math.max(peerRead, frame.up_to);
+          showReceipt();
         }
         break;
       case "typing":
@@ -99,7 +107,8 @@
         }
         break;
       case "presence":
-        if (frame.user_id === page.peer) {
+        if (frame.user_id === page.peer && (frame.at || 0) >= presenceAt) {
+          presenceAt = frame.at || 0;
           const dot = document.getElementById("presence");
           dot.classList.toggle("online", frame.online);
           dot.title = frame.online ? "online" : "offline";
@@ -126,7 +135,14 @@
       }
     });
     document.body.addEventListener("htmx:afterSwap", function (event) {
-      if (event.detail.target.id === "messages") scrollDown();
+      if (event.detail.target.id === "messages") {
+        const seen = new Set();
+        document.querySelectorAll("#messages .message").forEach(function (m) {
+          if (seen.has(m.id)) m.remove(); else seen.add(m.id);
+        });
+        scrollDown();
+        showReceipt();
+      }
     });
     scrollDown();
     const peerMessages = document.querySelectorAll("#messages .message.peer");
@@ -136,5 +152,6 @@
       if (peers.length) markRead(Number(peers[peers.length - 1].dataset.seq));
     });
   }
+  window.addEventListener("pagehide", function () { if (socket) socket.close(); });
   connect();
 })();

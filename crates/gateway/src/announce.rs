@@ -44,11 +44,17 @@ pub(crate) async fn presence(gateway: &Gateway, user: UserId) {
     let last_seen = status
         .last_seen
         .and_then(|s| chrono::DateTime::from_timestamp(s, 0));
+    // Announcements from a closing and an opening socket can cross on the bus; `at` (when the
+    // status was read) lets a client keep the newest.
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
     let frame = json!({
         "type": "presence",
         "user_id": user,
         "online": status.online,
         "last_seen": last_seen,
+        "at": at,
     });
     for peer in peers(gateway, user).await {
         publish(gateway, peer, &frame).await;

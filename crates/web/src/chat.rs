@@ -98,6 +98,9 @@ pub async fn list_page(State(state): State<ApiState>, Visitor(auth): Visitor) ->
 }
 
 pub async fn list_fragment(State(state): State<ApiState>, Visitor(auth): Visitor) -> Response {
+    if let Ok(cursor) = head(&state).await {
+        state.history.wait_for(cursor, WAIT).await;
+    }
     match items(&state, auth.session.user_id.as_uuid()).await {
         Ok(conversations) => render::ok(&ConversationList { conversations }),
         Err(error) => render::error(error),
