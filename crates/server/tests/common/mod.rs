@@ -178,18 +178,9 @@ impl TestApp {
     pub async fn signed_up(&self, username: &str) -> anyhow::Result<String> {
         let response = self.register(username, "correct horse battery").await?;
         anyhow::ensure!(response.status() == 201, "register: {}", response.status());
-        let response = self
-            .login_with(&reqwest::Client::new(), username, "correct horse battery")
-            .await?;
-        let body: serde_json::Value = response.json().await?;
-        body["token"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| anyhow::anyhow!("no token in {body}"))
+        self.signed_up_again(username).await
     }
-}
 
-impl TestApp {
     /// Logs an existing user in once more (another device); returns that session's token.
     pub async fn signed_up_again(&self, username: &str) -> anyhow::Result<String> {
         let response = self
