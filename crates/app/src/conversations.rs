@@ -318,6 +318,10 @@ impl Conversations {
     }
 
     fn put_back(&self, id: ConversationId, version: i64, state: Conversation) {
+        // Ids of conversations that do not exist (guesses, typos) are not worth a cache slot.
+        if version == 0 {
+            return;
+        }
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() >= CACHE_CAPACITY {
                 cache.clear();

@@ -19,8 +19,18 @@ use tokio::sync::mpsc;
 /// only the client that sends faster than it reads.
 const REPLY_QUEUE: usize = 16;
 
-/// Serves an authenticated socket until it closes. `after` is the client's resume cursor.
-pub async fn serve(gateway: Gateway, socket: WebSocket, me: Member, after: Option<i64>) {
+/// Close code for a socket whose session ended (logout, revoked elsewhere, expired).
+pub const CLOSE_SESSION_ENDED: u16 = 4001;
+
+/// Serves an authenticated socket until it closes. `after` is the client's resume cursor;
+/// `session_id` is checked at every ping, so logging out or revoking the session closes it.
+pub async fn serve(
+    gateway: Gateway,
+    socket: WebSocket,
+    me: Member,
+    after: Option<i64>,
+    session_id: String,
+) {
     let (mut sink, stream) = socket.split();
     let ready = tokio::time::timeout(
         Duration::from_secs(10),
@@ -54,6 +64,7 @@ pub async fn serve(gateway: Gateway, socket: WebSocket, me: Member, after: Optio
         after,
         started,
         last_heard.clone(),
+        session_id,
     ));
     let mut reader = tokio::spawn(read(
         gateway.clone(),
@@ -144,8 +155,10 @@ async fn write(
     after: Option<i64>,
     started: Instant,
     last_heard: Arc<AtomicI64>,
+    session_id: String,
 ) {
     let settings = gateway.deps().settings;
+    let session_key = kv::session_key(&gateway.deps().kv, &session_id);
     let head = gateway.deps().store.head_position().await.unwrap_or(0);
     let hello = json!({
         "type": "hello",
@@ -225,6 +238,10 @@ async fn write(
                     let _ = close(&mut sink, 1001, "no answer to pings").await;
                     return;
                 }
+                if !session_alive(&gateway, &session_key).await {
+                    let _ = close(&mut sink, CLOSE_SESSION_ENDED, "your session ended; log in again").await;
+                    return;
+                }
                 if sink.send(Message::Ping(Default::default())).await.is_err() {
                     return;
                 }
@@ -263,4 +280,14 @@ async fn close(sink: &mut Sink, code: u16, reason: &'static str) -> Result<(), a
         reason: Utf8Bytes::from_static(reason),
     })))
     .await
+}
+
+/// Whether the socket's session still exists; a Redis outage does not close sockets.
+async fn session_alive(gateway: &Gateway, key: &str) -> bool {
+    let Ok(mut conn) = gateway.deps().kv.conn().await else {
+        return true;
+    };
+    redis::AsyncCommands::exists::<_, bool>(&mut conn, key)
+        .await
+        .unwrap_or(true)
 }

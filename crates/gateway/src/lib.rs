@@ -119,4 +119,4 @@ impl Gateway {
     }
 }
 
-pub use connection::serve;
+pub use connection::{serve, CLOSE_SESSION_ENDED};

@@ -96,10 +96,8 @@ pub async fn reject_cross_site(
         Method::GET | Method::HEAD | Method::OPTIONS
     );
     let headers = request.headers();
-    if !safe
-        && !headers.contains_key(header::AUTHORIZATION)
-        && is_cross_site(headers, &state.settings.allowed_origins)
-    {
+    let bearer = matches!(bearer_token(headers), Ok(Some(_)));
+    if !safe && !bearer && is_cross_site(headers, &state.settings.allowed_origins) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "cross_site_request",

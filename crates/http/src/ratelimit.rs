@@ -1,11 +1,11 @@
-//! Login throttling: failures are counted per username and per client address in Redis, over a
-//! fixed window that starts at the first failure.
+//! Login throttling: attempts are counted per username and per client address in Redis, over a
+//! fixed window that starts at the first attempt; a successful login takes its attempt back, so in
+//! effect failures are what counts.
 //!
-//! Counting only failures means a user who types the right password is never slowed down by an
-//! attacker guessing from elsewhere, until the attacker exhausts that username's budget.
+//! A user who types the right password is never slowed down by an attacker guessing from
+//! elsewhere, until the attacker exhausts that username's budget.
 
 use kv::Kv;
-use redis::AsyncCommands;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy)]
@@ -37,44 +37,21 @@ impl LoginLimiter {
     }
 
     /// `Some(seconds to wait)` when this username or address has failed too often.
-    pub async fn blocked_for(
+    /// Counts an attempt *before* the password is checked, atomically, so a thousand parallel
+    /// guesses cannot all pass a check made before any of them failed. `Some(seconds to wait)` when
+    /// this username or address is over its limit.
+    pub async fn begin_attempt(
         &self,
         username: &str,
         address: &str,
     ) -> Result<Option<u64>, redis::RedisError> {
         let mut conn = self.kv.conn().await?;
         let (user_key, addr_key) = self.keys(username, address);
-        let (user, addr): (Option<u32>, Option<u32>) = redis::pipe()
-            .get(&user_key)
-            .get(&addr_key)
-            .query_async(&mut conn)
-            .await?;
-        let mut wait = None;
-        for (key, count, limit) in [
-            (&user_key, user, self.limits.per_username),
-            (&addr_key, addr, self.limits.per_address),
-        ] {
-            if count.unwrap_or(0) >= limit {
-                let ttl: i64 = conn.ttl(key).await?;
-                let secs = ttl.max(1) as u64;
-                wait = Some(wait.map_or(secs, |w: u64| w.max(secs)));
-            }
-        }
-        Ok(wait)
-    }
-
-    pub async fn record_failure(
-        &self,
-        username: &str,
-        address: &str,
-    ) -> Result<(), redis::RedisError> {
-        let mut conn = self.kv.conn().await?;
-        let (user_key, addr_key) = self.keys(username, address);
         let window = self.limits.window.as_secs().max(1);
         let mut pipe = redis::pipe();
         pipe.atomic();
         for key in [&user_key, &addr_key] {
-            // Starts the window at the first failure; later failures do not extend it.
+            // Starts the window at the first attempt; later ones do not extend it.
             pipe.cmd("SET")
                 .arg(key)
                 .arg(0)
@@ -83,16 +60,37 @@ impl LoginLimiter {
                 .arg("NX")
                 .ignore()
                 .incr(key, 1)
-                .ignore();
+                .ttl(key);
         }
-        pipe.exec_async(&mut conn).await
+        let (user, user_ttl, addr, addr_ttl): (u32, i64, u32, i64) =
+            pipe.query_async(&mut conn).await?;
+        let mut wait = None;
+        for (count, limit, ttl) in [
+            (user, self.limits.per_username, user_ttl),
+            (addr, self.limits.per_address, addr_ttl),
+        ] {
+            if count > limit {
+                let secs = ttl.max(1) as u64;
+                wait = Some(wait.map_or(secs, |w: u64| w.max(secs)));
+            }
+        }
+        Ok(wait)
     }
 
-    /// A successful login clears the username's failures (not the address's).
-    pub async fn record_success(&self, username: &str) -> Result<(), redis::RedisError> {
+    /// A successful login was not a failure: the username's count is cleared and the address's
+    /// attempt taken back.
+    pub async fn record_success(
+        &self,
+        username: &str,
+        address: &str,
+    ) -> Result<(), redis::RedisError> {
         let mut conn = self.kv.conn().await?;
-        let (user_key, _) = self.keys(username, "");
-        conn.del(user_key).await
+        let (user_key, addr_key) = self.keys(username, address);
+        redis::pipe()
+            .del(user_key)
+            .decr(addr_key, 1)
+            .exec_async(&mut conn)
+            .await
     }
 
     fn keys(&self, username: &str, address: &str) -> (String, String) {

@@ -142,7 +142,15 @@ impl SessionStore {
         if now - session.last_seen_at >= LAST_SEEN_GRANULARITY {
             session.last_seen_at = now;
             let value = serde_json::to_string(&session).unwrap_or_default();
-            let _: () = conn.set_ex(&key, value, ttl).await?;
+            // XX: only if still there, so a logout racing this refresh cannot be undone by it.
+            let _: Option<String> = redis::cmd("SET")
+                .arg(&key)
+                .arg(value)
+                .arg("EX")
+                .arg(ttl)
+                .arg("XX")
+                .query_async(&mut conn)
+                .await?;
         } else {
             let _: () = conn.expire(&key, ttl as i64).await?;
         }
@@ -204,7 +212,7 @@ impl SessionStore {
     }
 
     fn session_key(&self, id: &str) -> String {
-        self.kv.key(format_args!("session:{id}"))
+        kv::session_key(&self.kv, id)
     }
 
     fn user_key(&self, user_id: UserId) -> String {

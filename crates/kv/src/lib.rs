@@ -5,4 +5,10 @@ pub mod link_tokens;
 pub mod presence;
 
 pub use connection::Kv;
+
+/// The Redis key of a session, by its id (the SHA-256 of its token): written by the API's session
+/// store, checked by the gateways so a revoked session's sockets close.
+pub fn session_key(kv: &Kv, session_id: &str) -> String {
+    kv.key(format_args!("session:{session_id}"))
+}
 pub use presence::{Presence, PresenceStatus};

@@ -43,7 +43,8 @@ pub(crate) async fn poll(notifier: Notifier) {
             }
         };
         for update in updates {
-            offset = offset.max(update.id.0 as i32 + 1);
+            offset =
+                offset.max(i32::try_from(update.id.0).map_or(i32::MAX, |id| id.saturating_add(1)));
             if let Ok(mut conn) = notifier.kv.conn().await {
                 let stored: Result<(), _> =
                     redis::AsyncCommands::set(&mut conn, &offset_key, offset).await;
@@ -53,7 +54,12 @@ pub(crate) async fn poll(notifier: Notifier) {
             }
             if let UpdateKind::Message(message) = update.kind {
                 if let Some(text) = message.text() {
-                    let reply = handle(&notifier, message.chat.id.0, text).await;
+                    // A group would share every preview with all its members: private chats only.
+                    let reply = if message.chat.is_private() {
+                        handle(&notifier, message.chat.id.0, text).await
+                    } else {
+                        text::PRIVATE_ONLY.to_owned()
+                    };
                     if let Err(error) = notifier
                         .telegram
                         .bot

@@ -201,6 +201,11 @@ async fn message_new(notifier: &Notifier, user: UserId, frame: &Value) -> Result
                     Ok(Outcome::Later(Duration::from_secs(2)))
                 }
                 TelegramError::Gone => Ok(Outcome::Done),
+                // It may have been delivered: never risk a second copy (the handled-record stays).
+                TelegramError::Uncertain(reason) => {
+                    tracing::warn!(%reason, "a notification may or may not have been delivered; not resending");
+                    Ok(Outcome::Done)
+                }
             }
         }
     }
@@ -225,7 +230,7 @@ async fn read(notifier: &Notifier, user: UserId, frame: &Value) -> Result<Outcom
         {
             Ok(()) => {}
             Err(TelegramError::RetryAfter(delay)) => return Ok(Outcome::Later(delay)),
-            Err(TelegramError::Transient(reason)) => {
+            Err(TelegramError::Transient(reason) | TelegramError::Uncertain(reason)) => {
                 tracing::warn!(%reason, "deleting a notification failed; will retry");
                 return Ok(Outcome::Later(Duration::from_secs(2)));
             }
@@ -266,7 +271,7 @@ pub(crate) async fn flush_edits(notifier: Notifier) {
             {
                 Ok(()) => None,
                 Err(TelegramError::RetryAfter(delay)) => Some(delay),
-                Err(TelegramError::Transient(reason)) => {
+                Err(TelegramError::Transient(reason) | TelegramError::Uncertain(reason)) => {
                     tracing::warn!(%reason, "editing a notification failed; will retry");
                     Some(Duration::from_secs(2))
                 }

@@ -17,9 +17,13 @@ pub enum TelegramError {
     /// The message to edit or delete is gone; nothing left to do.
     #[error("the message is gone")]
     Gone,
-    /// Network trouble or a server error: retry with backoff.
+    /// Network trouble or a server error before the request reached Telegram: retry with backoff.
     #[error("transient: {0}")]
     Transient(String),
+    /// The request may have reached Telegram (a timeout, a connection lost mid-way): resending
+    /// could show the message twice.
+    #[error("uncertain: {0}")]
+    Uncertain(String),
 }
 
 fn classify(error: RequestError) -> TelegramError {
@@ -36,6 +40,9 @@ fn classify(error: RequestError) -> TelegramError {
         ) => TelegramError::Gone,
         RequestError::Api(ApiError::Unknown(text)) if text.starts_with("Forbidden") => {
             TelegramError::Blocked
+        }
+        RequestError::Network(error) if !error.is_connect() && !error.is_builder() => {
+            TelegramError::Uncertain(error.to_string())
         }
         other => TelegramError::Transient(other.to_string()),
     }

@@ -52,6 +52,8 @@ To link this chat to your account, open Settings on the web, choose \"Link Teleg
 pub const INVALID_TOKEN: &str = "This link is invalid, already used or expired. \
 Open Settings on the web and get a new one.";
 
+pub const PRIVATE_ONLY: &str = "I only work in a private chat: open a chat with me directly.";
+
 pub const NOT_LINKED: &str = "This chat is not linked to any account.";
 
 pub const HELP: &str = "Commands:\n/start <code> - link this chat (use the link from Settings on the web)\n/stop - unlink this chat";

@@ -86,12 +86,13 @@ async fn upgrade(
         display_name: profile.display_name,
     };
     let gateway = state.gateway.clone();
+    let session_id = auth.session.id.clone();
     Ok(upgrade
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(MAX_CLIENT_FRAME)
         .max_frame_size(MAX_CLIENT_FRAME)
-        .on_upgrade(move |socket| gateway::serve(gateway, socket, me, after))
+        .on_upgrade(move |socket| gateway::serve(gateway, socket, me, after, session_id))
         .into_response())
 }

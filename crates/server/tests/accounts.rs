@@ -539,3 +539,32 @@ async fn per_address_limits_use_forwarded_addresses_only_from_trusted_proxies() 
     assert_eq!(login_from(&direct, "198.51.100.3", "u3").await?, 429);
     Ok(())
 }
+
+#[tokio::test]
+async fn parallel_guesses_cannot_all_slip_past_the_limit() -> anyhow::Result<()> {
+    let app = spawn_app(&[("LOGIN_FAILURES_PER_USERNAME", "5")]).await?;
+    app.register("olga", PASSWORD).await?;
+    let mut guesses = tokio::task::JoinSet::new();
+    for n in 0..20 {
+        let url = app.url("/api/v1/auth/login");
+        guesses.spawn(async move {
+            let response = reqwest::Client::new()
+                .post(url)
+                .json(&json!({"username": "olga", "password": format!("guess-{n}")}))
+                .send()
+                .await?;
+            anyhow::Ok(response.status().as_u16())
+        });
+    }
+    let mut checked = 0;
+    let mut limited = 0;
+    while let Some(status) = guesses.join_next().await {
+        match status?? {
+            401 => checked += 1,
+            429 => limited += 1,
+            other => anyhow::bail!("unexpected {other}"),
+        }
+    }
+    assert_eq!((checked, limited), (5, 15), "only 5 guesses were checked");
+    Ok(())
+}

@@ -696,3 +696,25 @@ async fn pings_keep_a_reading_client_and_drop_a_silent_one() -> anyhow::Result<(
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn logging_out_closes_that_sessions_sockets() -> anyhow::Result<()> {
+    let app = spawn_app(&[("WS_PING_MS", "200")]).await?;
+    let alice = Person::new(&app, "alice").await?;
+    let other_session = app.signed_up_again("alice").await?;
+    let mut doomed = alice.socket(&app.base).await?;
+    let mut survivor = Socket::connect(&app.base, &other_session, None).await?;
+    let response = alice
+        .http
+        .post(app.url("/api/v1/auth/logout"))
+        .bearer_auth(&alice.token)
+        .send()
+        .await?;
+    assert_eq!(response.status(), 204);
+    let (end, _) = doomed.drain_until_end().await;
+    assert_eq!(end, End::Closed(Some(gateway::CLOSE_SESSION_ENDED)));
+    survivor
+        .assert_no("message.new", Duration::from_millis(600))
+        .await?;
+    Ok(())
+}

@@ -134,7 +134,7 @@ pub async fn log_in(
         crate::client::client_ip(peer.ip(), headers, &state.settings.trusted_proxies).to_string();
     let limiter = &state.limiter;
     if let Some(wait) = limiter
-        .blocked_for(username, &address)
+        .begin_attempt(username, &address)
         .await
         .map_err(|e| ApiError::unavailable(&e))?
     {
@@ -146,17 +146,12 @@ pub async fn log_in(
         .await
     {
         Ok(profile) => profile,
-        Err(AppError::InvalidCredentials) => {
-            limiter
-                .record_failure(username, &address)
-                .await
-                .map_err(|e| ApiError::unavailable(&e))?;
-            return Err(AppError::InvalidCredentials.into());
-        }
+        // The attempt was counted before checking: a failure needs nothing more.
+        Err(AppError::InvalidCredentials) => return Err(AppError::InvalidCredentials.into()),
         Err(other) => return Err(other.into()),
     };
     limiter
-        .record_success(username)
+        .record_success(username, &address)
         .await
         .map_err(|e| ApiError::unavailable(&e))?;
 
