@@ -277,11 +277,23 @@ pub(crate) async fn flush_edits(notifier: Notifier) {
                 }
                 Err(TelegramError::Blocked) => {
                     notifier.unlink_blocked(UserId::from_uuid(edit.user)).await;
-                    let _ = store::forget(pool, edit.user, edit.conversation).await;
+                    let _ = store::forget_message(
+                        pool,
+                        edit.user,
+                        edit.conversation,
+                        edit.telegram_message_id,
+                    )
+                    .await;
                     None
                 }
                 Err(TelegramError::Gone) => {
-                    let _ = store::forget(pool, edit.user, edit.conversation).await;
+                    let _ = store::forget_message(
+                        pool,
+                        edit.user,
+                        edit.conversation,
+                        edit.telegram_message_id,
+                    )
+                    .await;
                     None
                 }
             };

@@ -151,6 +151,26 @@ pub(crate) async fn forget(pool: &PgPool, user: Uuid, conversation: Uuid) -> sql
     Ok(())
 }
 
+/// Forgets the notification only if it is still the Telegram message `telegram_message` (a newer
+/// one, created meanwhile after a read, stays).
+pub(crate) async fn forget_message(
+    pool: &PgPool,
+    user: Uuid,
+    conversation: Uuid,
+    telegram_message: i32,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "DELETE FROM notifier_notifications
+          WHERE user_id = $1 AND conversation_id = $2 AND telegram_message_id = $3",
+    )
+    .bind(user)
+    .bind(conversation)
+    .bind(telegram_message)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// Adds a message to an existing notification (marked dirty for the flusher) and records the
 /// message as handled, atomically.
 pub(crate) async fn coalesce(pool: &PgPool, incoming: &Incoming<'_>) -> sqlx::Result<()> {
