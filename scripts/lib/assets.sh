@@ -11,9 +11,10 @@
 if [[ -z "${PROJECT_ROOT:-}" ]]; then
   PROJECT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 fi
+# shellcheck source=scripts/lib/apt.sh
+source "$PROJECT_ROOT/scripts/lib/apt.sh"
 export PROJECT_ROOT
 
-_ASSETS_APT_UPDATED="${_ASSETS_APT_UPDATED:-${_SVC_APT_UPDATED:-0}}"
 
 # Files (relative to web/) the server needs; if any is missing, reinstall.
 WEB_ASSET_FILES=(
@@ -27,36 +28,6 @@ WEB_ASSET_FILES=(
 _assets_log() { printf '[assets] %s\n' "$*" >&2; }
 _assets_err() { printf '[assets] ERROR: %s\n' "$*" >&2; }
 
-_assets_apt_install() {
-  local out sudo=()
-  if ! command -v apt-get >/dev/null 2>&1; then
-    _assets_err "apt-get not found; install node and npm manually: $*"
-    return 1
-  fi
-  if [[ "$(id -u)" != 0 ]]; then
-    if command -v sudo >/dev/null 2>&1; then
-      sudo=(sudo -n)
-    else
-      _assets_err "not root and no sudo; install manually: $*"
-      return 1
-    fi
-  fi
-  if [[ "$_ASSETS_APT_UPDATED" != 1 ]]; then
-    _assets_log "apt-get update"
-    if ! out="$("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q 2>&1 </dev/null)"; then
-      printf '%s\n' "$out" | tail -n 20 >&2
-      _assets_err "apt-get update failed"
-      return 1
-    fi
-    _ASSETS_APT_UPDATED=1
-  fi
-  _assets_log "installing: $*"
-  if ! out="$("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" 2>&1 </dev/null)"; then
-    printf '%s\n' "$out" | tail -n 20 >&2
-    _assets_err "apt-get install $* failed"
-    return 1
-  fi
-}
 
 # Prints why web/node_modules needs (re)installing; prints nothing if current.
 _assets_stale_reason() {
@@ -91,7 +62,7 @@ ensure_web_assets() {
 
   if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     _assets_log "node/npm not found"
-    _assets_apt_install nodejs npm || return 1
+    apt_install nodejs npm || return 1
     hash -r
     if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
       _assets_err "node/npm still not available after installing nodejs npm"

@@ -13,46 +13,17 @@
 if [[ -z "${PROJECT_ROOT:-}" ]]; then
   PROJECT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 fi
+# shellcheck source=scripts/lib/apt.sh
+source "$PROJECT_ROOT/scripts/lib/apt.sh"
 export PROJECT_ROOT
 
 NGINX_BIN="${NGINX_BIN:-/usr/sbin/nginx}"
 NGINX_TEMPLATE_VARS=(LISTEN UPSTREAM_1 UPSTREAM_2 STATIC_ROOT PID_FILE TEMP_DIR ERROR_LOG ACCESS_LOG)
 
-_NGINX_APT_UPDATED="${_NGINX_APT_UPDATED:-${_SVC_APT_UPDATED:-0}}"
 
 _nginx_log() { printf '[nginx] %s\n' "$*" >&2; }
 _nginx_err() { printf '[nginx] ERROR: %s\n' "$*" >&2; }
 
-_nginx_apt_install() {
-  local out sudo=()
-  if ! command -v apt-get >/dev/null 2>&1; then
-    _nginx_err "apt-get not found; install manually: $*"
-    return 1
-  fi
-  if [[ "$(id -u)" != 0 ]]; then
-    if command -v sudo >/dev/null 2>&1; then
-      sudo=(sudo -n)
-    else
-      _nginx_err "not root and no sudo; install manually: $*"
-      return 1
-    fi
-  fi
-  if [[ "$_NGINX_APT_UPDATED" != 1 ]]; then
-    _nginx_log "apt-get update"
-    if ! out="$("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q 2>&1 </dev/null)"; then
-      printf '%s\n' "$out" | tail -n 20 >&2
-      _nginx_err "apt-get update failed"
-      return 1
-    fi
-    _NGINX_APT_UPDATED=1
-  fi
-  _nginx_log "installing: $*"
-  if ! out="$("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" 2>&1 </dev/null)"; then
-    printf '%s\n' "$out" | tail -n 20 >&2
-    _nginx_err "apt-get install $* failed"
-    return 1
-  fi
-}
 
 # Installs nginx (and envsubst, for render_nginx_conf) when missing. The package's own service is
 # not needed: tests and scripts run nginx with a config of their own. (In containers Debian's
@@ -65,7 +36,7 @@ ensure_nginx() {
   if ((${#missing[@]} == 0)); then
     return 0
   fi
-  _nginx_apt_install "${missing[@]}" || return 1
+  apt_install "${missing[@]}" || return 1
   hash -r
   if [[ ! -x "$NGINX_BIN" ]]; then
     _nginx_err "$NGINX_BIN still missing after installing nginx"

@@ -13,12 +13,13 @@
 if [[ -z "${PROJECT_ROOT:-}" ]]; then
   PROJECT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 fi
+# shellcheck source=scripts/lib/apt.sh
+source "$PROJECT_ROOT/scripts/lib/apt.sh"
 : "${DATABASE_URL:=postgres://postgres@127.0.0.1:5432/chat}"
 : "${REDIS_URL:=redis://127.0.0.1:6379}"
 : "${NATS_URL:=nats://127.0.0.1:4222}"
 export PROJECT_ROOT DATABASE_URL REDIS_URL NATS_URL
 
-_SVC_APT_UPDATED="${_SVC_APT_UPDATED:-0}"
 
 _svc_log() { printf '[services] %s\n' "$*" >&2; }
 _svc_err() { printf '[services] ERROR: %s\n' "$*" >&2; }
@@ -98,28 +99,6 @@ _svc_data_dir() {
   (cd "$d" && pwd)
 }
 
-_svc_apt_install() {
-  local out
-  if ! command -v apt-get >/dev/null 2>&1; then
-    _svc_err "apt-get not found; cannot install: $*"
-    return 1
-  fi
-  if [[ "$_SVC_APT_UPDATED" != 1 ]]; then
-    _svc_log "apt-get update"
-    if ! out="$(DEBIAN_FRONTEND=noninteractive apt-get update -q 2>&1 </dev/null)"; then
-      printf '%s\n' "$out" | tail -n 20 >&2
-      _svc_err "apt-get update failed"
-      return 1
-    fi
-    _SVC_APT_UPDATED=1
-  fi
-  _svc_log "installing: $*"
-  if ! out="$(DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" 2>&1 </dev/null)"; then
-    printf '%s\n' "$out" | tail -n 20 >&2
-    _svc_err "apt-get install $* failed"
-    return 1
-  fi
-}
 
 # ---------------------------------------------------------------- PostgreSQL
 
@@ -204,7 +183,7 @@ _svc_ensure_postgres() {
   fi
 
   if ! bindir="$(_svc_pg_bindir)"; then
-    _svc_apt_install postgresql || return 1
+    apt_install postgresql || return 1
     bindir="$(_svc_pg_bindir)" || { _svc_err "no /usr/lib/postgresql/*/bin after installing postgresql"; return 1; }
   fi
   if ! id postgres >/dev/null 2>&1; then
@@ -291,7 +270,7 @@ _svc_ensure_redis() {
     return 1
   fi
   if ! command -v redis-server >/dev/null 2>&1; then
-    _svc_apt_install redis-server || return 1
+    apt_install redis-server || return 1
   fi
 
   data_dir="$(_svc_data_dir)" || return 1
@@ -349,7 +328,7 @@ _svc_ensure_nats() {
     return 1
   fi
   if ! command -v nats-server >/dev/null 2>&1; then
-    _svc_apt_install nats-server || return 1
+    apt_install nats-server || return 1
   fi
   bin="$(command -v nats-server)"
 
@@ -395,5 +374,5 @@ ensure_chromium() {
   if [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]]; then
     return 0
   fi
-  _svc_apt_install chromium chromium-driver
+  apt_install chromium chromium-driver
 }
