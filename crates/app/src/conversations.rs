@@ -85,13 +85,15 @@ impl Conversations {
         let me = self.accounts.profile(me).await?;
         let id = ConversationId::for_pair(me.id, peer.id);
         let members = [member(me), member(peer)];
-        let (state, appended) = self
-            .execute(id, members[0].id, |_| {
-                Ok(ConversationCommand::Start {
+        let (state, _, appended) = self
+            .execute(
+                id,
+                members[0].id,
+                ConversationCommand::Start {
                     id,
                     members: members.clone(),
-                })
-            })
+                },
+            )
             .await?;
         Ok((id, state.members().to_vec(), appended))
     }
@@ -104,48 +106,22 @@ impl Conversations {
         body: MessageBody,
     ) -> Result<SentMessage, AppError> {
         let message_id = id.message_id(sender, &client_id);
-        let at = Utc::now();
-        let (_, appended) = self
-            .execute(id, sender, |_| {
-                Ok(ConversationCommand::Send {
-                    sender,
-                    client_id: client_id.clone(),
-                    body: body.clone(),
-                    at,
-                })
-            })
-            .await?;
+        let command = ConversationCommand::Send {
+            sender,
+            client_id,
+            body,
+            at: Utc::now(),
+        };
+        let (_, events, appended) = self.execute(id, sender, command).await?;
+        if let (Some(position), Some(event)) = (appended, events.into_iter().next()) {
+            return sent_message(event, position, true);
+        }
+        // A resend: answer with the message as first stored.
         let stored =
             self.store.read_event(message_id).await?.ok_or_else(|| {
                 AppError::Internal(format!("sent message {message_id} not stored"))
             })?;
-        match stored.decode::<ConversationEvent>()? {
-            ConversationEvent::MessageSent {
-                conversation_id,
-                message_id,
-                seq,
-                sender,
-                recipient,
-                body,
-                client_id,
-                sent_at,
-            } => Ok(SentMessage {
-                conversation_id,
-                message_id,
-                seq,
-                sender,
-                recipient,
-                body: body.into(),
-                client_id: client_id.into(),
-                sent_at,
-                created: appended.is_some(),
-                position: stored.position,
-            }),
-            other => Err(AppError::Internal(format!(
-                "event {message_id} is a {}, not a message",
-                other.event_type()
-            ))),
-        }
+        sent_message(stored.decode()?, stored.position, false)
     }
 
     /// Sends to a user by name, starting the conversation if needed.
@@ -173,15 +149,17 @@ impl Conversations {
         body: MessageBody,
     ) -> Result<Appended, AppError> {
         let at = Utc::now();
-        let (_, appended) = self
-            .execute(id, editor, |_| {
-                Ok(ConversationCommand::Edit {
+        let (_, _, appended) = self
+            .execute(
+                id,
+                editor,
+                ConversationCommand::Edit {
                     editor,
                     message_id,
                     body: body.clone(),
                     at,
-                })
-            })
+                },
+            )
             .await?;
         Ok(appended)
     }
@@ -193,14 +171,16 @@ impl Conversations {
         message_id: Uuid,
     ) -> Result<Appended, AppError> {
         let at = Utc::now();
-        let (_, appended) = self
-            .execute(id, actor, |_| {
-                Ok(ConversationCommand::Delete {
+        let (_, _, appended) = self
+            .execute(
+                id,
+                actor,
+                ConversationCommand::Delete {
                     actor,
                     message_id,
                     at,
-                })
-            })
+                },
+            )
             .await?;
         Ok(appended)
     }
@@ -212,10 +192,8 @@ impl Conversations {
         up_to: i64,
     ) -> Result<Appended, AppError> {
         let at = Utc::now();
-        let (_, appended) = self
-            .execute(id, reader, |_| {
-                Ok(ConversationCommand::Read { reader, up_to, at })
-            })
+        let (_, _, appended) = self
+            .execute(id, reader, ConversationCommand::Read { reader, up_to, at })
             .await?;
         Ok(appended)
     }
@@ -241,8 +219,8 @@ impl Conversations {
         &self,
         id: ConversationId,
         actor: UserId,
-        command: impl Fn(&Conversation) -> Result<ConversationCommand, AppError>,
-    ) -> Result<(Conversation, Appended), AppError> {
+        command: ConversationCommand,
+    ) -> Result<(Conversation, Vec<ConversationEvent>, Appended), AppError> {
         let metadata = Metadata {
             actor: Some(format!("user:{actor}")),
             correlation_id: Some(Uuid::new_v4()),
@@ -250,9 +228,7 @@ impl Conversations {
         };
         for _ in 0..MAX_ATTEMPTS {
             let (version, state) = self.load(id).await?;
-            let decided =
-                command(&state).and_then(|c| state.decide(&c).map_err(conversation_error));
-            let events = match decided {
+            let events = match state.decide(&command).map_err(conversation_error) {
                 Ok(events) => events,
                 Err(e) => {
                     self.put_back(id, version, state);
@@ -261,7 +237,7 @@ impl Conversations {
             };
             if events.is_empty() {
                 self.put_back(id, version, state.clone());
-                return Ok((state, None));
+                return Ok((state, events, None));
             }
             let new_events = events
                 .iter()
@@ -284,10 +260,10 @@ impl Conversations {
                 Ok(result) if result.appended => {
                     let state = events.iter().fold(state, |s, e| s.evolve(e));
                     self.put_back(id, result.stream_version, state.clone());
-                    return Ok((state, result.last_position()));
+                    return Ok((state, events, result.last_position()));
                 }
                 // The same events were stored by a concurrent twin of this command: nothing new.
-                Ok(_) => return Ok((state, None)),
+                Ok(_) => return Ok((state, vec![], None)),
                 Err(e) if e.is_conflict() => {
                     tokio::task::yield_now().await;
                     continue;
@@ -334,6 +310,40 @@ impl Conversations {
                 }
             }
         }
+    }
+}
+
+fn sent_message(
+    event: ConversationEvent,
+    position: i64,
+    created: bool,
+) -> Result<SentMessage, AppError> {
+    match event {
+        ConversationEvent::MessageSent {
+            conversation_id,
+            message_id,
+            seq,
+            sender,
+            recipient,
+            body,
+            client_id,
+            sent_at,
+        } => Ok(SentMessage {
+            conversation_id,
+            message_id,
+            seq,
+            sender,
+            recipient,
+            body: body.into(),
+            client_id: client_id.into(),
+            sent_at,
+            created,
+            position,
+        }),
+        other => Err(AppError::Internal(format!(
+            "expected a sent message, found {}",
+            other.event_type()
+        ))),
     }
 }
 

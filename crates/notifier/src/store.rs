@@ -25,7 +25,19 @@ pub(crate) async fn mark_handled(
     pool: &PgPool,
     message: Uuid,
     user: Uuid,
-    outcome: &str,
+    outcome: &'static str,
+) -> sqlx::Result<()> {
+    metrics::counter!("notifications_total", "outcome" => outcome).increment(1);
+    record_handled(pool, message, user, outcome).await
+}
+
+/// The one place that writes a handled-record, on a pool or inside the transaction that also
+/// changes the notification.
+async fn record_handled<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    message: Uuid,
+    user: Uuid,
+    outcome: &'static str,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO notifier_handled (message_id, user_id, outcome) VALUES ($1, $2, $3)
@@ -34,7 +46,7 @@ pub(crate) async fn mark_handled(
     .bind(message)
     .bind(user)
     .bind(outcome)
-    .execute(pool)
+    .execute(executor)
     .await?;
     Ok(())
 }
@@ -113,14 +125,7 @@ pub(crate) async fn begin_notification(
     .bind(preview)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
-        "INSERT INTO notifier_handled (message_id, user_id, outcome) VALUES ($1, $2, 'sent')
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(message)
-    .bind(user)
-    .execute(&mut *tx)
-    .await?;
+    record_handled(&mut *tx, message, user, "sent").await?;
     tx.commit().await
 }
 
@@ -174,7 +179,6 @@ pub(crate) async fn forget_message(
 /// Adds a message to an existing notification (marked dirty for the flusher) and records the
 /// message as handled, atomically.
 pub(crate) async fn coalesce(pool: &PgPool, incoming: &Incoming<'_>) -> sqlx::Result<()> {
-    metrics::counter!("notifications_total", "outcome" => "coalesced").increment(1);
     let Incoming {
         message,
         user,
@@ -197,14 +201,8 @@ pub(crate) async fn coalesce(pool: &PgPool, incoming: &Incoming<'_>) -> sqlx::Re
     .bind(preview)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
-        "INSERT INTO notifier_handled (message_id, user_id, outcome) VALUES ($1, $2, 'coalesced')
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(message)
-    .bind(user)
-    .execute(&mut *tx)
-    .await?;
+    record_handled(&mut *tx, message, user, "coalesced").await?;
+    metrics::counter!("notifications_total", "outcome" => "coalesced").increment(1);
     tx.commit().await
 }
 

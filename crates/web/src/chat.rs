@@ -10,10 +10,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use domain::{ClientId, ConversationId, MessageBody, UserId, Username};
+use domain::{ClientId, MessageBody, UserId, Username};
 use eventstore::EventStore;
 use http_api::auth::Authenticated;
 use http_api::error::ApiError;
+use http_api::routes::conversations::{conversation_id, message_id as parse_message_id};
 use http_api::ApiState;
 use projections::history::queries;
 use serde::Deserialize;
@@ -154,12 +155,6 @@ pub async fn start(
     }
 }
 
-fn conversation_id(raw: &str) -> Result<ConversationId, ApiError> {
-    Uuid::parse_str(raw)
-        .map(ConversationId::from_uuid)
-        .map_err(|_| ApiError::not_found("conversation"))
-}
-
 async fn conversation(
     state: &ApiState,
     auth: &Authenticated,
@@ -264,8 +259,7 @@ pub async fn message_fragment(
 ) -> Response {
     let outcome = async {
         let id = conversation_id(&id)?;
-        let message_id =
-            Uuid::parse_str(&message_id).map_err(|_| ApiError::not_found("message"))?;
+        let message_id = parse_message_id(&message_id)?;
         state
             .conversations
             .for_member(id, auth.session.user_id)

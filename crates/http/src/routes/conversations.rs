@@ -185,7 +185,8 @@ async fn summary(
     Ok(conversation_dto(&me, summary))
 }
 
-fn conversation_id(raw: &str) -> Result<ConversationId, ApiError> {
+/// A conversation id from a path; anything that is not one is simply not found.
+pub fn conversation_id(raw: &str) -> Result<ConversationId, ApiError> {
     Uuid::parse_str(raw)
         .map(ConversationId::from_uuid)
         .map_err(|_| ApiError::not_found("conversation"))
@@ -470,7 +471,8 @@ pub struct EditRequest {
     pub body: Option<String>,
 }
 
-fn message_id(raw: &str) -> Result<Uuid, ApiError> {
+/// A message id from a path; anything that is not one is simply not found.
+pub fn message_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::not_found("message"))
 }
 
