@@ -215,14 +215,6 @@ async fn main() -> anyhow::Result<()> {
     );
     drop(idle);
     child.kill().await?;
-    if let Ok(nats) = async_nats::connect(
-        std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into()),
-    )
-    .await
-    {
-        let _ = async_nats::jetstream::new(nats)
-            .delete_stream(format!("B{unique}"))
-            .await;
-    }
+    testkit::delete_stream(&format!("B{unique}"));
     Ok(())
 }

@@ -62,15 +62,6 @@ async fn metrics_describe_requests_events_and_projections() -> anyhow::Result<()
     }
     stop.cancel();
     running.await??;
-    let stream = format!("M{unique}");
-    if let Ok(nats) = async_nats::connect(
-        std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into()),
-    )
-    .await
-    {
-        let _ = async_nats::jetstream::new(nats)
-            .delete_stream(&stream)
-            .await;
-    }
+    testkit::delete_stream(&format!("M{unique}"));
     Ok(())
 }

@@ -25,10 +25,6 @@ fn repo_path(relative: &str) -> PathBuf {
         .join(relative)
 }
 
-fn nats_url() -> String {
-    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
-}
-
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -103,25 +99,7 @@ impl Drop for Front {
         if let Some(child) = self.chatd_b.as_mut() {
             let _ = child.start_kill();
         }
-        let stream = self.stream.clone();
-        let url = nats_url();
-        // Drop runs outside async context; a small runtime of its own removes the test's stream.
-        let cleanup = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                if let Ok(client) = async_nats::connect(url).await {
-                    let _ = async_nats::jetstream::new(client)
-                        .delete_stream(&stream)
-                        .await;
-                }
-            });
-        });
-        let _ = cleanup.join();
+        testkit::delete_stream(&self.stream);
         // The database goes last (`_db` is dropped after this), with `WITH (FORCE)`.
     }
 }

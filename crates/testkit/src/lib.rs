@@ -55,25 +55,46 @@ impl Drop for TestDb {
     fn drop(&mut self) {
         let admin = self.admin.clone();
         let name = self.name.clone();
-        // Drop runs outside async context; a small runtime of its own does the cleanup.
-        let cleanup = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                if let Ok(mut conn) = admin.connect().await {
-                    let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                        .execute(&mut conn)
-                        .await;
-                }
-            });
+        cleanup(async move {
+            if let Ok(mut conn) = admin.connect().await {
+                let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await;
+            }
         });
-        let _ = cleanup.join();
     }
+}
+
+/// Runs async cleanup from a `Drop`, which runs outside async context: a small runtime of its own,
+/// on a thread of its own, waited for.
+pub fn cleanup(work: impl std::future::Future<Output = ()> + Send + 'static) {
+    let thread = std::thread::spawn(move || {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            rt.block_on(work);
+        }
+    });
+    let _ = thread.join();
+}
+
+/// The NATS server the tests use; `scripts/test` makes sure it runs.
+pub fn nats_url() -> String {
+    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+}
+
+/// Deletes a test's JetStream stream (from a `Drop`), so test runs leave no streams behind.
+pub fn delete_stream(name: &str) {
+    let name = name.to_owned();
+    cleanup(async move {
+        if let Ok(client) = async_nats::connect(nats_url()).await {
+            let _ = async_nats::jetstream::new(client)
+                .delete_stream(&name)
+                .await;
+        }
+    });
 }
 
 /// `base` with its database name replaced by `name`.

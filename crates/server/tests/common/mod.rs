@@ -55,30 +55,8 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
-        let stream = self.stream.clone();
-        let url = nats_url();
-        // Drop runs outside async context; a small runtime of its own removes the test's stream.
-        let cleanup = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                if let Ok(client) = async_nats::connect(url).await {
-                    let _ = async_nats::jetstream::new(client)
-                        .delete_stream(&stream)
-                        .await;
-                }
-            });
-        });
-        let _ = cleanup.join();
+        testkit::delete_stream(&self.stream);
     }
-}
-
-pub fn nats_url() -> String {
-    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
 }
 
 pub async fn spawn_app(overrides: &[(&str, &str)]) -> anyhow::Result<TestApp> {
