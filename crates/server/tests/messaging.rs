@@ -6,54 +6,9 @@ use common::{spawn_app, TestApp};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
-/// A logged-in user as an API client with a bearer token.
-struct User {
-    token: String,
-    client: reqwest::Client,
-    base: String,
-}
+use common::ApiUser as User;
 
 impl User {
-    async fn new(app: &TestApp, name: &str) -> anyhow::Result<Self> {
-        Ok(Self {
-            token: app.signed_up(name).await?,
-            client: reqwest::Client::new(),
-            base: app.base.clone(),
-        })
-    }
-
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<(u16, Value)> {
-        let mut request = self
-            .client
-            .request(method, format!("{}{}", self.base, path))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await?;
-        let status = response.status().as_u16();
-        let text = response.text().await?;
-        let value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text)?
-        };
-        Ok((status, value))
-    }
-
-    async fn get(&self, path: &str) -> anyhow::Result<(u16, Value)> {
-        self.call(reqwest::Method::GET, path, None).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> anyhow::Result<(u16, Value)> {
-        self.call(reqwest::Method::POST, path, Some(body)).await
-    }
-
     async fn start_with(&self, peer: &str) -> anyhow::Result<String> {
         let (status, body) = self
             .post("/api/v1/conversations", json!({"with": peer}))

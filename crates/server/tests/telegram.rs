@@ -25,47 +25,9 @@ async fn telegram_app(fake: &FakeTelegram, roles: &[Role]) -> anyhow::Result<Tes
     .await
 }
 
-struct Client {
-    token: String,
-    http: reqwest::Client,
-    base: String,
-}
+use common::ApiUser as Client;
 
 impl Client {
-    async fn new(app: &TestApp, name: &str) -> anyhow::Result<Self> {
-        Ok(Self {
-            token: app.signed_up(name).await?,
-            http: reqwest::Client::new(),
-            base: app.base.clone(),
-        })
-    }
-
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<(u16, Value)> {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await?;
-        let status = response.status().as_u16();
-        let text = response.text().await?;
-        Ok((
-            status,
-            if text.is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_str(&text)?
-            },
-        ))
-    }
-
     async fn send_to(&self, to: &str, body: &str) -> anyhow::Result<Value> {
         let (status, sent) = self
             .call(

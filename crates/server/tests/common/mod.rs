@@ -5,6 +5,7 @@
 
 pub mod fake_telegram;
 
+use serde_json::Value;
 use server::{Application, Config, Role};
 use std::collections::HashMap;
 use testkit::TestDb;
@@ -169,5 +170,54 @@ impl TestApp {
             .as_str()
             .map(str::to_owned)
             .ok_or_else(|| anyhow::anyhow!("no token in {body}"))
+    }
+}
+
+/// A logged-in user as an API client with a bearer token.
+pub struct ApiUser {
+    pub token: String,
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+impl ApiUser {
+    pub async fn new(app: &TestApp, name: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            token: app.signed_up(name).await?,
+            http: reqwest::Client::new(),
+            base: app.base.clone(),
+        })
+    }
+
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{}", self.base, path))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let text = response.text().await?;
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)?
+        };
+        Ok((status, value))
+    }
+
+    pub async fn get(&self, path: &str) -> anyhow::Result<(u16, Value)> {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> anyhow::Result<(u16, Value)> {
+        self.call(reqwest::Method::POST, path, Some(body)).await
     }
 }
