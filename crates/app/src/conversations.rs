@@ -64,7 +64,7 @@ impl Conversations {
         &self,
         me: UserId,
         with: &Username,
-    ) -> Result<(ConversationId, Vec<Member>, Appended), AppError> {
+    ) -> Result<(ConversationId, Appended), AppError> {
         let peer = self
             .accounts
             .profile_by_username(with)
@@ -85,7 +85,7 @@ impl Conversations {
         let me = self.accounts.profile(me).await?;
         let id = ConversationId::for_pair(me.id, peer.id);
         let members = [member(me), member(peer)];
-        let (state, _, appended) = self
+        let (_, appended) = self
             .execute(
                 id,
                 members[0].id,
@@ -95,7 +95,7 @@ impl Conversations {
                 },
             )
             .await?;
-        Ok((id, state.members().to_vec(), appended))
+        Ok((id, appended))
     }
 
     pub async fn send(
@@ -112,7 +112,7 @@ impl Conversations {
             body,
             at: Utc::now(),
         };
-        let (_, events, appended) = self.execute(id, sender, command).await?;
+        let (events, appended) = self.execute(id, sender, command).await?;
         if let (Some(position), Some(event)) = (appended, events.into_iter().next()) {
             return sent_message(event, position, true);
         }
@@ -132,7 +132,7 @@ impl Conversations {
         client_id: ClientId,
         body: MessageBody,
     ) -> Result<SentMessage, AppError> {
-        let (id, _, _) = self.start(sender, to).await.map_err(|e| match e {
+        let (id, _) = self.start(sender, to).await.map_err(|e| match e {
             AppError::Validation(v) if v.field == "with" => {
                 AppError::Validation(domain::ValidationError::new("to", v.message))
             }
@@ -149,7 +149,7 @@ impl Conversations {
         body: MessageBody,
     ) -> Result<Appended, AppError> {
         let at = Utc::now();
-        let (_, _, appended) = self
+        let (_, appended) = self
             .execute(
                 id,
                 editor,
@@ -171,7 +171,7 @@ impl Conversations {
         message_id: Uuid,
     ) -> Result<Appended, AppError> {
         let at = Utc::now();
-        let (_, _, appended) = self
+        let (_, appended) = self
             .execute(
                 id,
                 actor,
@@ -192,7 +192,7 @@ impl Conversations {
         up_to: i64,
     ) -> Result<Appended, AppError> {
         let at = Utc::now();
-        let (_, _, appended) = self
+        let (_, appended) = self
             .execute(id, reader, ConversationCommand::Read { reader, up_to, at })
             .await?;
         Ok(appended)
@@ -220,7 +220,7 @@ impl Conversations {
         id: ConversationId,
         actor: UserId,
         command: ConversationCommand,
-    ) -> Result<(Conversation, Vec<ConversationEvent>, Appended), AppError> {
+    ) -> Result<(Vec<ConversationEvent>, Appended), AppError> {
         let metadata = Metadata {
             actor: Some(format!("user:{actor}")),
             correlation_id: Some(Uuid::new_v4()),
@@ -236,8 +236,8 @@ impl Conversations {
                 }
             };
             if events.is_empty() {
-                self.put_back(id, version, state.clone());
-                return Ok((state, events, None));
+                self.put_back(id, version, state);
+                return Ok((events, None));
             }
             let new_events = events
                 .iter()
@@ -259,11 +259,11 @@ impl Conversations {
             {
                 Ok(result) if result.appended => {
                     let state = events.iter().fold(state, |s, e| s.evolve(e));
-                    self.put_back(id, result.stream_version, state.clone());
-                    return Ok((state, events, result.last_position()));
+                    self.put_back(id, result.stream_version, state);
+                    return Ok((events, result.last_position()));
                 }
                 // The same events were stored by a concurrent twin of this command: nothing new.
-                Ok(_) => return Ok((state, vec![], None)),
+                Ok(_) => return Ok((vec![], None)),
                 Err(e) if e.is_conflict() => {
                     tokio::task::yield_now().await;
                     continue;

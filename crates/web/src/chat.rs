@@ -132,7 +132,7 @@ pub async fn start(
         ))),
     };
     match outcome {
-        Ok((id, _, appended)) => {
+        Ok((id, appended)) => {
             if let Some(position) = appended {
                 state.history.wait_for(position, WAIT).await;
             }

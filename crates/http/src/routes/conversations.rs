@@ -210,7 +210,7 @@ async fn start_conversation(
     let raw = required(&body.with, "with")?;
     let with = Username::parse(raw)
         .map_err(|_| ApiError::validation("with", format!("there is no user named {raw}")))?;
-    let (id, _, appended) = state
+    let (id, appended) = state
         .conversations
         .start(auth.session.user_id, &with)
         .await?;
