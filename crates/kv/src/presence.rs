@@ -184,6 +184,21 @@ impl Presence {
         Ok(removed == 1)
     }
 
+    /// Whether each of `users` is online, in one round trip (a conversation list shows many).
+    pub async fn online(&self, users: &[UserId]) -> redis::RedisResult<Vec<bool>> {
+        if users.is_empty() {
+            return Ok(vec![]);
+        }
+        let now = now_ms();
+        let mut pipe = redis::pipe();
+        for user in users {
+            pipe.zcount(self.user_key(*user), now, "+inf");
+        }
+        let mut conn = self.kv.conn().await?;
+        let counts: Vec<i64> = pipe.query_async(&mut conn).await?;
+        Ok(counts.into_iter().map(|live| live > 0).collect())
+    }
+
     pub async fn status(&self, user: UserId) -> redis::RedisResult<PresenceStatus> {
         let now = now_ms();
         let mut conn = self.kv.conn().await?;

@@ -44,15 +44,19 @@ async fn head(state: &ApiState) -> Result<i64, ApiError> {
 
 async fn items(state: &ApiState, me: Uuid) -> Result<Vec<ConversationItem>, ApiError> {
     let rows = queries::list_conversations(&state.pool, me, 500).await?;
+    let peers: Vec<UserId> = rows
+        .iter()
+        .map(|r| UserId::from_uuid(r.conversation.peer_id))
+        .collect();
+    // Presence is decoration: without Redis the list still shows, everyone offline.
+    let online = state
+        .presence
+        .online(&peers)
+        .await
+        .unwrap_or_else(|_| vec![false; peers.len()]);
     let mut items = Vec::with_capacity(rows.len());
-    for summary in rows {
+    for (summary, online) in rows.into_iter().zip(online) {
         let c = summary.conversation;
-        let online = state
-            .presence
-            .status(UserId::from_uuid(c.peer_id))
-            .await
-            .map(|s| s.online)
-            .unwrap_or(false);
         let last_line = match summary.last_message {
             Some(m) if m.deleted_at.is_some() => "message deleted".to_owned(),
             Some(m) => {
