@@ -6,7 +6,7 @@
 use crate::{AppError, Password, PasswordHasher};
 use domain::user::{PasswordHash, Reservation, ReservationEvent, Reserve, UnlinkReason};
 use domain::{Aggregate, DisplayName, User, UserCommand, UserEvent, UserId, Username};
-use eventstore::{append_in_tx, EventStore, ExpectedVersion, Metadata, NewEvent};
+use eventstore::{Appender, EventStore, ExpectedVersion, Metadata, NewEvent, StreamAppend};
 use serde::Serialize;
 
 /// What anyone may see of an account.
@@ -20,12 +20,18 @@ pub struct UserProfile {
 #[derive(Clone)]
 pub struct Accounts {
     store: EventStore,
+    /// Writes share transactions with the process's other commands (group commit).
+    appender: Appender,
     hasher: PasswordHasher,
 }
 
 impl Accounts {
-    pub fn new(store: EventStore, hasher: PasswordHasher) -> Self {
-        Self { store, hasher }
+    pub fn new(store: EventStore, appender: Appender, hasher: PasswordHasher) -> Self {
+        Self {
+            store,
+            appender,
+            hasher,
+        }
     }
 
     /// Registers a new account. The username is taken by appending its reservation stream with
@@ -67,31 +73,22 @@ impl Accounts {
         let reserved = to_new_events(&reserved, ReservationEvent::event_type, &metadata)?;
         let registered = to_new_events(&registered, UserEvent::event_type, &metadata)?;
 
-        let mut tx = self
-            .store
-            .pool()
-            .begin()
-            .await
-            .map_err(eventstore::Error::from)?;
-        match append_in_tx(
-            &mut tx,
-            &username.reservation_stream_id(),
-            ExpectedVersion::NoStream,
-            &reserved,
-        )
-        .await
-        {
-            Err(e) if e.is_conflict() => return Err(AppError::UsernameTaken),
+        let reservation_stream = username.reservation_stream_id();
+        let appended = self
+            .appender
+            .append_streams(vec![
+                StreamAppend::new(&reservation_stream, ExpectedVersion::NoStream, reserved),
+                StreamAppend::new(user_id.stream_id(), ExpectedVersion::NoStream, registered),
+            ])
+            .await;
+        match appended {
+            Err(eventstore::Error::WrongExpectedVersion { stream_id, .. })
+                if stream_id == reservation_stream =>
+            {
+                return Err(AppError::UsernameTaken)
+            }
             other => other?,
         };
-        append_in_tx(
-            &mut tx,
-            &user_id.stream_id(),
-            ExpectedVersion::NoStream,
-            &registered,
-        )
-        .await?;
-        tx.commit().await.map_err(eventstore::Error::from)?;
         tracing::info!(%user_id, "user registered");
         Ok(UserProfile {
             id: user_id,
@@ -180,8 +177,8 @@ impl Accounts {
             };
             let events = to_new_events(&events, UserEvent::event_type, &metadata)?;
             match self
-                .store
-                .append(&id.stream_id(), ExpectedVersion::Exact(version), &events)
+                .appender
+                .append(&id.stream_id(), ExpectedVersion::Exact(version), events)
                 .await
             {
                 Ok(_) => return Ok(true),

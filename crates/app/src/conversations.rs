@@ -1,25 +1,18 @@
 //! Conversation commands: start, send, edit, delete, read.
 //!
-//! Each command loads the conversation (from a small per-process cache, topped up with the events
-//! appended since), decides, and appends with the version it decided on. A conflicting concurrent
-//! append means someone else got there first: reload and decide again, so concurrent senders all
-//! succeed with dense, gap-free seqs.
+//! Commands go through the conversation's command queue (see `command_queue.rs`): decided in
+//! arrival order against cached state and appended in groups, so concurrent senders on one
+//! conversation never conflict and all get dense, gap-free seqs.
 
-use crate::{Accounts, AppError};
+use crate::command_queue::{self, CommandQueues};
+use crate::{Accounts, AppError, Membership};
 use chrono::Utc;
 use domain::{
-    Aggregate, ClientId, Conversation, ConversationCommand, ConversationError, ConversationEvent,
-    ConversationId, Member, MessageBody, UserId, Username,
+    ClientId, ConversationCommand, ConversationError, ConversationEvent, ConversationId, Member,
+    MessageBody, UserId, Username,
 };
-use eventstore::{EventStore, ExpectedVersion, Metadata, NewEvent};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use eventstore::{Appender, EventStore, Metadata};
 use uuid::Uuid;
-
-/// Enough for any realistic contention on one conversation; each retry means another writer won.
-const MAX_ATTEMPTS: usize = 64;
-/// Conversations kept in memory per process; past it the cache starts over.
-const CACHE_CAPACITY: usize = 10_000;
 
 /// A message as its send recorded it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,17 +38,15 @@ pub type Appended = Option<i64>;
 pub struct Conversations {
     store: EventStore,
     accounts: Accounts,
-    /// Conversation state by id with the stream version it reflects. A command works on its own
-    /// copy (cheap: message texts are shared) and puts back a newer state when it appends.
-    cache: Arc<Mutex<HashMap<ConversationId, (i64, Conversation)>>>,
+    queues: CommandQueues,
 }
 
 impl Conversations {
-    pub fn new(store: EventStore, accounts: Accounts) -> Self {
+    pub fn new(store: EventStore, appender: Appender, accounts: Accounts) -> Self {
         Self {
+            queues: CommandQueues::new(store.clone(), appender),
             store,
             accounts,
-            cache: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -198,21 +189,35 @@ impl Conversations {
         Ok(appended)
     }
 
-    /// The conversation if `user` is a member; `NotFound` otherwise, whether or not it exists.
+    /// Who is in the conversation and how far they have read, if `user` is a member; `NotFound`
+    /// otherwise, whether or not it exists. Reads the events newer than the cached state, so read
+    /// receipts recorded by other processes count.
     pub async fn for_member(
         &self,
         id: ConversationId,
         user: UserId,
-    ) -> Result<Conversation, AppError> {
-        let (version, state) = self.load(id).await?;
-        let member = state.is_member(user);
-        let result = if member {
-            Ok(state.clone())
+    ) -> Result<Membership, AppError> {
+        let (version, mut membership) = match self.queues.membership(id) {
+            Some(known) => known,
+            None => {
+                let (version, state) = command_queue::load(&self.store, id).await?;
+                let membership = Membership::of(&state);
+                self.queues.offer(id, version, state);
+                (version, membership)
+            }
+        };
+        for recorded in self
+            .store
+            .read_stream(&id.stream_id(), version + 1, i64::MAX)
+            .await?
+        {
+            membership.apply(&recorded.decode::<ConversationEvent>()?);
+        }
+        if membership.is_member(user) {
+            Ok(membership)
         } else {
             Err(AppError::NotFound("conversation"))
-        };
-        self.put_back(id, version, state);
-        result
+        }
     }
 
     async fn execute(
@@ -226,90 +231,7 @@ impl Conversations {
             correlation_id: Some(Uuid::new_v4()),
             ..Metadata::default()
         };
-        for _ in 0..MAX_ATTEMPTS {
-            let (version, state) = self.load(id).await?;
-            let events = match state.decide(&command).map_err(conversation_error) {
-                Ok(events) => events,
-                Err(e) => {
-                    self.put_back(id, version, state);
-                    return Err(e);
-                }
-            };
-            if events.is_empty() {
-                self.put_back(id, version, state);
-                return Ok((events, None));
-            }
-            let new_events = events
-                .iter()
-                .map(|event| {
-                    NewEvent::from_data(event.event_id(), event.event_type(), event)
-                        .map(|e| e.with_metadata(metadata.clone()))
-                        .map_err(|e| AppError::Internal(format!("cannot serialize event: {e}")))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let expected = if version == 0 {
-                ExpectedVersion::NoStream
-            } else {
-                ExpectedVersion::Exact(version)
-            };
-            match self
-                .store
-                .append(&id.stream_id(), expected, &new_events)
-                .await
-            {
-                Ok(result) if result.appended => {
-                    let state = events.iter().fold(state, |s, e| s.evolve(e));
-                    self.put_back(id, result.stream_version, state);
-                    return Ok((events, result.last_position()));
-                }
-                // The same events were stored by a concurrent twin of this command: nothing new.
-                Ok(_) => return Ok((vec![], None)),
-                Err(e) if e.is_conflict() => {
-                    tokio::task::yield_now().await;
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(AppError::Conflict {
-            code: "contention",
-            message: "too many concurrent changes to this conversation; please retry".into(),
-        })
-    }
-
-    /// The cached state topped up with newer events, or the whole stream on a miss.
-    async fn load(&self, id: ConversationId) -> Result<(i64, Conversation), AppError> {
-        let cached = self.cache.lock().ok().and_then(|c| c.get(&id).cloned());
-        let (mut version, mut state) = cached.unwrap_or_default();
-        let newer = self
-            .store
-            .read_stream(&id.stream_id(), version + 1, i64::MAX)
-            .await?;
-        for recorded in &newer {
-            let event = recorded.decode::<ConversationEvent>()?;
-            state = state.evolve(&event);
-            version = recorded.stream_version;
-        }
-        Ok((version, state))
-    }
-
-    fn put_back(&self, id: ConversationId, version: i64, state: Conversation) {
-        // Ids of conversations that do not exist (guesses, typos) are not worth a cache slot.
-        if version == 0 {
-            return;
-        }
-        if let Ok(mut cache) = self.cache.lock() {
-            if cache.len() >= CACHE_CAPACITY {
-                cache.clear();
-            }
-            match cache.get(&id) {
-                // A concurrent command left a newer state; keep that one.
-                Some((cached, _)) if *cached >= version => {}
-                _ => {
-                    cache.insert(id, (version, state));
-                }
-            }
-        }
+        self.queues.execute(id, command, metadata).await
     }
 }
 
@@ -355,7 +277,7 @@ fn member(profile: crate::UserProfile) -> Member {
     }
 }
 
-fn conversation_error(error: ConversationError) -> AppError {
+pub(crate) fn conversation_error(error: ConversationError) -> AppError {
     use ConversationError as E;
     match error {
         E::NotStarted | E::NotMember => AppError::NotFound("conversation"),

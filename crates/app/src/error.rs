@@ -1,6 +1,7 @@
 //! The one error type of the command handlers: what a caller can act on, and the rest.
 
 use domain::ValidationError;
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -23,7 +24,7 @@ pub enum AppError {
     Conflict { code: &'static str, message: String },
     /// The database is unreachable or failing; nothing was written.
     #[error("the event store is unavailable: {0}")]
-    Unavailable(eventstore::Error),
+    Unavailable(Arc<eventstore::Error>),
     /// A bug or corrupted data; logged with its cause, shown as a generic failure.
     #[error("internal error: {0}")]
     Internal(String),
@@ -31,9 +32,32 @@ pub enum AppError {
 
 impl From<eventstore::Error> for AppError {
     fn from(error: eventstore::Error) -> Self {
-        match error {
-            eventstore::Error::Database(_) => Self::Unavailable(error),
-            other => Self::Internal(other.to_string()),
+        if error.is_unavailable() {
+            Self::Unavailable(Arc::new(error))
+        } else {
+            Self::Internal(error.to_string())
+        }
+    }
+}
+
+impl AppError {
+    /// The same error for another waiter of a shared operation (a command group, a batch).
+    pub(crate) fn duplicate(&self) -> Self {
+        match self {
+            Self::Validation(e) => Self::Validation(e.clone()),
+            Self::UsernameTaken => Self::UsernameTaken,
+            Self::InvalidCredentials => Self::InvalidCredentials,
+            Self::NotFound(what) => Self::NotFound(what),
+            Self::Forbidden { code, message } => Self::Forbidden {
+                code,
+                message: message.clone(),
+            },
+            Self::Conflict { code, message } => Self::Conflict {
+                code,
+                message: message.clone(),
+            },
+            Self::Unavailable(cause) => Self::Unavailable(cause.clone()),
+            Self::Internal(cause) => Self::Internal(cause.clone()),
         }
     }
 }

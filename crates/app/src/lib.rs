@@ -5,11 +5,14 @@
 //! these, so a rule is enforced the same way whichever door a command came through.
 
 pub mod accounts;
+mod command_queue;
 pub mod conversations;
 pub mod error;
+pub mod membership;
 pub mod passwords;
 
 pub use accounts::{Accounts, UserProfile};
 pub use conversations::{Conversations, SentMessage};
 pub use error::AppError;
+pub use membership::Membership;
 pub use passwords::{HashCost, Password, PasswordHasher};

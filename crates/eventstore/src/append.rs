@@ -1,25 +1,35 @@
-//! Appending a batch of events to one stream, atomically, idempotently, with optimistic concurrency.
+//! Appending events to streams, atomically, idempotently, with optimistic concurrency.
 //!
 //! # Why appends are serialized
 //! Positions come from an identity sequence, but concurrent transactions commit in another order
 //! than they drew their numbers: a reader that has seen position 11 may later find that 10 has just
 //! committed, and a tailer following "everything after my checkpoint" would skip it for good.
 //!
-//! Every append therefore takes one transaction-scoped advisory lock before it draws positions and
-//! holds it until commit. Postgres makes a commit visible before it releases the transaction's locks,
-//! so a later append can only draw its positions once every earlier one is visible: positions become
-//! visible in increasing order, and "read after P" never skips a late commit. The global position is
-//! thus a plain resumable cursor for projectors, the publisher and clients alike. The price is that
-//! appends commit one at a time; the lock is held only for the few statements below plus the commit
-//! (callers must not do slow work after [`append_in_tx`] and before committing).
+//! Every append transaction therefore takes one transaction-scoped advisory lock before it draws
+//! positions and holds it until commit. Postgres makes a commit visible before it releases the
+//! transaction's locks, so a later append can only draw its positions once every earlier one is
+//! visible: positions become visible in increasing order, and "read after P" never skips a late
+//! commit. The global position is thus a plain resumable cursor for projectors, the publisher and
+//! clients alike.
+//!
+//! The price is that append transactions commit one at a time, so the cost that matters is the
+//! number of commits (each a WAL flush), not the number of events. [`write_batch`] is the one
+//! implementation of the append SQL: it checks any number of append requests in memory under one
+//! lock, stores the accepted ones with one multi-row insert, and sends one notification. The
+//! group-commit [`Appender`](crate::Appender) feeds it many requests per transaction; a single
+//! [`EventStore::append`] is a batch of one.
 
 use crate::{Error, EventStore, NewEvent, NOTIFY_CHANNEL};
 use sqlx::{PgConnection, Row};
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use uuid::Uuid;
 
 /// The lock key of the global append lock (any fixed number; this one spells "EVENTLOG").
 const APPEND_LOCK_KEY: i64 = 0x4556_454e_544c_4f47;
+/// The `CHECK` bounds of `events.stream_id` and `events.event_type`, enforced before the database
+/// so that one malformed request cannot fail a whole batch.
+const MAX_NAME_CHARS: usize = 200;
 
 /// What the writer believes the stream's version to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,12 +42,44 @@ pub enum ExpectedVersion {
     Exact(i64),
 }
 
+impl ExpectedVersion {
+    fn matches(self, actual: i64) -> bool {
+        match self {
+            Self::Any => true,
+            Self::NoStream => actual == 0,
+            Self::Exact(v) => actual == v,
+        }
+    }
+}
+
 impl fmt::Display for ExpectedVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Any => f.write_str("any"),
             Self::NoStream => f.write_str("no stream"),
             Self::Exact(v) => write!(f, "version {v}"),
+        }
+    }
+}
+
+/// Events for one stream, as one part of an append request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamAppend {
+    pub stream_id: String,
+    pub expected: ExpectedVersion,
+    pub events: Vec<NewEvent>,
+}
+
+impl StreamAppend {
+    pub fn new(
+        stream_id: impl Into<String>,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Self {
+        Self {
+            stream_id: stream_id.into(),
+            expected,
+            events,
         }
     }
 }
@@ -59,6 +101,9 @@ impl AppendResult {
         self.positions.last().copied()
     }
 }
+
+/// What one request of a batch came to: a result per part, or the reason it was refused.
+pub(crate) type RequestOutcome = Result<Vec<AppendResult>, Error>;
 
 impl EventStore {
     /// Appends `events` to `stream_id` in a transaction of its own.
@@ -83,145 +128,392 @@ pub async fn append_in_tx(
     expected: ExpectedVersion,
     events: &[NewEvent],
 ) -> Result<AppendResult, Error> {
-    let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
-    if let Some(event_id) = first_duplicate(&ids) {
-        return Err(Error::DuplicateEventInBatch { event_id });
-    }
+    let part = StreamAppend::new(stream_id, expected, events.to_vec());
+    let mut outcomes = write_batch(conn, &[std::slice::from_ref(&part)]).await?;
+    outcomes
+        .pop()
+        .unwrap_or_else(|| Err(Error::Invalid("an append produced no outcome".into())))?
+        .pop()
+        .ok_or_else(|| Error::Invalid("an append produced no result".into()))
+}
+
+/// A stored or just-planned event, as an idempotency check needs it.
+#[derive(Clone)]
+struct Placed {
+    stream_id: String,
+    stream_version: i64,
+    /// Known for stored events; for events of this batch, filled in after the insert.
+    position: Option<i64>,
+}
+
+/// How a part of a request will be answered once the batch is written.
+enum Plan {
+    /// New events: rows `first_row..first_row + n` of the insert.
+    Insert { first_row: usize, version: i64 },
+    /// Nothing to write (every event was stored before, in this batch or earlier, or none given).
+    Answer { ids: Vec<Uuid>, version: i64 },
+}
+
+/// Appends every request that passes its checks, in one insert, inside the caller's transaction.
+///
+/// Requests are checked in order against the stream versions as the earlier requests of the batch
+/// leave them, so a stale request fails alone and the rest are stored. A request is all or
+/// nothing: every part passes, or none is written. The outer error means the database failed and
+/// nothing of the batch can be trusted to be written (the caller's transaction must roll back).
+pub(crate) async fn write_batch(
+    conn: &mut PgConnection,
+    requests: &[&[StreamAppend]],
+) -> Result<Vec<RequestOutcome>, Error> {
+    let mut outcomes: Vec<Option<RequestOutcome>> = requests
+        .iter()
+        .map(|parts| validate(parts).err().map(Err))
+        .collect();
 
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(APPEND_LOCK_KEY)
         .execute(&mut *conn)
         .await?;
 
-    if let Some(earlier) = stored_batch(conn, stream_id, &ids).await? {
-        return Ok(earlier);
-    }
-
-    let actual: i64 = sqlx::query_scalar("SELECT version FROM streams WHERE stream_id = $1")
-        .bind(stream_id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .unwrap_or(0);
-    let matches = match expected {
-        ExpectedVersion::Any => true,
-        ExpectedVersion::NoStream => actual == 0,
-        ExpectedVersion::Exact(v) => actual == v,
+    let valid = || {
+        requests
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, outcome)| outcome.is_none())
+            .flat_map(|(parts, _)| parts.iter())
     };
-    if !matches {
-        return Err(Error::WrongExpectedVersion {
-            stream_id: stream_id.to_owned(),
-            expected,
-            actual,
-        });
+    let ids: Vec<Uuid> = valid()
+        .flat_map(|p| p.events.iter().map(|e| e.event_id))
+        .collect();
+    let streams: Vec<&str> = valid()
+        .map(|p| p.stream_id.as_str())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut placed = stored_events(conn, &ids).await?;
+    let mut versions = stream_versions(conn, &streams).await?;
+
+    // Plan every request in order; rows of the accepted ones go to one insert.
+    let mut rows = Rows::default();
+    let mut plans: Vec<Vec<Plan>> = Vec::with_capacity(requests.len());
+    for (parts, outcome) in requests.iter().zip(outcomes.iter_mut()) {
+        if outcome.is_some() {
+            plans.push(vec![]);
+            continue;
+        }
+        match plan_request(parts, &placed, &versions, rows.len()) {
+            Ok((plan, request_versions)) => {
+                for (part, plan) in parts.iter().zip(&plan) {
+                    if let Plan::Insert { first_row, version } = plan {
+                        for (i, event) in part.events.iter().enumerate() {
+                            let stream_version = version - part.events.len() as i64 + 1 + i as i64;
+                            debug_assert_eq!(rows.len(), first_row + i);
+                            rows.push(&part.stream_id, stream_version, event)?;
+                            placed.insert(
+                                event.event_id,
+                                Placed {
+                                    stream_id: part.stream_id.clone(),
+                                    stream_version,
+                                    position: None,
+                                },
+                            );
+                        }
+                    }
+                }
+                versions.extend(request_versions);
+                plans.push(plan);
+            }
+            Err(error) => {
+                *outcome = Some(Err(error));
+                plans.push(vec![]);
+            }
+        }
     }
-    if events.is_empty() {
-        return Ok(AppendResult {
-            stream_version: actual,
-            positions: vec![],
-            appended: false,
-        });
+
+    let positions = rows.insert(conn).await?;
+    for (id, position) in rows.ids.iter().zip(&positions) {
+        if let Some(p) = placed.get_mut(id) {
+            p.position = Some(*position);
+        }
     }
-
-    let versions: Vec<i64> = (1..=events.len() as i64).map(|i| actual + i).collect();
-    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
-    let schema_versions: Vec<i32> = events.iter().map(|e| e.schema_version).collect();
-    let data: Vec<&serde_json::Value> = events.iter().map(|e| &e.data).collect();
-    let metadata = events
-        .iter()
-        .map(|e| serde_json::to_value(&e.metadata))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(Error::Encode)?;
-
-    let positions: Vec<i64> = sqlx::query_scalar(
-        "INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, data, metadata)
-         SELECT e.event_id, $2, e.stream_version, e.event_type, e.schema_version, e.data, e.metadata
-           FROM unnest($1::uuid[], $3::bigint[], $4::text[], $5::int[], $6::jsonb[], $7::jsonb[])
-                WITH ORDINALITY AS e(event_id, stream_version, event_type, schema_version, data, metadata, n)
-          ORDER BY e.n
-         RETURNING position",
-    )
-    .bind(&ids)
-    .bind(stream_id)
-    .bind(&versions)
-    .bind(&types)
-    .bind(&schema_versions)
-    .bind(&data)
-    .bind(&metadata)
-    .fetch_all(&mut *conn)
-    .await?;
-
-    let stream_version = actual + events.len() as i64;
-    let mut positions = positions;
-    positions.sort_unstable();
-    let last = positions.last().copied().unwrap_or_default();
-
-    sqlx::query(
-        "INSERT INTO streams (stream_id, version) VALUES ($1, $2)
-         ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version",
-    )
-    .bind(stream_id)
-    .bind(stream_version)
-    .execute(&mut *conn)
-    .await?;
-
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(NOTIFY_CHANNEL)
-        .bind(last.to_string())
+    if let Some(last) = positions.iter().max() {
+        let changed: HashMap<&str, i64> = rows
+            .streams
+            .iter()
+            .map(|s| (s.as_str(), versions.get(s.as_str()).copied().unwrap_or(0)))
+            .collect();
+        let (names, values): (Vec<&str>, Vec<i64>) = changed.into_iter().unzip();
+        sqlx::query(
+            "INSERT INTO streams (stream_id, version)
+             SELECT * FROM unnest($1::text[], $2::bigint[])
+             ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version",
+        )
+        .bind(&names)
+        .bind(&values)
         .execute(&mut *conn)
         .await?;
+        // One notification per batch: it only wakes readers, who re-read from their checkpoint.
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(NOTIFY_CHANNEL)
+            .bind(last.to_string())
+            .execute(&mut *conn)
+            .await?;
+        metrics::counter!("events_appended_total").increment(positions.len() as u64);
+    }
 
-    metrics::counter!("events_appended_total").increment(events.len() as u64);
-    Ok(AppendResult {
-        stream_version,
-        positions,
-        appended: true,
-    })
+    let results = outcomes
+        .into_iter()
+        .zip(plans)
+        .zip(requests)
+        .map(|((outcome, plan), parts)| match outcome {
+            Some(refused) => refused,
+            None => Ok(parts
+                .iter()
+                .zip(plan)
+                .map(|(part, plan)| answer(part, plan, &positions, &placed))
+                .collect()),
+        })
+        .collect();
+    Ok(results)
 }
 
-/// If the batch was stored before, the original result; an error if only part of it was.
-async fn stored_batch(
+/// Refuses what the database would refuse, before it can fail the batch.
+fn validate(parts: &[StreamAppend]) -> Result<(), Error> {
+    let mut seen = HashSet::new();
+    for part in parts {
+        let chars = part.stream_id.chars().count();
+        if !(1..=MAX_NAME_CHARS).contains(&chars) {
+            return Err(Error::Invalid(format!(
+                "a stream id must be 1-{MAX_NAME_CHARS} characters"
+            )));
+        }
+        for event in &part.events {
+            if !seen.insert(event.event_id) {
+                return Err(Error::DuplicateEventInBatch {
+                    event_id: event.event_id,
+                });
+            }
+            let chars = event.event_type.chars().count();
+            if !(1..=MAX_NAME_CHARS).contains(&chars) || event.schema_version < 1 {
+                return Err(Error::Invalid(format!(
+                    "event {}: the type must be 1-{MAX_NAME_CHARS} characters and the schema version positive",
+                    event.event_id
+                )));
+            }
+            if holds_nul(&event.data) {
+                // jsonb cannot store U+0000.
+                return Err(Error::Invalid(format!(
+                    "event {}: its data holds a NUL character",
+                    event.event_id
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn holds_nul(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
+}
+
+/// Checks one request's parts; on success, its plan and the stream versions it leaves.
+fn plan_request(
+    parts: &[StreamAppend],
+    placed: &HashMap<Uuid, Placed>,
+    versions: &HashMap<String, i64>,
+    mut next_row: usize,
+) -> Result<(Vec<Plan>, HashMap<String, i64>), Error> {
+    let mut request_versions: HashMap<String, i64> = HashMap::new();
+    let mut plan = Vec::with_capacity(parts.len());
+    for part in parts {
+        let ids: Vec<Uuid> = part.events.iter().map(|e| e.event_id).collect();
+        let known: Vec<&Placed> = ids.iter().filter_map(|id| placed.get(id)).collect();
+        if !known.is_empty() {
+            // A retry: answered with what was stored, if it is exactly this batch on this stream.
+            let same =
+                known.len() == ids.len() && known.iter().all(|p| p.stream_id == part.stream_id);
+            if !same {
+                let event_id = ids
+                    .iter()
+                    .copied()
+                    .find(|id| placed.contains_key(id))
+                    .unwrap_or_default();
+                return Err(Error::IdempotencyConflict { event_id });
+            }
+            let version = known.iter().map(|p| p.stream_version).max().unwrap_or(0);
+            plan.push(Plan::Answer { ids, version });
+            continue;
+        }
+        let actual = request_versions
+            .get(&part.stream_id)
+            .or_else(|| versions.get(&part.stream_id))
+            .copied()
+            .unwrap_or(0);
+        if !part.expected.matches(actual) {
+            return Err(Error::WrongExpectedVersion {
+                stream_id: part.stream_id.clone(),
+                expected: part.expected,
+                actual,
+            });
+        }
+        if part.events.is_empty() {
+            plan.push(Plan::Answer {
+                ids: vec![],
+                version: actual,
+            });
+            continue;
+        }
+        let version = actual + part.events.len() as i64;
+        request_versions.insert(part.stream_id.clone(), version);
+        plan.push(Plan::Insert {
+            first_row: next_row,
+            version,
+        });
+        next_row += part.events.len();
+    }
+    Ok((plan, request_versions))
+}
+
+fn answer(
+    part: &StreamAppend,
+    plan: Plan,
+    positions: &[i64],
+    placed: &HashMap<Uuid, Placed>,
+) -> AppendResult {
+    match plan {
+        Plan::Insert { first_row, version } => AppendResult {
+            stream_version: version,
+            positions: positions[first_row..first_row + part.events.len()].to_vec(),
+            appended: true,
+        },
+        Plan::Answer { ids, version } => {
+            let mut positions: Vec<i64> = ids
+                .iter()
+                .filter_map(|id| placed.get(id).and_then(|p| p.position))
+                .collect();
+            positions.sort_unstable();
+            AppendResult {
+                stream_version: version,
+                positions,
+                appended: false,
+            }
+        }
+    }
+}
+
+async fn stored_events(
     conn: &mut PgConnection,
-    stream_id: &str,
     ids: &[Uuid],
-) -> Result<Option<AppendResult>, Error> {
+) -> Result<HashMap<Uuid, Placed>, Error> {
     if ids.is_empty() {
-        return Ok(None);
+        return Ok(HashMap::new());
     }
     let rows = sqlx::query(
-        "SELECT event_id, stream_id, stream_version, position FROM events
-          WHERE event_id = ANY($1) ORDER BY position",
+        "SELECT event_id, stream_id, stream_version, position FROM events WHERE event_id = ANY($1)",
     )
     .bind(ids)
     .fetch_all(&mut *conn)
     .await?;
-    let Some(first) = rows.first() else {
-        return Ok(None);
-    };
-    let same_stream = rows
+    Ok(rows
         .iter()
-        .all(|r| r.get::<String, _>("stream_id") == stream_id);
-    if rows.len() != ids.len() || !same_stream {
-        let stored: Vec<Uuid> = rows.iter().map(|r| r.get("event_id")).collect();
-        let event_id = ids
-            .iter()
-            .copied()
-            .find(|id| stored.contains(id))
-            .unwrap_or_else(|| first.get("event_id"));
-        return Err(Error::IdempotencyConflict { event_id });
-    }
-    let stream_version = rows
-        .iter()
-        .map(|r| r.get::<i64, _>("stream_version"))
-        .max()
-        .unwrap_or_default();
-    Ok(Some(AppendResult {
-        stream_version,
-        positions: rows.iter().map(|r| r.get("position")).collect(),
-        appended: false,
-    }))
+        .map(|r| {
+            (
+                r.get("event_id"),
+                Placed {
+                    stream_id: r.get("stream_id"),
+                    stream_version: r.get("stream_version"),
+                    position: Some(r.get("position")),
+                },
+            )
+        })
+        .collect())
 }
 
-fn first_duplicate(ids: &[Uuid]) -> Option<Uuid> {
-    let mut seen = std::collections::HashSet::with_capacity(ids.len());
-    ids.iter().copied().find(|id| !seen.insert(*id))
+async fn stream_versions(
+    conn: &mut PgConnection,
+    streams: &[&str],
+) -> Result<HashMap<String, i64>, Error> {
+    if streams.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = sqlx::query("SELECT stream_id, version FROM streams WHERE stream_id = ANY($1)")
+        .bind(streams)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get("stream_id"), r.get("version")))
+        .collect())
+}
+
+/// The rows of one multi-row insert, as column arrays.
+#[derive(Default)]
+struct Rows<'a> {
+    ids: Vec<Uuid>,
+    streams: Vec<String>,
+    versions: Vec<i64>,
+    types: Vec<&'a str>,
+    schema_versions: Vec<i32>,
+    data: Vec<&'a serde_json::Value>,
+    metadata: Vec<serde_json::Value>,
+}
+
+impl<'a> Rows<'a> {
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    fn push(&mut self, stream_id: &str, version: i64, event: &'a NewEvent) -> Result<(), Error> {
+        self.ids.push(event.event_id);
+        self.streams.push(stream_id.to_owned());
+        self.versions.push(version);
+        self.types.push(&event.event_type);
+        self.schema_versions.push(event.schema_version);
+        self.data.push(&event.data);
+        self.metadata
+            .push(serde_json::to_value(&event.metadata).map_err(Error::Encode)?);
+        Ok(())
+    }
+
+    /// Inserts the rows in order; their positions, in the same order.
+    async fn insert(&self, conn: &mut PgConnection) -> Result<Vec<i64>, Error> {
+        if self.ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let rows = sqlx::query(
+            "INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, data, metadata)
+             SELECT e.event_id, e.stream_id, e.stream_version, e.event_type, e.schema_version, e.data, e.metadata
+               FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::int[], $6::jsonb[], $7::jsonb[])
+                    WITH ORDINALITY AS e(event_id, stream_id, stream_version, event_type, schema_version, data, metadata, n)
+              ORDER BY e.n
+             RETURNING event_id, position",
+        )
+        .bind(&self.ids)
+        .bind(&self.streams)
+        .bind(&self.versions)
+        .bind(&self.types)
+        .bind(&self.schema_versions)
+        .bind(&self.data)
+        .bind(&self.metadata)
+        .fetch_all(&mut *conn)
+        .await?;
+        let by_id: HashMap<Uuid, i64> = rows
+            .iter()
+            .map(|r| (r.get("event_id"), r.get("position")))
+            .collect();
+        self.ids
+            .iter()
+            .map(|id| {
+                by_id
+                    .get(id)
+                    .copied()
+                    .ok_or_else(|| Error::Invalid(format!("event {id} was not inserted")))
+            })
+            .collect()
+    }
 }

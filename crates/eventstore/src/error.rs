@@ -1,6 +1,7 @@
 //! The one error type of the event store.
 
 use crate::ExpectedVersion;
+use std::sync::Arc;
 use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +26,16 @@ pub enum Error {
     },
     #[error("event metadata could not be encoded: {0}")]
     Encode(serde_json::Error),
+    /// What the store refuses before asking the database (a name out of bounds, a NUL in data).
+    #[error("invalid append: {0}")]
+    Invalid(String),
+    /// The group-commit appender is gone (shutting down); whether the append was written is
+    /// unknown, and a retry with the same event ids is safe.
+    #[error("the appender has stopped")]
+    Stopped,
+    /// The batch this append shared a transaction with failed as a whole.
+    #[error("append batch failed: {0}")]
+    Batch(Arc<Error>),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -35,5 +46,21 @@ impl Error {
     /// Whether reloading and deciding again may succeed.
     pub fn is_conflict(&self) -> bool {
         matches!(self, Self::WrongExpectedVersion { .. })
+    }
+
+    /// The database could not be reached or did not answer: nothing was written, and nothing is
+    /// wrong with the request itself.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Database(e) => !matches!(e, sqlx::Error::Database(_)),
+            Self::Batch(inner) => inner.is_unavailable(),
+            Self::Stopped => true,
+            _ => false,
+        }
+    }
+
+    /// The database refused a statement (as opposed to being unreachable).
+    pub(crate) fn is_statement_failure(&self) -> bool {
+        matches!(self, Self::Database(sqlx::Error::Database(_)))
     }
 }

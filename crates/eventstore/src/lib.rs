@@ -5,6 +5,7 @@
 //! be thrown away and rebuilt from position 0.
 
 mod append;
+mod appender;
 mod checkpoint;
 mod database;
 mod error;
@@ -12,7 +13,8 @@ mod event;
 mod read;
 mod subscription;
 
-pub use append::{append_in_tx, AppendResult, ExpectedVersion};
+pub use append::{append_in_tx, AppendResult, ExpectedVersion, StreamAppend};
+pub use appender::{Appender, AppenderOptions};
 pub use checkpoint::{load_checkpoint, save_checkpoint};
 pub use database::{connect, create_database_if_missing, migrate, MIGRATOR};
 pub use error::Error;

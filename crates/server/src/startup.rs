@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::{Json, Router};
 use bus::{Bus, BusConfig};
-use eventstore::EventStore;
+use eventstore::{Appender, AppenderOptions, EventStore};
 use gateway::{Gateway, GatewayDeps, GatewaySettings};
 use http_api::ratelimit::{LoginLimiter, LoginLimits};
 use http_api::session::{SessionPolicy, SessionStore};
@@ -38,6 +38,8 @@ pub struct Application {
     roles: Vec<Role>,
     /// Stops the background tasks (projection watch, role tasks) once the server has drained.
     tasks_stop: CancellationToken,
+    /// Stops the appender after the last request that could append has finished.
+    appender_stop: CancellationToken,
     tasks: JoinSet<()>,
     /// Present when TELEGRAM_BOT_TOKEN is set.
     notifier: Option<Notifier>,
@@ -85,6 +87,15 @@ impl Application {
         let store = EventStore::new(pool);
         let tasks_stop = CancellationToken::new();
         let mut tasks = JoinSet::new();
+        let appender_stop = CancellationToken::new();
+        let (appender, appender_task) = Appender::start(
+            store.clone(),
+            AppenderOptions::default(),
+            appender_stop.clone(),
+        );
+        tasks.spawn(async move {
+            let _ = appender_task.await;
+        });
         let (history, watch_task) =
             ProjectionWatch::start(store.pool().clone(), History::NAME, tasks_stop.clone());
         tasks.spawn(async move {
@@ -95,6 +106,7 @@ impl Application {
         let api = api_state(
             &config,
             store.clone(),
+            appender,
             kv.clone(),
             presence.clone(),
             history.clone(),
@@ -164,6 +176,7 @@ impl Application {
             state,
             roles,
             tasks_stop,
+            appender_stop,
             tasks,
             notifier,
         })
@@ -261,6 +274,7 @@ impl Application {
             () = grace_expired => tracing::warn!(?grace, "requests still running after the grace period; stopping anyway"),
         }
         self.tasks_stop.cancel();
+        self.appender_stop.cancel();
         while tasks.join_next().await.is_some() {}
         self.state.store.pool().close().await;
         tracing::info!("chatd stopped");
@@ -304,6 +318,7 @@ fn router(state: AppState, roles: &[Role], gateway: Option<Gateway>) -> Router {
 async fn api_state(
     config: &Config,
     store: EventStore,
+    appender: Appender,
     kv: Kv,
     presence: Presence,
     history: ProjectionWatch,
@@ -313,9 +328,9 @@ async fn api_state(
     let hasher = tokio::task::spawn_blocking(|| PasswordHasher::new(HashCost::default()))
         .await
         .context("password hasher setup panicked")??;
-    let accounts = Accounts::new(store.clone(), hasher);
+    let accounts = Accounts::new(store.clone(), appender.clone(), hasher);
     Ok(http_api::ApiState {
-        conversations: Conversations::new(store.clone(), accounts.clone()),
+        conversations: Conversations::new(store.clone(), appender, accounts.clone()),
         history,
         presence,
         pool: store.pool().clone(),

@@ -1,0 +1,52 @@
+//! Who is in a conversation and how far each has read: the small part of a conversation's state
+//! that reads need (routing typing, read receipts, the notifier's "already read?").
+
+use domain::{Conversation, ConversationEvent, Member, UserId};
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Membership {
+    members: Vec<Member>,
+    read_up_to: HashMap<UserId, i64>,
+}
+
+impl Membership {
+    pub fn of(state: &Conversation) -> Self {
+        Self {
+            members: state.members().to_vec(),
+            read_up_to: state
+                .members()
+                .iter()
+                .map(|m| (m.id, state.read_up_to(m.id)))
+                .collect(),
+        }
+    }
+
+    pub fn members(&self) -> &[Member] {
+        &self.members
+    }
+
+    pub fn is_member(&self, user: UserId) -> bool {
+        self.members.iter().any(|m| m.id == user)
+    }
+
+    pub fn read_up_to(&self, user: UserId) -> i64 {
+        self.read_up_to.get(&user).copied().unwrap_or(0)
+    }
+
+    /// Brings it up to date with a later event of the conversation.
+    pub fn apply(&mut self, event: &ConversationEvent) {
+        match event {
+            ConversationEvent::ConversationStarted { members, .. } => {
+                self.members = members.to_vec();
+            }
+            ConversationEvent::MessagesRead {
+                reader_id, up_to, ..
+            } => {
+                let read = self.read_up_to.entry(*reader_id).or_insert(0);
+                *read = (*read).max(*up_to);
+            }
+            _ => {}
+        }
+    }
+}
