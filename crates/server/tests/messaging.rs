@@ -584,6 +584,8 @@ async fn a_rebuilt_history_equals_the_live_one() -> anyhow::Result<()> {
         json!({"up_to": 30}),
     )
     .await?;
+    // Writes answer without waiting for the read model; a read waits until it has caught up.
+    bob.history(&id, "?limit=1").await?;
 
     let live = dump_history(&app).await?;
     assert!(live.len() > 40);

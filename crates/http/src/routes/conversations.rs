@@ -15,6 +15,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::{ClientId, ConversationId, MessageBody, Username};
+use eventstore::EventStore;
 use projections::history::queries::{self, ConversationSummary, MessageRow};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -152,6 +153,20 @@ pub struct StartRequest {
     pub with: Option<String>,
 }
 
+/// Read-your-writes, moved from the writes to the reads: a read of the history read model first
+/// waits until the model has applied everything committed before the read began, so whatever
+/// this client (or anyone) had acknowledged is in it, whichever API process took the write.
+async fn caught_up(state: &ApiState) -> Result<(), ApiError> {
+    let head = EventStore::new(state.pool.clone())
+        .head_position()
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    if state.history.position() < head {
+        wait_for_history(state, Some(head)).await;
+    }
+    Ok(())
+}
+
 async fn wait_for_history(state: &ApiState, position: Option<i64>) {
     if let Some(position) = position {
         if !state
@@ -234,6 +249,7 @@ async fn list_conversations(
     auth: Authenticated,
 ) -> Result<Json<ConversationList>, ApiError> {
     let me = me(&state, &auth).await?;
+    caught_up(&state).await?;
     let rows = queries::list_conversations(&state.pool, me.id, 500).await?;
     Ok(Json(ConversationList {
         conversations: rows.into_iter().map(|s| conversation_dto(&me, s)).collect(),
@@ -255,6 +271,7 @@ async fn get_conversation(
     Path(id): Path<String>,
 ) -> Result<Json<ConversationEnvelope>, ApiError> {
     let id = conversation_id(&id)?;
+    caught_up(&state).await?;
     let conversation = summary(&state, &auth, id).await?;
     Ok(Json(ConversationEnvelope { conversation }))
 }
@@ -278,10 +295,8 @@ fn parse_send(
     Ok((text, client_id))
 }
 
-async fn answer_send(state: &ApiState, sent: SentMessage) -> (StatusCode, Json<MessageEnvelope>) {
-    if sent.created {
-        wait_for_history(state, Some(sent.position)).await;
-    }
+/// Answers from the appended event: a send never waits for a read model.
+fn answer_send(sent: SentMessage) -> (StatusCode, Json<MessageEnvelope>) {
     let status = if sent.created {
         StatusCode::CREATED
     } else {
@@ -319,7 +334,7 @@ async fn send_message(
         .conversations
         .send(id, auth.session.user_id, client_id, text)
         .await?;
-    Ok(answer_send(&state, sent).await)
+    Ok(answer_send(sent))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -356,7 +371,7 @@ async fn send_message_to_user(
         .conversations
         .send_to(auth.session.user_id, &to, client_id, text)
         .await?;
-    Ok(answer_send(&state, sent).await)
+    Ok(answer_send(sent))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -421,6 +436,7 @@ async fn history(
         .iter()
         .find(|m| m.id != auth.session.user_id)
         .map_or(0, |peer| conversation.read_up_to(peer.id));
+    caught_up(&state).await?;
     let page = queries::history_page(&state.pool, id.as_uuid(), before, limit).await?;
     Ok(Json(HistoryPage {
         messages: page.messages.into_iter().map(MessageDto::from).collect(),
@@ -457,11 +473,10 @@ async fn mark_read(
     let up_to = body
         .up_to
         .ok_or_else(|| ApiError::validation("up_to", "is required"))?;
-    let appended = state
+    state
         .conversations
         .mark_read(id, auth.session.user_id, up_to)
         .await?;
-    wait_for_history(&state, appended).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -536,10 +551,9 @@ async fn delete_message(
 ) -> Result<StatusCode, ApiError> {
     let id = conversation_id(&id)?;
     let message = message_id(&message)?;
-    let appended = state
+    state
         .conversations
         .delete(id, auth.session.user_id, message)
         .await?;
-    wait_for_history(&state, appended).await;
     Ok(StatusCode::NO_CONTENT)
 }
