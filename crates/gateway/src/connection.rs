@@ -195,7 +195,7 @@ async fn write(
                 };
                 // A client that stopped reading blocks this send; its overflow must still end it.
                 let sent = tokio::select! {
-                    sent = send_text(&mut sink, text.to_string()) => sent.is_ok(),
+                    sent = send_text(&mut sink, text) => sent.is_ok(),
                     () = registration.overflowed.cancelled() => false,
                 };
                 if !sent {
@@ -270,8 +270,8 @@ async fn backlog(gateway: &Gateway, me: &Member, sink: &mut Sink, after: i64) ->
     })
 }
 
-async fn send_text(sink: &mut Sink, text: String) -> Result<(), axum::Error> {
-    sink.send(Message::Text(Utf8Bytes::from(text))).await
+async fn send_text(sink: &mut Sink, text: impl Into<Utf8Bytes>) -> Result<(), axum::Error> {
+    sink.send(Message::Text(text.into())).await
 }
 
 async fn close(sink: &mut Sink, code: u16, reason: &'static str) -> Result<(), axum::Error> {

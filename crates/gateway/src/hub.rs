@@ -3,6 +3,7 @@
 //! Delivery never waits: each socket has a bounded queue, and a socket whose queue is full is told
 //! to close (its client resumes from its last cursor), so one slow reader cannot hold up the others.
 
+use axum::extract::ws::Utf8Bytes;
 use domain::UserId;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,9 +18,10 @@ pub const QUEUE_FRAMES: usize = 256;
 #[derive(Debug, Clone)]
 pub enum Outbound {
     /// A stored event's frame, with its global position.
-    Durable { cursor: i64, json: Arc<str> },
+    /// The bus payload itself, shared by every recipient socket: no copy, no re-encoding.
+    Durable { cursor: i64, json: Utf8Bytes },
     /// Typing and presence: not stored, no cursor.
-    Ephemeral(Arc<str>),
+    Ephemeral(Utf8Bytes),
 }
 
 struct Socket {

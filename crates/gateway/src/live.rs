@@ -5,6 +5,7 @@ use crate::announce;
 use crate::hub::Outbound;
 use crate::Gateway;
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
+use axum::extract::ws::Utf8Bytes;
 use futures_util::StreamExt;
 use std::time::Duration;
 
@@ -85,16 +86,12 @@ async fn durable(gateway: &Gateway, resume_after: &mut Option<u64>) -> Result<()
             .and_then(|h| h.get(bus::POSITION_HEADER))
             .and_then(|v| v.as_str().parse::<i64>().ok())
             .unwrap_or(0);
-        let Ok(json) = std::str::from_utf8(&message.payload) else {
+        let Ok(json) = Utf8Bytes::try_from(message.payload.clone()) else {
             continue;
         };
-        gateway.hub().deliver(
-            user,
-            &Outbound::Durable {
-                cursor,
-                json: json.into(),
-            },
-        );
+        gateway
+            .hub()
+            .deliver(user, &Outbound::Durable { cursor, json });
     }
     Err("JetStream consumer ended".into())
 }
@@ -106,10 +103,8 @@ async fn ephemeral(gateway: &Gateway) -> Result<(), Failure> {
         let Some(user) = bus.user_of(&message.subject) else {
             continue;
         };
-        if let Ok(json) = std::str::from_utf8(&message.payload) {
-            gateway
-                .hub()
-                .deliver(user, &Outbound::Ephemeral(json.into()));
+        if let Ok(json) = Utf8Bytes::try_from(message.payload.clone()) {
+            gateway.hub().deliver(user, &Outbound::Ephemeral(json));
         }
     }
     Err("NATS subscription ended".into())
