@@ -28,11 +28,12 @@ pub trait Projection: Send + Sync + 'static {
     /// Idempotent DDL (`CREATE TABLE IF NOT EXISTS ...`) with unqualified names.
     const SCHEMA_SQL: &'static str;
 
-    /// Applies one event inside the batch's transaction; events it does not use are ignored.
-    fn apply<'c>(
+    /// Applies a batch of events, in order, inside the batch's transaction; events it does not use
+    /// are ignored. A projection writes a batch with as few statements as it can (multi-row).
+    fn apply_all<'c>(
         &'c self,
         conn: &'c mut PgConnection,
-        event: &'c RecordedEvent,
+        events: &'c [RecordedEvent],
     ) -> impl Future<Output = Result<(), ProjectionError>> + Send + 'c;
 }
 
@@ -118,11 +119,10 @@ async fn apply_batch<P: Projection>(
         .fetch_optional(&mut *tx)
         .await?
         .unwrap_or(0);
-    let mut last = done;
-    for event in batch.iter().filter(|e| e.position > done) {
-        projection.apply(&mut tx, event).await?;
-        last = event.position;
-    }
+    let fresh = batch.partition_point(|e| e.position <= done);
+    let fresh = &batch[fresh..];
+    projection.apply_all(&mut tx, fresh).await?;
+    let last = fresh.last().map_or(done, |e| e.position);
     if last > done {
         save_checkpoint(&mut tx, checkpoint_name, last).await?;
         sqlx::query("SELECT pg_notify($1, $2)")
@@ -243,9 +243,7 @@ pub async fn rebuild<P: Projection>(
     loop {
         let batch = store.read_all(position, 1_000).await?;
         let Some(last) = batch.last() else { break };
-        for event in &batch {
-            projection.apply(&mut tx, event).await?;
-        }
+        projection.apply_all(&mut tx, &batch).await?;
         position = last.position;
         applied += batch.len() as u64;
     }

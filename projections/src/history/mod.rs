@@ -17,11 +17,11 @@ impl Projection for History {
     const VERSION: i32 = 1;
     const SCHEMA_SQL: &'static str = include_str!("schema.sql");
 
-    fn apply<'c>(
+    fn apply_all<'c>(
         &'c self,
         conn: &'c mut PgConnection,
-        event: &'c RecordedEvent,
+        events: &'c [RecordedEvent],
     ) -> impl Future<Output = Result<(), ProjectionError>> + Send + 'c {
-        project::apply(conn, event)
+        project::apply_all(conn, events)
     }
 }

@@ -1,19 +1,158 @@
 //! How each conversation event changes the history tables.
 
 use crate::ProjectionError;
+use chrono::{DateTime, Utc};
 use domain::ConversationEvent;
 use eventstore::RecordedEvent;
 use sqlx::PgConnection;
+use std::collections::HashMap;
 use uuid::Uuid;
 
-pub(super) async fn apply(
+/// Applies a batch of events in order. Consecutive sends (the bulk of any batch) are written
+/// together: one multi-row insert of the messages and one update per table for the whole run,
+/// instead of four statements per message. Any other event first flushes the run before it, so
+/// an edit, deletion or receipt always finds the messages sent before it.
+pub(super) async fn apply_all(
+    conn: &mut PgConnection,
+    events: &[RecordedEvent],
+) -> Result<(), ProjectionError> {
+    let mut run = SentRun::default();
+    for event in events {
+        if !event.stream_id.starts_with("conversation-") {
+            continue;
+        }
+        match event.decode::<ConversationEvent>()? {
+            ConversationEvent::MessageSent {
+                conversation_id,
+                message_id,
+                seq,
+                sender,
+                recipient,
+                body,
+                client_id,
+                sent_at,
+            } => run.push(Sent {
+                conversation_id: conversation_id.as_uuid(),
+                seq,
+                message_id,
+                sender_id: sender.id.as_uuid(),
+                sender_username: sender.username.to_string(),
+                sender_display_name: sender.display_name.to_string(),
+                recipient_id: recipient.id.as_uuid(),
+                body: body.as_str().to_owned(),
+                client_id: client_id.as_str().to_owned(),
+                sent_at,
+                position: event.position,
+            }),
+            other => {
+                run.flush(conn).await?;
+                apply_other(conn, event, other).await?;
+            }
+        }
+    }
+    run.flush(conn).await
+}
+
+/// A message as its send event has it, flattened into columns.
+struct Sent {
+    conversation_id: Uuid,
+    seq: i64,
+    message_id: Uuid,
+    sender_id: Uuid,
+    sender_username: String,
+    sender_display_name: String,
+    recipient_id: Uuid,
+    body: String,
+    client_id: String,
+    sent_at: DateTime<Utc>,
+    position: i64,
+}
+
+/// Consecutive sends waiting to be written together.
+#[derive(Default)]
+struct SentRun(Vec<Sent>);
+
+impl SentRun {
+    fn push(&mut self, sent: Sent) {
+        self.0.push(sent);
+    }
+
+    async fn flush(&mut self, conn: &mut PgConnection) -> Result<(), ProjectionError> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let sent = std::mem::take(&mut self.0);
+        let col = |f: fn(&Sent) -> Uuid| sent.iter().map(f).collect::<Vec<_>>();
+        let text = |f: fn(&Sent) -> &str| sent.iter().map(f).collect::<Vec<_>>();
+        sqlx::query(
+            "INSERT INTO messages (conversation_id, seq, message_id, sender_id, sender_username,
+                                   sender_display_name, body, client_id, sent_at, position)
+             SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::uuid[], $5::text[],
+                                  $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::bigint[])",
+        )
+        .bind(col(|s| s.conversation_id))
+        .bind(sent.iter().map(|s| s.seq).collect::<Vec<_>>())
+        .bind(col(|s| s.message_id))
+        .bind(col(|s| s.sender_id))
+        .bind(text(|s| &s.sender_username))
+        .bind(text(|s| &s.sender_display_name))
+        .bind(text(|s| &s.body))
+        .bind(text(|s| &s.client_id))
+        .bind(sent.iter().map(|s| s.sent_at).collect::<Vec<_>>())
+        .bind(sent.iter().map(|s| s.position).collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await?;
+
+        // Per conversation, its last message; per recipient's row, the count and the last sender
+        // (in a pair the recipient's peer is the sender: keep the peer's name fresh).
+        let mut last: HashMap<Uuid, (i64, DateTime<Utc>)> = HashMap::new();
+        let mut rows: HashMap<(Uuid, Uuid), (i64, &str, &str)> = HashMap::new();
+        for s in &sent {
+            last.insert(s.conversation_id, (s.seq, s.sent_at));
+            let row = rows
+                .entry((s.conversation_id, s.recipient_id))
+                .or_insert((0, "", ""));
+            *row = (row.0 + 1, &s.sender_username, &s.sender_display_name);
+        }
+        let (ids, ends): (Vec<Uuid>, Vec<(i64, DateTime<Utc>)>) = last.into_iter().unzip();
+        let (seqs, ats): (Vec<i64>, Vec<DateTime<Utc>>) = ends.into_iter().unzip();
+        sqlx::query(
+            "UPDATE conversations c SET last_seq = v.seq, last_activity_at = v.at
+               FROM unnest($1::uuid[], $2::bigint[], $3::timestamptz[]) AS v(id, seq, at)
+              WHERE c.conversation_id = v.id",
+        )
+        .bind(&ids)
+        .bind(&seqs)
+        .bind(&ats)
+        .execute(&mut *conn)
+        .await?;
+        let (keys, values): (Vec<_>, Vec<_>) = rows.into_iter().unzip();
+        let (conversations, users): (Vec<Uuid>, Vec<Uuid>) = keys.into_iter().unzip();
+        sqlx::query(
+            "UPDATE members m SET unread = m.unread + v.n, peer_username = v.username,
+                                  peer_display_name = v.display_name
+               FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::text[])
+                    AS v(conversation_id, user_id, n, username, display_name)
+              WHERE m.conversation_id = v.conversation_id AND m.user_id = v.user_id",
+        )
+        .bind(&conversations)
+        .bind(&users)
+        .bind(values.iter().map(|v| v.0).collect::<Vec<_>>())
+        .bind(values.iter().map(|v| v.1).collect::<Vec<_>>())
+        .bind(values.iter().map(|v| v.2).collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Every event but a send, one at a time (they are rare next to sends).
+async fn apply_other(
     conn: &mut PgConnection,
     event: &RecordedEvent,
+    decoded: ConversationEvent,
 ) -> Result<(), ProjectionError> {
-    if !event.stream_id.starts_with("conversation-") {
-        return Ok(());
-    }
-    match event.decode::<ConversationEvent>()? {
+    match decoded {
         ConversationEvent::ConversationStarted {
             conversation_id,
             members,
@@ -41,62 +180,8 @@ pub(super) async fn apply(
                 .await?;
             }
         }
-        ConversationEvent::MessageSent {
-            conversation_id,
-            message_id,
-            seq,
-            sender,
-            recipient,
-            body,
-            client_id,
-            sent_at,
-        } => {
-            let id = conversation_id.as_uuid();
-            sqlx::query(
-                "INSERT INTO messages (conversation_id, seq, message_id, sender_id, sender_username,
-                                       sender_display_name, body, client_id, sent_at, position)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(id)
-            .bind(seq)
-            .bind(message_id)
-            .bind(sender.id.as_uuid())
-            .bind(sender.username.as_str())
-            .bind(sender.display_name.as_str())
-            .bind(body.as_str())
-            .bind(client_id.as_str())
-            .bind(sent_at)
-            .bind(event.position)
-            .execute(&mut *conn)
-            .await?;
-            sqlx::query(
-                "UPDATE conversations SET last_seq = $2, last_activity_at = $3
-                  WHERE conversation_id = $1",
-            )
-            .bind(id)
-            .bind(seq)
-            .bind(sent_at)
-            .execute(&mut *conn)
-            .await?;
-            sqlx::query(
-                "UPDATE members SET unread = unread + 1 WHERE conversation_id = $1 AND user_id = $2",
-            )
-            .bind(id)
-            .bind(recipient.id.as_uuid())
-            .execute(&mut *conn)
-            .await?;
-            // The sender's own side keeps the peer's name fresh.
-            sqlx::query(
-                "UPDATE members SET peer_username = $3, peer_display_name = $4
-                  WHERE conversation_id = $1 AND user_id = $2",
-            )
-            .bind(id)
-            .bind(recipient.id.as_uuid())
-            .bind(sender.username.as_str())
-            .bind(sender.display_name.as_str())
-            .execute(&mut *conn)
-            .await?;
-        }
+        // Written in runs by `SentRun`; `apply_all` never passes one here.
+        ConversationEvent::MessageSent { .. } => {}
         ConversationEvent::MessageEdited {
             conversation_id,
             seq,

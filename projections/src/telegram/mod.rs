@@ -15,14 +15,15 @@ impl Projection for TelegramLinks {
     const VERSION: i32 = 1;
     const SCHEMA_SQL: &'static str = include_str!("schema.sql");
 
-    async fn apply(
+    /// Link events are rare: applied one at a time.
+    async fn apply_all(
         &self,
         conn: &mut PgConnection,
-        event: &RecordedEvent,
+        events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
-        {
+        for event in events {
             if !event.stream_id.starts_with("user-") {
-                return Ok(());
+                continue;
             }
             match event.decode::<UserEvent>()? {
                 UserEvent::TelegramLinked { user_id, chat_id } => {
@@ -51,8 +52,8 @@ impl Projection for TelegramLinks {
                 }
                 _ => {}
             }
-            Ok(())
         }
+        Ok(())
     }
 }
 
