@@ -1,0 +1,176 @@
+//! The history projection fed real events: the same read model whether events arrive one per batch
+//! (a live projector keeping up) or all in one batch (a rebuild), with sends, edits, deletions and
+//! receipts interleaved inside the batch.
+
+use chrono::{DateTime, Utc};
+use domain::{
+    Aggregate, ClientId, Conversation, ConversationCommand, ConversationEvent, ConversationId,
+    DisplayName, Member, MessageBody, UserId, Username,
+};
+use eventstore::{load_checkpoint, EventStore, ExpectedVersion, NewEvent};
+use projections::history::{queries, History};
+use projections::Projection;
+use std::time::Duration;
+use testkit::TestDb;
+use tokio_util::sync::CancellationToken;
+
+fn member(name: &str) -> anyhow::Result<Member> {
+    let username = Username::parse(name)?;
+    Ok(Member {
+        id: UserId::new(),
+        display_name: DisplayName::from_username(&username),
+        username,
+    })
+}
+
+fn at(second: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_700_000_000 + second, 0).unwrap_or_default()
+}
+
+/// Decides `commands` in order on a fresh conversation and returns its events.
+fn conversation(commands: Vec<ConversationCommand>) -> anyhow::Result<Vec<ConversationEvent>> {
+    let mut state = Conversation::default();
+    let mut events = Vec::new();
+    for command in commands {
+        let decided = state.decide(&command)?;
+        state = decided.iter().fold(state, |s, e| s.evolve(e));
+        events.extend(decided);
+    }
+    Ok(events)
+}
+
+fn send(
+    sender: &Member,
+    client: &str,
+    body: &str,
+    second: i64,
+) -> anyhow::Result<ConversationCommand> {
+    Ok(ConversationCommand::Send {
+        sender: sender.id,
+        client_id: ClientId::parse(client)?,
+        body: MessageBody::parse(body)?,
+        at: at(second),
+    })
+}
+
+async fn dump(db: &TestDb) -> anyhow::Result<Vec<String>> {
+    let mut rows = Vec::new();
+    for query in [
+        "SELECT row_to_json(t)::text FROM (SELECT * FROM history.conversations ORDER BY conversation_id) t",
+        "SELECT row_to_json(t)::text FROM (SELECT * FROM history.members ORDER BY user_id, conversation_id) t",
+        "SELECT row_to_json(t)::text FROM (SELECT * FROM history.messages ORDER BY conversation_id, seq) t",
+    ] {
+        rows.extend(sqlx::query_scalar::<_, String>(query).fetch_all(&db.pool).await?);
+    }
+    Ok(rows)
+}
+
+#[tokio::test]
+async fn one_event_per_batch_and_all_in_one_batch_build_the_same_history() -> anyhow::Result<()> {
+    let db = TestDb::create().await?;
+    let store = EventStore::new(db.pool.clone());
+    let (ann, ben, cat) = (member("ann")?, member("ben")?, member("cat")?);
+    let pair = ConversationId::for_pair(ann.id, ben.id);
+    let other = ConversationId::for_pair(ann.id, cat.id);
+    let start = |id, a: &Member, b: &Member| ConversationCommand::Start {
+        id,
+        members: [a.clone(), b.clone()],
+    };
+    let mut commands = vec![start(pair, &ann, &ben)];
+    for n in 0..6 {
+        let from = if n % 2 == 0 { &ann } else { &ben };
+        commands.push(send(from, &format!("m{n}"), &format!("message {n}"), n)?);
+    }
+    let first = pair.message_id(ann.id, &ClientId::parse("m0")?);
+    let third = pair.message_id(ann.id, &ClientId::parse("m2")?);
+    commands.extend([
+        ConversationCommand::Edit {
+            editor: ann.id,
+            message_id: third,
+            body: MessageBody::parse("message 2, edited")?,
+            at: at(10),
+        },
+        ConversationCommand::Delete {
+            actor: ann.id,
+            message_id: first,
+            at: at(11),
+        },
+        ConversationCommand::Read {
+            reader: ben.id,
+            up_to: 4,
+            at: at(12),
+        },
+        send(&ann, "m6", "after the receipt", 13)?,
+        send(&ann, "m7", "and one more", 14)?,
+    ]);
+    let pair_events = conversation(commands)?;
+    let other_events = conversation(vec![
+        start(other, &cat, &ann),
+        send(&cat, "c0", "hello ann", 20)?,
+    ])?;
+
+    // Live: one append at a time, each applied by the projector before the next.
+    let stop = CancellationToken::new();
+    projections::ensure_schema::<History>(&db.pool).await?;
+    let projector = tokio::spawn(projections::run(store.clone(), History, stop.clone()));
+    let streams = [(pair, pair_events), (other, other_events)];
+    for (id, events) in &streams {
+        for event in events {
+            let new = NewEvent::from_data(event.event_id(), event.event_type(), event)?;
+            let appended = store
+                .append(&id.stream_id(), ExpectedVersion::Any, &[new])
+                .await?;
+            let position = appended.last_position().unwrap_or_default();
+            tokio::time::timeout(Duration::from_secs(10), async {
+                while load_checkpoint(&db.pool, History::NAME).await? < position {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                anyhow::Ok(())
+            })
+            .await??;
+        }
+    }
+    stop.cancel();
+    projector.await?;
+    let live = dump(&db).await?;
+
+    // Rebuilt: every event in one batch.
+    projections::rebuild(&store, &History).await?;
+    assert_eq!(dump(&db).await?, live);
+
+    // And what that history says.
+    let page = queries::history_page(&db.pool, pair.as_uuid(), None, 50).await?;
+    let bodies: Vec<Option<&str>> = page.messages.iter().map(|m| m.body.as_deref()).collect();
+    assert_eq!(
+        bodies,
+        [
+            None,
+            Some("message 1"),
+            Some("message 2, edited"),
+            Some("message 3"),
+            Some("message 4"),
+            Some("message 5"),
+            Some("after the receipt"),
+            Some("and one more"),
+        ]
+    );
+    let for_ben = queries::conversation_for(&db.pool, ben.id.as_uuid(), pair.as_uuid())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("ben's conversation is missing"))?;
+    // Ben read up to seq 4; ann's messages after it are seqs 5, 7 and 8 (6 is ben's own).
+    assert_eq!(for_ben.conversation.unread, 3);
+    assert_eq!(for_ben.conversation.last_seq, 8);
+    assert_eq!(for_ben.conversation.peer_username, "ann");
+    let list = queries::list_conversations(&db.pool, ann.id.as_uuid(), 10).await?;
+    let order: Vec<_> = list
+        .iter()
+        .map(|c| c.conversation.conversation_id)
+        .collect();
+    assert_eq!(
+        order,
+        [other.as_uuid(), pair.as_uuid()],
+        "most recent first"
+    );
+    assert_eq!(list[0].conversation.unread, 1);
+    Ok(())
+}
