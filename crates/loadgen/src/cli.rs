@@ -1,0 +1,394 @@
+//! The command line: what to run against, which load, for how long, and where the results go.
+//!
+//! Parsed by hand (the workspace has no argument-parsing crate and this needs little), into
+//! [`Options`], which the library runs; the integration test builds them from the same strings.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const USAGE: &str = "\
+usage: loadgen [OPTIONS]
+
+Drives chatd with users sending to each other, times every message from send to its arrival on
+the recipient's WebSocket, and counts errors, lost and duplicated messages.
+
+target (default: start chatd from $CHATD, else target/release/chatd, with a throwaway database,
+Redis prefix and NATS stream):
+  --url URL              use a running service instead (e.g. http://127.0.0.1:8080)
+  --pid PID              with --url: sample this process's CPU and memory too (repeatable)
+  --split-roles          start api, publisher, projector and notifier as four processes
+
+load (default: paced at --rate):
+  --rate R               target messages per second, on a fixed schedule       [1000]
+  --senders S            concurrent senders that carry the schedule           [64]
+  --concurrency C        closed loop instead: C senders, each sending the next message as soon
+                         as the last one is answered (maximum throughput)
+  --one-conversation     every sender sends as one of the two members of ONE conversation
+                         (otherwise the senders are spread over all pairs of users)
+  --via rest|ws|both     send with POST .../messages or the WebSocket send frame  [rest]
+  --users N              users to register (pairs of them talk)  [senders, or 2 with
+                         --one-conversation]
+  --duration SECS        how long each run sends                               [10]
+  --body-bytes N         message body size                                     [64]
+  --grace SECS           how long to wait for deliveries after sending stops   [5]
+
+other modes:
+  --find-max             raise the rate step by step until p99 send-to-deliver passes --p99-ms,
+                         or anything is lost or fails; report the highest rate that held
+    --start-rate R       [500]     --step-factor F  [1.5]    --step-secs SECS [10]
+    --p99-ms MS          [100]     --max-rate R     [100000]
+  --connections C        open C idle authenticated sockets (spread over --users, default 10)
+                         and report the server's memory per socket
+  --smoke                4 users, 200 msgs/s for 3 s over REST and over WebSockets; exits
+                         non-zero if anything was lost, duplicated or failed (for CI)
+
+output:
+  --label TEXT           a name for this run in the table and the result file
+  --out FILE             the JSON result file   [target/loadgen/<timestamp>-<label>.json]
+  -h, --help             show this";
+
+/// How messages are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    /// `POST /api/v1/conversations/{id}/messages`; answered after the commit.
+    Rest,
+    /// The WebSocket `send` frame; answered by an `ack` frame.
+    Ws,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Rest => "rest",
+            Via::Ws => "ws",
+        }
+    }
+}
+
+/// The service under load.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// Start chatd from this binary with throwaway storage.
+    Start { chatd: PathBuf, split_roles: bool },
+    /// A service that runs already; `pids` are sampled for CPU and memory.
+    Url { url: String, pids: Vec<u32> },
+}
+
+/// Stepping parameters of `--find-max`.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct FindMax {
+    pub start_rate: f64,
+    pub factor: f64,
+    pub step: Duration,
+    pub p99_ms: f64,
+    pub max_rate: f64,
+}
+
+/// What the run does.
+#[derive(Debug, Clone, Copy)]
+pub enum Mode {
+    /// Open loop: `rate` messages per second on a fixed schedule carried by `senders`.
+    Paced { rate: f64, senders: usize },
+    /// Closed loop: `concurrency` senders each sending back to back.
+    Closed { concurrency: usize },
+    /// Paced steps of rising rate, `senders` carrying each.
+    FindMax { steps: FindMax, senders: usize },
+    /// Idle sockets only.
+    Connections { sockets: usize },
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub target: Target,
+    pub mode: Mode,
+    /// Each via is one run, in this order.
+    pub vias: Vec<Via>,
+    pub one_conversation: bool,
+    pub users: usize,
+    pub duration: Duration,
+    pub body_bytes: usize,
+    pub grace: Duration,
+    pub smoke: bool,
+    pub label: String,
+    pub out: Option<PathBuf>,
+}
+
+/// `Ok(None)` when help was asked for.
+pub fn parse<I, S>(args: I) -> anyhow::Result<Option<Options>>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    let mut args = args.into_iter().map(Into::into);
+    let mut url = None;
+    let mut pids = Vec::new();
+    let mut split_roles = false;
+    let mut rate = None;
+    let mut senders = None;
+    let mut concurrency = None;
+    let mut one_conversation = false;
+    let mut vias = None;
+    let mut users = None;
+    let mut duration = None;
+    let mut body_bytes = 64;
+    let mut grace = Duration::from_secs(5);
+    let mut find_max = false;
+    let mut steps = FindMax {
+        start_rate: 500.0,
+        factor: 1.5,
+        step: Duration::from_secs(10),
+        p99_ms: 100.0,
+        max_rate: 100_000.0,
+    };
+    let mut connections = None;
+    let mut smoke = false;
+    let mut label = None;
+    let mut out = None;
+
+    while let Some(arg) = args.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => (name.to_owned(), Some(value.into())),
+            _ => (arg, None),
+        };
+        let mut value = |what: &str| -> anyhow::Result<String> {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| anyhow::anyhow!("{name} needs {what}"))
+        };
+        match name.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--url" => url = Some(value("a URL")?.trim_end_matches('/').to_owned()),
+            "--pid" => pids.push(number(&name, &value("a process id")?)?),
+            "--split-roles" => split_roles = true,
+            "--rate" => rate = Some(positive(&name, &value("messages per second")?)?),
+            "--senders" => senders = Some(count(&name, &value("a count")?)?),
+            "--concurrency" => concurrency = Some(count(&name, &value("a count")?)?),
+            "--one-conversation" => one_conversation = true,
+            "--via" => {
+                vias = Some(match value("rest, ws or both")?.as_str() {
+                    "rest" => vec![Via::Rest],
+                    "ws" => vec![Via::Ws],
+                    "both" => vec![Via::Rest, Via::Ws],
+                    other => anyhow::bail!("--via: expected rest, ws or both, got {other:?}"),
+                })
+            }
+            "--users" => users = Some(count(&name, &value("a count")?)?),
+            "--duration" => duration = Some(seconds(&name, &value("seconds")?)?),
+            "--body-bytes" => body_bytes = count(&name, &value("a size")?)?,
+            "--grace" => grace = seconds(&name, &value("seconds")?)?,
+            "--find-max" => find_max = true,
+            "--start-rate" => steps.start_rate = positive(&name, &value("a rate")?)?,
+            "--step-factor" => {
+                steps.factor = positive(&name, &value("a factor")?)?;
+                anyhow::ensure!(steps.factor > 1.0, "--step-factor must be above 1");
+            }
+            "--step-secs" => steps.step = seconds(&name, &value("seconds")?)?,
+            "--p99-ms" => steps.p99_ms = positive(&name, &value("milliseconds")?)?,
+            "--max-rate" => steps.max_rate = positive(&name, &value("a rate")?)?,
+            "--connections" => connections = Some(count(&name, &value("a count")?)?),
+            "--smoke" => smoke = true,
+            "--label" => label = Some(value("a name")?),
+            "--out" => out = Some(PathBuf::from(value("a file name")?)),
+            other => anyhow::bail!("unknown option {other:?}; see loadgen --help"),
+        }
+    }
+
+    let exclusive = [
+        concurrency.is_some(),
+        find_max,
+        connections.is_some(),
+        smoke,
+    ];
+    anyhow::ensure!(
+        exclusive.iter().filter(|set| **set).count() <= 1,
+        "--concurrency, --find-max, --connections and --smoke are separate modes; pick one"
+    );
+    anyhow::ensure!(
+        body_bytes <= 4000,
+        "--body-bytes: at most 4000 (the limit of a message body)"
+    );
+    let senders = senders.unwrap_or(if smoke { 8 } else { 64 });
+    let mode = if let Some(concurrency) = concurrency {
+        Mode::Closed { concurrency }
+    } else if find_max {
+        Mode::FindMax { steps, senders }
+    } else if let Some(sockets) = connections {
+        Mode::Connections { sockets }
+    } else {
+        let default_rate = if smoke { 200.0 } else { 1000.0 };
+        Mode::Paced {
+            rate: rate.unwrap_or(default_rate),
+            senders,
+        }
+    };
+    let lanes = match mode {
+        Mode::Paced { senders, .. } | Mode::FindMax { senders, .. } => senders,
+        Mode::Closed { concurrency } => concurrency,
+        Mode::Connections { .. } => 0,
+    };
+    let users = match (users, mode) {
+        (Some(users), _) => users,
+        (None, Mode::Connections { .. }) => 10,
+        (None, _) if smoke => 4,
+        (None, _) if one_conversation => 2,
+        (None, _) => lanes.max(2),
+    };
+    let users = if matches!(mode, Mode::Connections { .. }) {
+        users
+    } else {
+        anyhow::ensure!(users >= 2, "--users: at least 2 (one pair)");
+        users + users % 2
+    };
+    let target = match url {
+        Some(url) => {
+            anyhow::ensure!(
+                url.starts_with("http://"),
+                "--url: expected http://host:port, got {url:?}"
+            );
+            anyhow::ensure!(
+                !split_roles,
+                "--split-roles starts chatd; it does not go with --url"
+            );
+            Target::Url { url, pids }
+        }
+        None => {
+            anyhow::ensure!(pids.is_empty(), "--pid goes with --url");
+            Target::Start {
+                chatd: std::env::var_os("CHATD")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| PathBuf::from("target/release/chatd")),
+                split_roles,
+            }
+        }
+    };
+    let vias = vias.unwrap_or_else(|| {
+        if smoke {
+            vec![Via::Rest, Via::Ws]
+        } else {
+            vec![Via::Rest]
+        }
+    });
+    let label = label.unwrap_or_else(|| default_label(mode, &vias, one_conversation, smoke));
+    anyhow::ensure!(
+        !label.is_empty()
+            && label
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)),
+        "--label: letters, digits, '-', '_' and '.' only (it names the result file)"
+    );
+    Ok(Some(Options {
+        target,
+        mode,
+        vias,
+        one_conversation,
+        users,
+        duration: duration.unwrap_or(Duration::from_secs(if smoke { 3 } else { 10 })),
+        body_bytes,
+        grace,
+        smoke,
+        label,
+        out,
+    }))
+}
+
+fn default_label(mode: Mode, vias: &[Via], one_conversation: bool, smoke: bool) -> String {
+    let via = match vias {
+        [one] => one.as_str(),
+        _ => "both",
+    };
+    let shape = if one_conversation { "one" } else { "spread" };
+    match mode {
+        _ if smoke => "smoke".to_owned(),
+        Mode::Paced { rate, .. } => format!("paced-{rate}-{shape}-{via}"),
+        Mode::Closed { concurrency } => format!("closed-{concurrency}-{shape}-{via}"),
+        Mode::FindMax { .. } => format!("find-max-{shape}-{via}"),
+        Mode::Connections { sockets } => format!("connections-{sockets}"),
+    }
+}
+
+fn number<T: std::str::FromStr>(name: &str, raw: &str) -> anyhow::Result<T> {
+    raw.parse()
+        .map_err(|_| anyhow::anyhow!("{name}: not a number: {raw:?}"))
+}
+
+fn count(name: &str, raw: &str) -> anyhow::Result<usize> {
+    let n: usize = number(name, raw)?;
+    anyhow::ensure!(n > 0, "{name}: must be at least 1");
+    Ok(n)
+}
+
+fn positive(name: &str, raw: &str) -> anyhow::Result<f64> {
+    let x: f64 = number(name, raw)?;
+    anyhow::ensure!(x.is_finite() && x > 0.0, "{name}: must be above 0");
+    Ok(x)
+}
+
+fn seconds(name: &str, raw: &str) -> anyhow::Result<Duration> {
+    Ok(Duration::from_secs_f64(positive(name, raw)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(args: &[&str]) -> Options {
+        match parse(args.iter().copied()) {
+            Ok(Some(options)) => options,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_a_paced_rest_run_over_spread_pairs() {
+        let o = options(&[]);
+        assert!(matches!(o.mode, Mode::Paced { rate, senders: 64 } if rate == 1000.0));
+        assert_eq!((o.vias.as_slice(), o.users), ([Via::Rest].as_slice(), 64));
+        assert!(!o.one_conversation);
+        assert_eq!(o.label, "paced-1000-spread-rest");
+    }
+
+    #[test]
+    fn one_conversation_needs_only_two_users() {
+        let o = options(&["--concurrency", "64", "--one-conversation", "--via=ws"]);
+        assert!(matches!(o.mode, Mode::Closed { concurrency: 64 }));
+        assert_eq!((o.users, o.vias.as_slice()), (2, [Via::Ws].as_slice()));
+    }
+
+    #[test]
+    fn smoke_is_short_and_covers_both_ways_of_sending() {
+        let o = options(&["--smoke", "--url", "http://127.0.0.1:1/"]);
+        assert!(matches!(o.mode, Mode::Paced { rate, senders: 8 } if rate == 200.0));
+        assert_eq!((o.users, o.duration), (4, Duration::from_secs(3)));
+        assert_eq!(o.vias, [Via::Rest, Via::Ws]);
+        assert!(matches!(o.target, Target::Url { ref url, .. } if url == "http://127.0.0.1:1"));
+    }
+
+    #[test]
+    fn odd_user_counts_are_rounded_up_to_pairs() {
+        assert_eq!(options(&["--users", "5"]).users, 6);
+    }
+
+    #[test]
+    fn bad_arguments_are_refused_with_the_option_named() {
+        for (args, needle) in [
+            (&["--rate", "fast"][..], "--rate"),
+            (&["--rate", "0"][..], "--rate"),
+            (&["--via", "pigeon"][..], "--via"),
+            (&["--find-max", "--smoke"][..], "separate modes"),
+            (&["--users"][..], "--users needs"),
+            (&["--bogus"][..], "--bogus"),
+            (&["--pid", "1"][..], "--pid"),
+            (&["--step-factor", "0.5"][..], "--step-factor"),
+        ] {
+            let error = parse(args.iter().copied()).expect_err("refused");
+            assert!(error.to_string().contains(needle), "{args:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn help_is_not_an_error() {
+        assert!(matches!(parse(["--help"]), Ok(None)));
+    }
+}
