@@ -8,6 +8,8 @@ use domain::user::{PasswordHash, Reservation, ReservationEvent, Reserve, UnlinkR
 use domain::{Aggregate, DisplayName, User, UserCommand, UserEvent, UserId, Username};
 use eventstore::{Appender, EventStore, ExpectedVersion, Metadata, NewEvent, StreamAppend};
 use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// What anyone may see of an account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -23,7 +25,12 @@ pub struct Accounts {
     /// Writes share transactions with the process's other commands (group commit).
     appender: Appender,
     hasher: PasswordHasher,
+    /// Who holds each username seen here, by reservation stream. A reservation never changes
+    /// owner, so an entry never goes stale; the map starts over past `OWNERS_CAPACITY`.
+    owners: Arc<Mutex<HashMap<String, UserId>>>,
 }
+
+const OWNERS_CAPACITY: usize = 100_000;
 
 impl Accounts {
     pub fn new(store: EventStore, appender: Appender, hasher: PasswordHasher) -> Self {
@@ -31,6 +38,7 @@ impl Accounts {
             store,
             appender,
             hasher,
+            owners: Arc::default(),
         }
     }
 
@@ -129,9 +137,26 @@ impl Accounts {
 
     pub async fn profile_by_username(&self, username: &Username) -> Result<UserProfile, AppError> {
         match self.reservation(username).await? {
-            Reservation::Taken { by } => self.profile(by).await,
+            Reservation::Taken { by } => {
+                if let Ok(mut owners) = self.owners.lock() {
+                    if owners.len() >= OWNERS_CAPACITY {
+                        owners.clear();
+                    }
+                    owners.insert(username.reservation_stream_id(), by);
+                }
+                self.profile(by).await
+            }
             Reservation::Free => Err(AppError::NotFound("user")),
         }
+    }
+
+    /// The owner of `username` if this process has looked it up before (no read).
+    pub fn cached_user_id(&self, username: &Username) -> Option<UserId> {
+        self.owners
+            .lock()
+            .ok()?
+            .get(&username.reservation_stream_id())
+            .copied()
     }
 
     /// The Telegram chat linked to the user, if any.

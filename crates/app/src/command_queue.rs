@@ -19,6 +19,7 @@ use crate::{AppError, Membership};
 use domain::{Aggregate, Conversation, ConversationCommand, ConversationEvent, ConversationId};
 use eventstore::{Appender, EventStore, ExpectedVersion, Metadata, NewEvent};
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::oneshot;
 use tokio_util::task::TaskTracker;
@@ -82,6 +83,17 @@ impl CommandQueues {
         command: ConversationCommand,
         metadata: Metadata,
     ) -> Result<Decided, AppError> {
+        self.submit(id, command, metadata).await
+    }
+
+    /// Queues `command` now and returns the wait for its outcome: commands submitted one after
+    /// the other are decided in that order, whenever their callers wait.
+    pub(crate) fn submit(
+        &self,
+        id: ConversationId,
+        command: ConversationCommand,
+        metadata: Metadata,
+    ) -> impl Future<Output = Result<Decided, AppError>> + Send + 'static {
         let (reply, outcome) = oneshot::channel();
         let start_worker = {
             let mut slots = self.slots();
@@ -101,9 +113,19 @@ impl CommandQueues {
             let queues = self.clone();
             self.workers.spawn(async move { queues.drain(id).await });
         }
-        outcome
-            .await
-            .map_err(|_| AppError::Internal("the command's worker stopped".into()))?
+        async move {
+            outcome
+                .await
+                .map_err(|_| AppError::Internal("the command's worker stopped".into()))?
+        }
+    }
+
+    /// Whether this process knows the conversation to be started (no read needed to send to it).
+    pub(crate) fn is_started(&self, id: ConversationId) -> bool {
+        self.slots()
+            .get(&id)
+            .and_then(|slot| slot.membership.as_ref())
+            .is_some_and(|(_, m)| !m.members().is_empty())
     }
 
     /// The membership as of the last known state, with its version (reads top it up).

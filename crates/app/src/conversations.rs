@@ -96,6 +96,19 @@ impl Conversations {
         client_id: ClientId,
         body: MessageBody,
     ) -> Result<SentMessage, AppError> {
+        self.submit_send(id, sender, client_id, body).await
+    }
+
+    /// Queues a send now and returns the wait for its outcome, so a caller (a WebSocket with many
+    /// sends in flight) can submit several in order without waiting for each: they get their
+    /// `seq`s in submission order.
+    pub fn submit_send(
+        &self,
+        id: ConversationId,
+        sender: UserId,
+        client_id: ClientId,
+        body: MessageBody,
+    ) -> impl std::future::Future<Output = Result<SentMessage, AppError>> + Send + 'static {
         let message_id = id.message_id(sender, &client_id);
         let command = ConversationCommand::Send {
             sender,
@@ -103,16 +116,41 @@ impl Conversations {
             body,
             at: Utc::now(),
         };
-        let (events, appended) = self.execute(id, sender, command).await?;
-        if let (Some(position), Some(event)) = (appended, events.into_iter().next()) {
-            return sent_message(event, position, true);
-        }
-        // A resend: answer with the message as first stored.
-        let stored =
-            self.store.read_event(message_id).await?.ok_or_else(|| {
+        let outcome = self.queues.submit(id, command, metadata(sender));
+        let store = self.store.clone();
+        async move {
+            let (events, appended) = outcome.await?;
+            if let (Some(position), Some(event)) = (appended, events.into_iter().next()) {
+                return sent_message(event, position, true);
+            }
+            // A resend: answer with the message as first stored.
+            let stored = store.read_event(message_id).await?.ok_or_else(|| {
                 AppError::Internal(format!("sent message {message_id} not stored"))
             })?;
-        sent_message(stored.decode()?, stored.position, false)
+            sent_message(stored.decode()?, stored.position, false)
+        }
+    }
+
+    /// The conversation between `sender` and the user named `to`, started if needed. Usernames
+    /// never change owner, so once this process knows the conversation no read is needed.
+    pub async fn with_user(
+        &self,
+        sender: UserId,
+        to: &Username,
+    ) -> Result<ConversationId, AppError> {
+        if let Some(peer) = self.accounts.cached_user_id(to) {
+            let id = ConversationId::for_pair(sender, peer);
+            if peer != sender && self.queues.is_started(id) {
+                return Ok(id);
+            }
+        }
+        let (id, _) = self.start(sender, to).await.map_err(|e| match e {
+            AppError::Validation(v) if v.field == "with" => {
+                AppError::Validation(domain::ValidationError::new("to", v.message))
+            }
+            other => other,
+        })?;
+        Ok(id)
     }
 
     /// Sends to a user by name, starting the conversation if needed.
@@ -123,12 +161,7 @@ impl Conversations {
         client_id: ClientId,
         body: MessageBody,
     ) -> Result<SentMessage, AppError> {
-        let (id, _) = self.start(sender, to).await.map_err(|e| match e {
-            AppError::Validation(v) if v.field == "with" => {
-                AppError::Validation(domain::ValidationError::new("to", v.message))
-            }
-            other => other,
-        })?;
+        let id = self.with_user(sender, to).await?;
         self.send(id, sender, client_id, body).await
     }
 
@@ -226,12 +259,7 @@ impl Conversations {
         actor: UserId,
         command: ConversationCommand,
     ) -> Result<(Vec<ConversationEvent>, Appended), AppError> {
-        let metadata = Metadata {
-            actor: Some(format!("user:{actor}")),
-            correlation_id: Some(Uuid::new_v4()),
-            ..Metadata::default()
-        };
-        self.queues.execute(id, command, metadata).await
+        self.queues.execute(id, command, metadata(actor)).await
     }
 }
 
@@ -266,6 +294,14 @@ fn sent_message(
             "expected a sent message, found {}",
             other.event_type()
         ))),
+    }
+}
+
+fn metadata(actor: UserId) -> Metadata {
+    Metadata {
+        actor: Some(format!("user:{actor}")),
+        correlation_id: Some(Uuid::new_v4()),
+        ..Metadata::default()
     }
 }
 

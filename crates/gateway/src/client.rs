@@ -1,10 +1,12 @@
 //! Frames a client sends: send a message, say it is typing, or ask to resume.
 
 use crate::{announce, Gateway};
-use app::AppError;
+use app::{AppError, SentMessage};
 use domain::{ClientId, ConversationId, Member, MessageBody, Username};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::future::Future;
+use std::pin::Pin;
 
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -32,6 +34,9 @@ pub(crate) enum Reply {
     Frame(Value),
     Resume(i64),
     Visible(bool),
+    /// A send already queued for its conversation; its ack frame once it is stored. The reader
+    /// keeps several in flight and reads on, so one socket's sends share group commits.
+    Pending(Pin<Box<dyn Future<Output = Value> + Send>>),
 }
 
 pub(crate) fn error_frame(
@@ -106,9 +111,7 @@ pub(crate) async fn handle(gateway: &Gateway, me: &Member, text: &str) -> Option
             to,
             body,
             client_id,
-        } => Some(Reply::Frame(
-            send(gateway, me, conversation_id, to, body, client_id).await,
-        )),
+        } => Some(send(gateway, me, conversation_id, to, body, client_id).await),
         ClientFrame::Typing { conversation_id } => {
             typing(gateway, me, conversation_id).await.map(Reply::Frame)
         }
@@ -125,6 +128,8 @@ pub(crate) async fn handle(gateway: &Gateway, me: &Member, text: &str) -> Option
     }
 }
 
+/// Validates a send and queues it (in frame order: a conversation named by username is looked up
+/// first, here); the ack comes from the returned pending reply.
 async fn send(
     gateway: &Gateway,
     me: &Member,
@@ -132,80 +137,82 @@ async fn send(
     to: Option<String>,
     body: Option<String>,
     client_id: Option<String>,
-) -> Value {
+) -> Reply {
+    match queue_send(gateway, me, conversation_id, to, body, client_id).await {
+        Ok(pending) => Reply::Pending(Box::pin(pending)),
+        Err(frame) => Reply::Frame(frame),
+    }
+}
+
+async fn queue_send(
+    gateway: &Gateway,
+    me: &Member,
+    conversation_id: Option<String>,
+    to: Option<String>,
+    body: Option<String>,
+    client_id: Option<String>,
+) -> Result<impl Future<Output = Value> + Send + 'static, Value> {
     let client = client_id.as_deref();
+    let invalid =
+        |message: &str, field: &str| error_frame("validation_failed", message, Some(field), client);
     let client_id = match client_id.as_deref().map(ClientId::parse) {
         Some(Ok(id)) => id,
-        Some(Err(e)) => return error_frame("validation_failed", &e.message, Some(e.field), client),
-        None => {
-            return error_frame(
-                "validation_failed",
-                "is required",
-                Some("client_id"),
-                client,
-            )
-        }
+        Some(Err(e)) => return Err(invalid(&e.message, e.field)),
+        None => return Err(invalid("is required", "client_id")),
     };
     let body = match body.as_deref().map(MessageBody::parse) {
         Some(Ok(body)) => body,
-        Some(Err(e)) => return error_frame("validation_failed", &e.message, Some(e.field), client),
-        None => return error_frame("validation_failed", "is required", Some("body"), client),
+        Some(Err(e)) => return Err(invalid(&e.message, e.field)),
+        None => return Err(invalid("is required", "body")),
     };
     let conversations = &gateway.deps().conversations;
-    let sent = match (conversation_id, to) {
+    let id = match (conversation_id, to) {
         (Some(id), _) => match uuid::Uuid::parse_str(&id) {
-            Ok(id) => {
-                conversations
-                    .send(ConversationId::from_uuid(id), me.id, client_id, body)
-                    .await
-            }
-            Err(_) => Err(AppError::NotFound("conversation")),
+            Ok(id) => ConversationId::from_uuid(id),
+            Err(_) => return Err(app_error_frame(&AppError::NotFound("conversation"), client)),
         },
         (None, Some(to)) => match Username::parse(&to) {
-            Ok(to) => conversations.send_to(me.id, &to, client_id, body).await,
-            Err(_) => {
-                return error_frame(
-                    "validation_failed",
-                    &format!("there is no user named {to}"),
-                    Some("to"),
-                    client,
-                )
-            }
+            Ok(to) => match conversations.with_user(me.id, &to).await {
+                Ok(id) => id,
+                Err(error) => return Err(app_error_frame(&error, client)),
+            },
+            Err(_) => return Err(invalid(&format!("there is no user named {to}"), "to")),
         },
-        (None, None) => {
-            return error_frame(
-                "validation_failed",
-                "give conversation_id or to",
-                Some("conversation_id"),
-                client,
-            )
-        }
+        (None, None) => return Err(invalid("give conversation_id or to", "conversation_id")),
     };
-    match sent {
-        Ok(sent) => json!({
-            "type": "ack",
+    let client = client.map(str::to_owned);
+    let sent = conversations.submit_send(id, me.id, client_id, body);
+    Ok(async move {
+        match sent.await {
+            Ok(sent) => ack_frame(&sent),
+            Err(error) => app_error_frame(&error, client.as_deref()),
+        }
+    })
+}
+
+fn ack_frame(sent: &SentMessage) -> Value {
+    json!({
+        "type": "ack",
+        "client_id": sent.client_id,
+        "created": sent.created,
+        "message": {
+            "id": sent.message_id,
+            "conversation_id": sent.conversation_id,
+            "seq": sent.seq,
+            "sender": {
+                "id": sent.sender.id,
+                "username": sent.sender.username,
+                "display_name": sent.sender.display_name,
+            },
+            "body": sent.body,
+            "sent_at": sent.sent_at,
             "client_id": sent.client_id,
-            "created": sent.created,
-            "message": {
-                "id": sent.message_id,
-                "conversation_id": sent.conversation_id,
-                "seq": sent.seq,
-                "sender": {
-                    "id": sent.sender.id,
-                    "username": sent.sender.username,
-                    "display_name": sent.sender.display_name,
-                },
-                "body": sent.body,
-                "sent_at": sent.sent_at,
-                "client_id": sent.client_id,
-                "edited": false,
-                "edited_at": null,
-                "deleted": false,
-                "cursor": sent.position,
-            }
-        }),
-        Err(error) => app_error_frame(&error, client),
-    }
+            "edited": false,
+            "edited_at": null,
+            "deleted": false,
+            "cursor": sent.position,
+        }
+    })
 }
 
 /// Tells the peer that `me` is typing; at most once per interval per user and conversation

@@ -7,7 +7,7 @@ use crate::resume::Replay;
 use crate::{announce, Gateway, CLOSE_RESUME};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use domain::Member;
-use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::stream::{FuturesOrdered, SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -18,6 +18,9 @@ use tokio::sync::mpsc;
 /// Replies (acks, errors) waiting for the writer; the reader waits when it is full, which slows
 /// only the client that sends faster than it reads.
 const REPLY_QUEUE: usize = 16;
+/// Sends one socket may have queued and not yet answered. A person sends one at a time; a bot or
+/// a busy client gets its sends into shared group commits without waiting for each ack.
+const MAX_SENDS_IN_FLIGHT: usize = 32;
 
 /// Close code for a socket whose session ended (logout, revoked elsewhere, expired).
 pub const CLOSE_SESSION_ENDED: u16 = 4001;
@@ -108,9 +111,21 @@ async fn read(
     last_heard: Arc<AtomicI64>,
     (visible, presence_key): (Arc<AtomicBool>, String),
 ) {
-    while let Some(message) = stream.next().await {
-        let Ok(message) = message else {
-            // Protocol errors, frames over the size limit, resets: this socket is done.
+    // Sends queued but not yet stored; acks go out in frame order. Bounded: past it the reader
+    // stops reading, and TCP pushes back on the client.
+    let mut in_flight = FuturesOrdered::new();
+    loop {
+        let message = tokio::select! {
+            Some(ack) = in_flight.next(), if !in_flight.is_empty() => {
+                if replies.send(Reply::Frame(ack)).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+            message = stream.next(), if in_flight.len() < MAX_SENDS_IN_FLIGHT => message,
+        };
+        let Some(Ok(message)) = message else {
+            // Closed, or protocol errors, frames over the size limit, resets: this socket is done.
             break;
         };
         last_heard.store(started.elapsed().as_millis() as i64, Ordering::Relaxed);
@@ -125,20 +140,28 @@ async fn read(
             Message::Close(_) => break,
             Message::Ping(_) | Message::Pong(_) => None,
         };
-        if let Some(Reply::Visible(now_visible)) = reply {
-            visible.store(now_visible, Ordering::Relaxed);
-            if let Err(error) = gateway
-                .deps()
-                .presence
-                .set_visible(me.id, &presence_key, now_visible)
-                .await
-            {
-                tracing::warn!(%error, "presence unavailable");
+        let writer_alive = match reply {
+            Some(Reply::Visible(now_visible)) => {
+                visible.store(now_visible, Ordering::Relaxed);
+                if let Err(error) = gateway
+                    .deps()
+                    .presence
+                    .set_visible(me.id, &presence_key, now_visible)
+                    .await
+                {
+                    tracing::warn!(%error, "presence unavailable");
+                }
+                true
             }
-        } else if let Some(reply) = reply {
-            if replies.send(reply).await.is_err() {
-                break;
+            Some(Reply::Pending(ack)) => {
+                in_flight.push_back(ack);
+                true
             }
+            Some(reply) => replies.send(reply).await.is_ok(),
+            None => true,
+        };
+        if !writer_alive {
+            break;
         }
     }
 }
@@ -218,7 +241,7 @@ async fn write(
                         Some(head) => last_sent = last_sent.max(head),
                         None => return,
                     },
-                    Some(Reply::Visible(_)) => {}
+                    Some(Reply::Visible(_) | Reply::Pending(_)) => {}
                     None => return,
                 }
             }

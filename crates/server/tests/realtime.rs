@@ -265,6 +265,49 @@ async fn messages_reach_every_socket_of_both_members_and_no_other() -> anyhow::R
 }
 
 #[tokio::test]
+async fn many_sends_in_flight_on_one_socket_are_stored_and_acked_in_frame_order(
+) -> anyhow::Result<()> {
+    let app = spawn_app(&[]).await?;
+    let alice = Person::new(&app, "alice").await?;
+    let bob = Person::new(&app, "bob").await?;
+    let mut bob_tab = bob.socket(&app.base).await?;
+    let mut alice_tab = alice.socket(&app.base).await?;
+    // Fired without waiting for acks, some by username and some by conversation id.
+    let id = alice.start_with(&app.base, &bob).await?;
+    for n in 0..100 {
+        let frame = if n % 2 == 0 {
+            json!({"type": "send", "to": "bob", "body": format!("m{n}"), "client_id": format!("c{n}")})
+        } else {
+            json!({"type": "send", "conversation_id": id, "body": format!("m{n}"), "client_id": format!("c{n}")})
+        };
+        alice_tab.send(frame).await?;
+    }
+    let mut acked = Vec::new();
+    while acked.len() < 100 {
+        let ack = alice_tab.next_of("ack").await?;
+        acked.push((
+            ack["client_id"].as_str().unwrap_or_default().to_owned(),
+            ack["message"]["seq"].as_i64().unwrap_or(0),
+        ));
+    }
+    let expected: Vec<(String, i64)> = (0..100).map(|n| (format!("c{n}"), n + 1)).collect();
+    assert_eq!(acked, expected, "acks in frame order, seqs in frame order");
+    // The socket did not wait for each ack: its sends shared transactions.
+    let transactions: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT xmin::text) FROM events WHERE event_type = 'MessageSent'",
+    )
+    .fetch_one(&app.db.pool)
+    .await?;
+    assert!(transactions < 100, "{transactions} transactions for 100 sends");
+    let bodies = bob_tab.bodies(100).await?;
+    assert_eq!(
+        bodies,
+        (0..100).map(|n| format!("m{n}")).collect::<Vec<_>>()
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_reconnecting_client_resumes_without_gaps_or_duplicates() -> anyhow::Result<()> {
     let app = spawn_app(&[]).await?;
     let alice = Person::new(&app, "alice").await?;
