@@ -406,6 +406,7 @@ fn answer(
     }
 }
 
+/// Unprepared, like the hot reads (see `read.rs`): planned with the log's current size.
 async fn stored_events(
     conn: &mut PgConnection,
     ids: &[Uuid],
@@ -416,6 +417,7 @@ async fn stored_events(
     let rows = sqlx::query(
         "SELECT event_id, stream_id, stream_version, position FROM events WHERE event_id = ANY($1)",
     )
+    .persistent(false)
     .bind(ids)
     .fetch_all(&mut *conn)
     .await?;
@@ -442,6 +444,7 @@ async fn stream_versions(
         return Ok(HashMap::new());
     }
     let rows = sqlx::query("SELECT stream_id, version FROM streams WHERE stream_id = ANY($1)")
+        .persistent(false)
         .bind(streams)
         .fetch_all(&mut *conn)
         .await?;

@@ -1,4 +1,9 @@
 //! Reading one stream, or the global log, forward.
+//!
+//! The hot reads are sent unprepared (`persistent(false)`), so Postgres plans each with the tables'
+//! current size. A prepared statement's generic plan is fixed once, often while a new store is
+//! nearly empty: a sequential scan that stays long after the log has grown to millions of rows
+//! (measured: a benchmark from an empty store spent most of Postgres's time in such scans).
 
 use crate::event::EventRow;
 use crate::{Error, EventStore, RecordedEvent};
@@ -19,6 +24,7 @@ impl EventStore {
               ORDER BY stream_version
               LIMIT $3",
         )
+        .persistent(false)
         .bind(stream_id)
         .bind(from_version)
         .bind(limit)
@@ -45,6 +51,7 @@ impl EventStore {
               ORDER BY position
               LIMIT $2",
         )
+        .persistent(false)
         .bind(after)
         .bind(limit)
         .fetch_all(&self.pool)
