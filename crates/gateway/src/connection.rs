@@ -48,17 +48,24 @@ pub async fn serve(
     metrics::gauge!("websocket_connections").increment(1);
     let socket_id = registration.id;
     let presence_key = gateway.presence_key(socket_id);
-    match gateway.deps().presence.connect(me.id, &presence_key).await {
-        Ok(true) => announce::presence(&gateway, me.id).await,
-        Ok(false) => {}
-        Err(error) => tracing::warn!(%error, "presence unavailable"),
-    }
+    // Boxed here and below: every idle socket holds this future for its whole life, and a state
+    // machine is as large as its largest await. Rare, deep awaits (Redis, Postgres, the bus) go
+    // to the heap for their duration instead of sizing every socket's future.
+    Box::pin(async {
+        match gateway.deps().presence.connect(me.id, &presence_key).await {
+            Ok(true) => announce::presence(&gateway, me.id).await,
+            Ok(false) => {}
+            Err(error) => tracing::warn!(%error, "presence unavailable"),
+        }
+    })
+    .await;
 
     let started = Instant::now();
     let last_heard = Arc::new(AtomicI64::new(0));
     let (replies, reply_queue) = mpsc::channel(REPLY_QUEUE);
     let visible = registration.visible.clone();
-    let mut writer = tokio::spawn(write(
+    // The writer runs in this task (one task less per socket); the reader in its own.
+    let mut writer = std::pin::pin!(write(
         gateway.clone(),
         me.clone(),
         sink,
@@ -79,27 +86,28 @@ pub async fn serve(
         (visible, presence_key.clone()),
     ));
     tokio::select! {
-        _ = &mut writer => reader.abort(),
+        () = &mut writer => reader.abort(),
         _ = &mut reader => {
-            // Let the writer flush what the reader asked of it, then stop it.
-            if tokio::time::timeout(Duration::from_millis(200), &mut writer).await.is_err() {
-                writer.abort();
-            }
+            // Let the writer flush what the reader asked of it; past that it is dropped.
+            let _ = tokio::time::timeout(Duration::from_millis(200), &mut writer).await;
         }
     }
 
     gateway.hub().unregister(me.id, socket_id);
     metrics::gauge!("websocket_connections").decrement(1);
-    match gateway
-        .deps()
-        .presence
-        .disconnect(me.id, &presence_key)
-        .await
-    {
-        Ok(true) => announce::presence(&gateway, me.id).await,
-        Ok(false) => {}
-        Err(error) => tracing::warn!(%error, "presence unavailable"),
-    }
+    Box::pin(async {
+        match gateway
+            .deps()
+            .presence
+            .disconnect(me.id, &presence_key)
+            .await
+        {
+            Ok(true) => announce::presence(&gateway, me.id).await,
+            Ok(false) => {}
+            Err(error) => tracing::warn!(%error, "presence unavailable"),
+        }
+    })
+    .await;
 }
 
 async fn read(
@@ -130,7 +138,7 @@ async fn read(
         };
         last_heard.store(started.elapsed().as_millis() as i64, Ordering::Relaxed);
         let reply = match message {
-            Message::Text(text) => client::handle(&gateway, &me, text.as_str()).await,
+            Message::Text(text) => Box::pin(client::handle(&gateway, &me, text.as_str())).await,
             Message::Binary(_) => Some(Reply::Frame(client::error_frame(
                 "invalid_frame",
                 "binary frames are not supported; send JSON text",
@@ -143,11 +151,12 @@ async fn read(
         let writer_alive = match reply {
             Some(Reply::Visible(now_visible)) => {
                 visible.store(now_visible, Ordering::Relaxed);
-                if let Err(error) = gateway
-                    .deps()
-                    .presence
-                    .set_visible(me.id, &presence_key, now_visible)
-                    .await
+                if let Err(error) = Box::pin(gateway.deps().presence.set_visible(
+                    me.id,
+                    &presence_key,
+                    now_visible,
+                ))
+                .await
                 {
                     tracing::warn!(%error, "presence unavailable");
                 }
@@ -182,7 +191,9 @@ async fn write(
 ) {
     let settings = gateway.deps().settings;
     let session_key = kv::session_key(&gateway.deps().kv, &session_id);
-    let head = gateway.deps().store.head_position().await.unwrap_or(0);
+    let head = Box::pin(gateway.deps().store.head_position())
+        .await
+        .unwrap_or(0);
     let hello = json!({
         "type": "hello",
         "user": { "id": me.id, "username": me.username, "display_name": me.display_name },
@@ -194,7 +205,7 @@ async fn write(
     // Durable frames up to this cursor were sent; later ones from the queue.
     let mut last_sent = 0;
     if let Some(after) = after {
-        match backlog(&gateway, &me, &mut sink, after).await {
+        match Box::pin(backlog(&gateway, &me, &mut sink, after)).await {
             Some(head) => last_sent = head,
             None => return,
         }
@@ -237,7 +248,7 @@ async fn write(
                             return;
                         }
                     }
-                    Some(Reply::Resume(after)) => match backlog(&gateway, &me, &mut sink, after).await {
+                    Some(Reply::Resume(after)) => match Box::pin(backlog(&gateway, &me, &mut sink, after)).await {
                         Some(head) => last_sent = last_sent.max(head),
                         None => return,
                     },
@@ -261,7 +272,7 @@ async fn write(
                     let _ = close(&mut sink, 1001, "no answer to pings").await;
                     return;
                 }
-                if !session_alive(&gateway, &session_key).await {
+                if !Box::pin(session_alive(&gateway, &session_key)).await {
                     let _ = close(&mut sink, CLOSE_SESSION_ENDED, "your session ended; log in again").await;
                     return;
                 }
