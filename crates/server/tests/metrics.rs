@@ -39,25 +39,28 @@ async fn metrics_describe_requests_events_and_projections() -> anyhow::Result<()
         404
     );
 
+    let expected = [
+        "http_requests_total{method=\"POST\",route=\"/api/v1/auth/register\",status=\"201\"}",
+        "http_request_duration_seconds_bucket",
+        "events_appended_total",
+        "projection_lag_events{projection=\"history\"}",
+        "projection_lag_events{projection=\"telegram\"}",
+    ];
+    // Each projector sets its gauges after its first batch: wait for all of them, not the first.
     let mut text = String::new();
-    for _ in 0..50 {
+    for _ in 0..100 {
         text = client
             .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
             .send()
             .await?
             .text()
             .await?;
-        if text.contains("projection_lag_events") {
+        if expected.iter().all(|e| text.contains(e)) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    for expected in [
-        "http_requests_total{method=\"POST\",route=\"/api/v1/auth/register\",status=\"201\"}",
-        "http_request_duration_seconds_bucket",
-        "events_appended_total",
-        "projection_lag_events{projection=\"history\"}",
-    ] {
+    for expected in expected {
         assert!(text.contains(expected), "{expected} missing from:\n{text}");
     }
     stop.cancel();
