@@ -14,11 +14,15 @@ use eventstore::{
 };
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// The channel on which projectors announce progress; the payload is `<name>:<position>`.
 pub const PROGRESS_CHANNEL: &str = "projection_progress";
+
+/// How long a projector may skip writing batches it has no use for before it records its
+/// checkpoint anyway (what a restart would otherwise read again).
+const IDLE_CHECKPOINT: Duration = Duration::from_secs(10);
 
 pub trait Projection: Send + Sync + 'static {
     /// Also the name of its live schema and of its checkpoint.
@@ -27,6 +31,14 @@ pub trait Projection: Send + Sync + 'static {
     const VERSION: i32;
     /// Idempotent DDL (`CREATE TABLE IF NOT EXISTS ...`) with unqualified names.
     const SCHEMA_SQL: &'static str;
+
+    /// Whether the projection uses this event at all. A batch holding none of them is not
+    /// written (no transaction); the checkpoint moves past it with the next written batch, or
+    /// within `IDLE_CHECKPOINT`. Keep the default (every event) for a projection that readers wait
+    /// on by position (read-your-writes), so that its position keeps up with the log's head.
+    fn wants(&self, _event: &RecordedEvent) -> bool {
+        true
+    }
 
     /// Applies a batch of events, in order, inside the batch's transaction; events it does not use
     /// are ignored. A projection writes a batch with as few statements as it can (multi-row).
@@ -112,8 +124,17 @@ async fn apply_batch<P: Projection>(
     batch: &[RecordedEvent],
 ) -> Result<i64, ProjectionError> {
     let mut tx = pool.begin().await?;
-    lock(&mut tx, P::NAME).await?;
-    use_schema(&mut tx, schema).await?;
+    // One round trip: the projection's lock, its schema, and a commit that does not wait for its
+    // flush (a batch lost in a crash is lost with its checkpoint and applied again from the log;
+    // see `eventstore::replayable_transaction`).
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock($1), set_config('search_path', $2, true),
+                set_config('synchronous_commit', 'off', true)",
+    )
+    .bind(lock_key(P::NAME))
+    .bind(format!("\"{schema}\", public"))
+    .execute(&mut *tx)
+    .await?;
     let done: i64 = sqlx::query_scalar("SELECT position FROM checkpoints WHERE subscriber = $1")
         .bind(checkpoint_name)
         .fetch_optional(&mut *tx)
@@ -181,16 +202,28 @@ async fn follow<P: Projection>(
         checkpoint,
         "projector following the log"
     );
+    let mut written_at = Instant::now();
+    let mut gauged_at: Option<Instant> = None;
     loop {
         let batch = tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
             batch = subscription.next_batch() => batch?,
         };
-        let position = apply_batch(pool, projection, P::NAME, P::NAME, &batch).await?;
-        let head = store.head_position().await?;
-        metrics::gauge!("projection_position", "projection" => P::NAME).set(position as f64);
-        metrics::gauge!("projection_lag_events", "projection" => P::NAME)
-            .set((head - position).max(0) as f64);
+        let wanted = batch.iter().any(|e| projection.wants(e));
+        let position = if wanted || written_at.elapsed() >= IDLE_CHECKPOINT {
+            written_at = Instant::now();
+            apply_batch(pool, projection, P::NAME, P::NAME, &batch).await?
+        } else {
+            subscription.position()
+        };
+        // The lag needs the log's head: a query, so at most once a second, not once a batch.
+        if gauged_at.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+            gauged_at = Some(Instant::now());
+            let head = store.head_position().await?;
+            metrics::gauge!("projection_position", "projection" => P::NAME).set(position as f64);
+            metrics::gauge!("projection_lag_events", "projection" => P::NAME)
+                .set((head - position).max(0) as f64);
+        }
     }
 }
 

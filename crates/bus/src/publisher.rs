@@ -7,7 +7,9 @@
 
 use crate::{render, Bus, BusError, POSITION_HEADER};
 use async_nats::jetstream::message::PublishMessage;
-use eventstore::{load_checkpoint, save_checkpoint, EventStore, SubscriptionOptions};
+use eventstore::{
+    load_checkpoint, replayable_transaction, save_checkpoint, EventStore, SubscriptionOptions,
+};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -68,12 +70,16 @@ async fn follow(store: &EventStore, bus: &Bus, backoff: &mut Duration) -> Result
         }
         metrics::counter!("events_published_total").increment(batch.len() as u64);
         if let Some(last) = batch.last() {
-            let mut conn = store
+            // A checkpoint lost in a crash only re-publishes what JetStream then drops as a
+            // duplicate (same message ids): no need to wait for its flush before the next batch.
+            let mut tx = store
                 .pool()
-                .acquire()
+                .begin()
                 .await
                 .map_err(eventstore::Error::from)?;
-            save_checkpoint(&mut conn, CHECKPOINT, last.position).await?;
+            replayable_transaction(&mut tx).await?;
+            save_checkpoint(&mut tx, CHECKPOINT, last.position).await?;
+            tx.commit().await.map_err(eventstore::Error::from)?;
         }
         *backoff = Duration::from_millis(200);
     }

@@ -189,8 +189,7 @@ pub(crate) async fn write_batch(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let mut placed = stored_events(conn, &ids).await?;
-    let mut versions = stream_versions(conn, &streams).await?;
+    let (mut placed, mut versions) = known(conn, &ids, &streams).await?;
 
     // Plan every request in order; rows of the accepted ones go to one insert.
     let mut rows = Rows::default();
@@ -242,21 +241,23 @@ pub(crate) async fn write_batch(
             .map(|s| (s.as_str(), versions.get(s.as_str()).copied().unwrap_or(0)))
             .collect();
         let (names, values): (Vec<&str>, Vec<i64>) = changed.into_iter().unzip();
+        // The new stream versions and one notification for the whole batch, in one round trip
+        // (the lock is held until commit). The notification only wakes readers, who re-read from
+        // their checkpoint.
         sqlx::query(
-            "INSERT INTO streams (stream_id, version)
-             SELECT * FROM unnest($1::text[], $2::bigint[])
-             ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version",
+            "WITH versions AS (
+                 INSERT INTO streams (stream_id, version)
+                 SELECT * FROM unnest($1::text[], $2::bigint[])
+                 ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version
+             )
+             SELECT pg_notify($3, $4)",
         )
         .bind(&names)
         .bind(&values)
+        .bind(NOTIFY_CHANNEL)
+        .bind(last.to_string())
         .execute(&mut *conn)
         .await?;
-        // One notification per batch: it only wakes readers, who re-read from their checkpoint.
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(NOTIFY_CHANNEL)
-            .bind(last.to_string())
-            .execute(&mut *conn)
-            .await?;
         metrics::counter!("events_appended_total").increment(positions.len() as u64);
     }
 
@@ -406,52 +407,47 @@ fn answer(
     }
 }
 
-/// Unprepared, like the hot reads (see `read.rs`): planned with the log's current size.
-async fn stored_events(
+/// What the store already holds of a batch: its events stored before (a retry), and the current
+/// version of its streams. One round trip, unprepared like the hot reads (see `read.rs`), so it
+/// is planned with the log's current size.
+async fn known(
     conn: &mut PgConnection,
     ids: &[Uuid],
-) -> Result<HashMap<Uuid, Placed>, Error> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
+    streams: &[&str],
+) -> Result<(HashMap<Uuid, Placed>, HashMap<String, i64>), Error> {
     let rows = sqlx::query(
-        "SELECT event_id, stream_id, stream_version, position FROM events WHERE event_id = ANY($1)",
+        "SELECT event_id, stream_id, stream_version AS version, position
+           FROM events WHERE event_id = ANY($1)
+         UNION ALL
+         SELECT NULL, stream_id, version, NULL FROM streams WHERE stream_id = ANY($2)",
     )
     .persistent(false)
     .bind(ids)
+    .bind(streams)
     .fetch_all(&mut *conn)
     .await?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            (
-                r.get("event_id"),
-                Placed {
-                    stream_id: r.get("stream_id"),
-                    stream_version: r.get("stream_version"),
-                    position: Some(r.get("position")),
-                },
-            )
-        })
-        .collect())
-}
-
-async fn stream_versions(
-    conn: &mut PgConnection,
-    streams: &[&str],
-) -> Result<HashMap<String, i64>, Error> {
-    if streams.is_empty() {
-        return Ok(HashMap::new());
+    let mut placed = HashMap::new();
+    let mut versions = HashMap::new();
+    for row in &rows {
+        let stream_id: String = row.get("stream_id");
+        let version: i64 = row.get("version");
+        match row.get::<Option<Uuid>, _>("event_id") {
+            Some(event_id) => {
+                placed.insert(
+                    event_id,
+                    Placed {
+                        stream_id,
+                        stream_version: version,
+                        position: row.get("position"),
+                    },
+                );
+            }
+            None => {
+                versions.insert(stream_id, version);
+            }
+        }
     }
-    let rows = sqlx::query("SELECT stream_id, version FROM streams WHERE stream_id = ANY($1)")
-        .persistent(false)
-        .bind(streams)
-        .fetch_all(&mut *conn)
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| (r.get("stream_id"), r.get("version")))
-        .collect())
+    Ok((placed, versions))
 }
 
 /// The rows of one multi-row insert, as column arrays.

@@ -32,3 +32,18 @@ pub async fn save_checkpoint(
     .await?;
     Ok(())
 }
+
+/// Lets the caller's transaction commit without waiting for its WAL flush (`synchronous_commit =
+/// off` for this transaction only). A crash can then lose the last fraction of a second of such
+/// commits, whole (never half of one). Only for state that is replayed from the log when lost: a
+/// subscriber's checkpoint, and read-model writes committed with it. Never for appends, which are
+/// the source of truth and are acknowledged only once durable.
+///
+/// Consumers commit once per batch; not waiting for those flushes keeps them off the disk queue
+/// the appender's commits wait in, and lets them follow the log without a flush per batch.
+pub async fn replayable_transaction(conn: &mut PgConnection) -> Result<(), Error> {
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -32,6 +32,10 @@ pub struct Subscription {
     listener: PgListener,
     /// The last position handed out; the next batch starts after it.
     after: i64,
+    /// The last read came back short: everything committed before it was handed out, so the next
+    /// call waits for a notification before reading (an append committed since has notified the
+    /// listener, which was listening before that read) instead of reading an empty page first.
+    caught_up: bool,
     options: SubscriptionOptions,
 }
 
@@ -49,6 +53,7 @@ impl EventStore {
             store: self.clone(),
             listener,
             after,
+            caught_up: false,
             options,
         })
     }
@@ -65,15 +70,21 @@ impl Subscription {
     /// Cancel-safe: dropping the future loses no event, the next call reads from the same position.
     pub async fn next_batch(&mut self) -> Result<Vec<RecordedEvent>, Error> {
         loop {
+            if self.caught_up {
+                self.wait_for_append().await;
+                // Cleared before reading: if this future is dropped during the read, the next
+                // call reads at once rather than waiting for yet another notification.
+                self.caught_up = false;
+            }
             let batch = self
                 .store
                 .read_all(self.after, self.options.batch_size)
                 .await?;
+            self.caught_up = (batch.len() as i64) < self.options.batch_size;
             if let Some(last) = batch.last() {
                 self.after = last.position;
                 return Ok(batch);
             }
-            self.wait_for_append().await;
         }
     }
 

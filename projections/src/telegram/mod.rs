@@ -15,6 +15,10 @@ impl Projection for TelegramLinks {
     const VERSION: i32 = 1;
     const SCHEMA_SQL: &'static str = include_str!("schema.sql");
 
+    fn wants(&self, event: &RecordedEvent) -> bool {
+        event.stream_id.starts_with("user-")
+    }
+
     /// Link events are rare: applied one at a time.
     async fn apply_all(
         &self,
