@@ -8,6 +8,7 @@ use anyhow::Context;
 use app::{Accounts, Conversations, HashCost, PasswordHasher};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use bus::{Bus, BusConfig};
 use eventstore::{Appender, AppenderOptions, EventStore};
@@ -262,7 +263,13 @@ impl Application {
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
-        let serve = axum::serve(self.listener, service)
+        // Small frames (a message, then its ack) must not wait for the peer's delayed ACK.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY");
+            }
+        });
+        let serve = axum::serve(listener, service)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .into_future();
         let grace_expired = async {
