@@ -1,5 +1,8 @@
 //! The event store against the real Postgres, each test in a database of its own.
 
+mod common;
+
+use common::event;
 use eventstore::{
     append_in_tx, load_checkpoint, save_checkpoint, Error, EventStore, ExpectedVersion, Metadata,
     NewEvent, SubscriptionOptions,
@@ -9,16 +12,6 @@ use std::collections::HashSet;
 use std::time::Duration;
 use testkit::TestDb;
 use uuid::Uuid;
-
-fn event(kind: &str, n: i64) -> NewEvent {
-    NewEvent {
-        event_id: Uuid::new_v4(),
-        event_type: kind.to_owned(),
-        schema_version: 1,
-        data: json!({ "n": n }),
-        metadata: Metadata::default(),
-    }
-}
 
 async fn store() -> anyhow::Result<(TestDb, EventStore)> {
     let db = TestDb::create().await?;

@@ -1,6 +1,9 @@
 //! The group-commit appender against the real Postgres: many requests per transaction, each
 //! checked alone, every event exactly once and in order for a subscriber, durable once answered.
 
+mod common;
+
+use common::event;
 use eventstore::{
     Appender, AppenderOptions, Error, EventStore, ExpectedVersion, Metadata, NewEvent,
     StreamAppend, SubscriptionOptions,
@@ -18,16 +21,6 @@ use uuid::Uuid;
 
 /// The event store's global append lock (see `append.rs`); holding it makes the appender wait.
 const APPEND_LOCK_KEY: i64 = 0x4556_454e_544c_4f47;
-
-fn event(kind: &str, n: i64) -> NewEvent {
-    NewEvent {
-        event_id: Uuid::new_v4(),
-        event_type: kind.to_owned(),
-        schema_version: 1,
-        data: json!({ "n": n }),
-        metadata: Metadata::default(),
-    }
-}
 
 async fn appender(db: &TestDb) -> (EventStore, Appender, CancellationToken) {
     let store = EventStore::new(db.pool.clone());
