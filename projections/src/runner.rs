@@ -20,6 +20,11 @@ use tokio_util::sync::CancellationToken;
 /// The channel on which projectors announce progress; the payload is `<name>:<position>`.
 pub const PROGRESS_CHANNEL: &str = "projection_progress";
 
+/// How long a caught-up projector waits before reading again. At a few hundred appends a second a
+/// batch per append costs each projector a transaction per append; a short pause turns them into
+/// one batch per pause, at the price of that pause in read-your-writes waits.
+const LINGER: Duration = Duration::from_millis(10);
+
 /// How long a projector may skip writing batches it has no use for before it records its
 /// checkpoint anyway (what a restart would otherwise read again).
 const IDLE_CHECKPOINT: Duration = Duration::from_secs(10);
@@ -209,6 +214,7 @@ async fn follow<P: Projection>(
             () = shutdown.cancelled() => return Ok(()),
             batch = subscription.next_batch() => batch?,
         };
+        let caught_up = (batch.len() as i64) < SubscriptionOptions::default().batch_size;
         let wanted = batch.iter().any(|e| projection.wants(e));
         let position = if wanted || written_at.elapsed() >= IDLE_CHECKPOINT {
             written_at = Instant::now();
@@ -216,6 +222,15 @@ async fn follow<P: Projection>(
         } else {
             subscription.position()
         };
+        if caught_up {
+            // Let the next events gather: one transaction for what arrives in the meantime
+            // instead of one per append (readers waiting for this projection wait this much
+            // longer at most).
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                () = tokio::time::sleep(LINGER) => {}
+            }
+        }
         // The lag needs the log's head: a query, so at most once a second, not once a batch.
         if gauged_at.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
             gauged_at = Some(Instant::now());
