@@ -128,6 +128,14 @@ impl CommandQueues {
             .is_some_and(|(_, m)| !m.members().is_empty())
     }
 
+    /// Waits until every command accepted so far is answered; commands queued meanwhile are still
+    /// taken (a worker drains its queue before it ends).
+    pub(crate) async fn idle(&self) {
+        self.workers.close();
+        self.workers.wait().await;
+        self.workers.reopen();
+    }
+
     /// The membership as of the last known state, with its version (reads top it up).
     pub(crate) fn membership(&self, id: ConversationId) -> Option<(i64, Membership)> {
         self.slots()

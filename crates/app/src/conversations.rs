@@ -222,6 +222,12 @@ impl Conversations {
         Ok(appended)
     }
 
+    /// Waits until every command accepted so far is stored and answered (for shutdown, before
+    /// the appender stops).
+    pub async fn idle(&self) {
+        self.queues.idle().await;
+    }
+
     /// Who is in the conversation and how far they have read, if `user` is a member; `NotFound`
     /// otherwise, whether or not it exists. Reads the events newer than the cached state, so read
     /// receipts recorded by other processes count.

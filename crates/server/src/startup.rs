@@ -281,6 +281,11 @@ impl Application {
             () = grace_expired => tracing::warn!(?grace, "requests still running after the grace period; stopping anyway"),
         }
         self.tasks_stop.cancel();
+        // Commands already queued (a socket's sends in flight) are stored before the appender stops.
+        let drained = tokio::time::timeout(grace, self.state.api.conversations.idle()).await;
+        if drained.is_err() {
+            tracing::warn!("queued commands still running after the grace period");
+        }
         self.appender_stop.cancel();
         while tasks.join_next().await.is_some() {}
         self.state.store.pool().close().await;
