@@ -298,7 +298,10 @@ async fn many_sends_in_flight_on_one_socket_are_stored_and_acked_in_frame_order(
     )
     .fetch_one(&app.db.pool)
     .await?;
-    assert!(transactions < 100, "{transactions} transactions for 100 sends");
+    assert!(
+        transactions < 100,
+        "{transactions} transactions for 100 sends"
+    );
     let bodies = bob_tab.bodies(100).await?;
     assert_eq!(
         bodies,
