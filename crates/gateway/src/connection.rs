@@ -21,6 +21,8 @@ const REPLY_QUEUE: usize = 16;
 /// Sends one socket may have queued and not yet answered. A person sends one at a time; a bot or
 /// a busy client gets its sends into shared group commits without waiting for each ack.
 const MAX_SENDS_IN_FLIGHT: usize = 32;
+/// Frames written to a socket before one flush, at most.
+const MAX_BURST: usize = 32;
 
 /// Close code for a socket whose session ended (logout, revoked elsewhere, expired).
 pub const CLOSE_SESSION_ENDED: u16 = 4001;
@@ -217,19 +219,9 @@ async fn write(
         tokio::select! {
             frame = registration.queue.recv() => {
                 let Some(frame) = frame else { return };
-                let text = match frame {
-                    Outbound::Durable { cursor, json } => {
-                        if cursor <= last_sent {
-                            continue;
-                        }
-                        last_sent = cursor;
-                        json
-                    }
-                    Outbound::Ephemeral(json) => json,
-                };
                 // A client that stopped reading blocks this send; its overflow must still end it.
                 let sent = tokio::select! {
-                    sent = send_text(&mut sink, text) => sent.is_ok(),
+                    sent = send_burst(&mut sink, frame, &mut registration.queue, &mut last_sent) => sent.is_ok(),
                     () = registration.overflowed.cancelled() => false,
                 };
                 if !sent {
@@ -302,6 +294,37 @@ async fn backlog(gateway: &Gateway, me: &Member, sink: &mut Sink, after: i64) ->
         tracing::error!(%error, "cannot replay a backlog");
         None
     })
+}
+
+/// Writes `first` and whatever else is already queued (up to `MAX_BURST` frames), then flushes
+/// once: under load a socket gets one write for a burst of frames instead of one per frame.
+async fn send_burst(
+    sink: &mut Sink,
+    first: Outbound,
+    queue: &mut mpsc::Receiver<Outbound>,
+    last_sent: &mut i64,
+) -> Result<(), axum::Error> {
+    let mut next = Some(first);
+    let mut fed = 0;
+    while let Some(frame) = next.take() {
+        let text = match frame {
+            // Already sent by a resume's backlog.
+            Outbound::Durable { cursor, .. } if cursor <= *last_sent => None,
+            Outbound::Durable { cursor, json } => {
+                *last_sent = cursor;
+                Some(json)
+            }
+            Outbound::Ephemeral(json) => Some(json),
+        };
+        if let Some(text) = text {
+            sink.feed(Message::Text(text)).await?;
+            fed += 1;
+        }
+        if fed < MAX_BURST {
+            next = queue.try_recv().ok();
+        }
+    }
+    sink.flush().await
 }
 
 async fn send_text(sink: &mut Sink, text: impl Into<Utf8Bytes>) -> Result<(), axum::Error> {
