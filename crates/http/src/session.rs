@@ -127,7 +127,15 @@ impl SessionStore {
         let id = session_id(token);
         let key = self.session_key(&id);
         let mut conn = self.kv.conn().await?;
-        let raw: Option<String> = conn.get(&key).await?;
+        // Read and renew the idle timeout in one round trip; only a session near its absolute
+        // end needs a shorter expiry, set below.
+        let idle = self.policy.idle_timeout.as_secs().max(1);
+        let raw: Option<String> = redis::cmd("GETEX")
+            .arg(&key)
+            .arg("EX")
+            .arg(idle)
+            .query_async(&mut conn)
+            .await?;
         let Some(mut session) = raw.and_then(|raw| serde_json::from_str::<Session>(&raw).ok())
         else {
             return Ok(None);
@@ -151,7 +159,7 @@ impl SessionStore {
                 .arg("XX")
                 .query_async(&mut conn)
                 .await?;
-        } else {
+        } else if ttl < idle {
             let _: () = conn.expire(&key, ttl as i64).await?;
         }
         Ok(Some(session))

@@ -568,3 +568,37 @@ async fn parallel_guesses_cannot_all_slip_past_the_limit() -> anyhow::Result<()>
     assert_eq!((checked, limited), (5, 15), "only 5 guesses were checked");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_session_ends_when_idle_too_long_or_too_old_however_active() -> anyhow::Result<()> {
+    let app = spawn_app(&[
+        ("SESSION_IDLE_TIMEOUT_SECS", "2"),
+        ("SESSION_MAX_AGE_SECS", "6"),
+    ])
+    .await?;
+    let active = common::ApiUser::new(&app, "active").await?;
+    let idle = common::ApiUser::new(&app, "idle").await?;
+    let started = std::time::Instant::now();
+    // Used every half second, a session outlives its idle timeout many times over...
+    while started.elapsed() < Duration::from_secs(4) {
+        let (status, _) = active.get("/api/v1/me").await?;
+        assert_eq!(status, 200, "at {:?}", started.elapsed());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // ...one left unused for longer than that has ended,
+    assert_eq!(idle.get("/api/v1/me").await?.0, 401);
+    // and none outlives its absolute lifetime, however active.
+    let ended = loop {
+        if active.get("/api/v1/me").await?.0 == 401 {
+            break started.elapsed();
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(10),
+            "the session still works {:?} after its 6 s lifetime began",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(ended >= Duration::from_secs(4), "ended at {ended:?}");
+    Ok(())
+}
