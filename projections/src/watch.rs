@@ -5,7 +5,7 @@
 //! projection passes P before it answers.
 
 use crate::runner::PROGRESS_CHANNEL;
-use eventstore::load_checkpoint;
+use eventstore::{load_checkpoint, EventStore};
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use std::time::Duration;
@@ -15,6 +15,8 @@ use tokio_util::sync::CancellationToken;
 #[derive(Clone)]
 pub struct ProjectionWatch {
     position: watch::Receiver<i64>,
+    /// For the log's head, which [`ProjectionWatch::catch_up`] waits for.
+    store: EventStore,
 }
 
 impl ProjectionWatch {
@@ -25,17 +27,33 @@ impl ProjectionWatch {
         shutdown: CancellationToken,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (sender, receiver) = watch::channel(0);
+        let store = EventStore::new(pool.clone());
         let task = tokio::spawn(async move {
             tokio::select! {
                 () = shutdown.cancelled() => {}
                 () = follow(pool, name, sender) => {}
             }
         });
-        (Self { position: receiver }, task)
+        (
+            Self {
+                position: receiver,
+                store,
+            },
+            task,
+        )
     }
 
     pub fn position(&self) -> i64 {
         *self.position.borrow()
+    }
+
+    /// Read-your-writes for a read of this projection: waits until it has applied everything
+    /// committed before this call (the log's head now), whichever process appended it; false if
+    /// `timeout` passed first. The head is read from the store, not taken from notifications,
+    /// which may not have arrived yet for a write another process has just acknowledged.
+    pub async fn catch_up(&self, timeout: Duration) -> Result<bool, eventstore::Error> {
+        let head = self.store.head_position().await?;
+        Ok(self.position() >= head || self.wait_for(head, timeout).await)
     }
 
     /// Waits until the projection has applied `position`; false if `timeout` passed first.

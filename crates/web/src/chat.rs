@@ -103,9 +103,8 @@ pub async fn list_page(State(state): State<ApiState>, Visitor(auth): Visitor) ->
 }
 
 pub async fn list_fragment(State(state): State<ApiState>, Visitor(auth): Visitor) -> Response {
-    if let Ok(cursor) = head(&state).await {
-        state.history.wait_for(cursor, WAIT).await;
-    }
+    // Best effort: with the store unreachable, the list below fails with its own error.
+    let _ = state.history.catch_up(WAIT).await;
     match items(&state, auth.session.user_id.as_uuid()).await {
         Ok(conversations) => render::ok(&ConversationList { conversations }),
         Err(error) => render::error(error),
@@ -270,7 +269,11 @@ pub async fn message_fragment(
             .await?;
         let mut row = queries::message(&state.pool, message_id).await?;
         if row.is_none() {
-            state.history.wait_for(head(&state).await?, WAIT).await;
+            state
+                .history
+                .catch_up(WAIT)
+                .await
+                .map_err(|e| ApiError::unavailable(&e))?;
             row = queries::message(&state.pool, message_id).await?;
         }
         let row = row
