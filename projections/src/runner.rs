@@ -10,7 +10,8 @@
 
 use crate::ProjectionError;
 use eventstore::{
-    load_checkpoint, save_checkpoint, EventStore, RecordedEvent, SubscriptionOptions,
+    advance_checkpoint, load_checkpoint, save_checkpoint, EventStore, RecordedEvent,
+    SubscriptionOptions,
 };
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 use std::future::Future;
@@ -64,17 +65,12 @@ fn lock_key(name: &str) -> i64 {
     hash as i64
 }
 
-async fn lock(conn: &mut PgConnection, name: &str) -> Result<(), ProjectionError> {
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+/// Takes projection `name`'s lock and works in `schema` for the rest of the transaction, in one
+/// round trip (once per batch).
+async fn enter(conn: &mut PgConnection, name: &str, schema: &str) -> Result<(), ProjectionError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1), set_config('search_path', $2, true)")
         .bind(lock_key(name))
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
-async fn use_schema(conn: &mut PgConnection, schema: &str) -> Result<(), ProjectionError> {
-    let sql = format!("SET LOCAL search_path TO \"{schema}\", public");
-    sqlx::raw_sql(AssertSqlSafe(sql))
+        .bind(format!("\"{schema}\", public"))
         .execute(&mut *conn)
         .await?;
     Ok(())
@@ -84,11 +80,12 @@ async fn create_schema<P: Projection>(
     conn: &mut PgConnection,
     schema: &str,
 ) -> Result<(), ProjectionError> {
-    let sql = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
+    let sql = format!(
+        "CREATE SCHEMA IF NOT EXISTS \"{schema}\"; SET LOCAL search_path TO \"{schema}\", public"
+    );
     sqlx::raw_sql(AssertSqlSafe(sql))
         .execute(&mut *conn)
         .await?;
-    use_schema(conn, schema).await?;
     sqlx::raw_sql(P::SCHEMA_SQL).execute(&mut *conn).await?;
     Ok(())
 }
@@ -97,7 +94,7 @@ async fn create_schema<P: Projection>(
 /// of the projection and must be rebuilt.
 pub async fn ensure_schema<P: Projection>(pool: &PgPool) -> Result<bool, ProjectionError> {
     let mut tx = pool.begin().await?;
-    lock(&mut tx, P::NAME).await?;
+    enter(&mut tx, P::NAME, P::NAME).await?;
     create_schema::<P>(&mut tx, P::NAME).await?;
     let stored: Option<i32> = sqlx::query_scalar("SELECT version FROM projections WHERE name = $1")
         .bind(P::NAME)
@@ -129,17 +126,7 @@ async fn apply_batch<P: Projection>(
     batch: &[RecordedEvent],
 ) -> Result<i64, ProjectionError> {
     let mut tx = pool.begin().await?;
-    // One round trip: the projection's lock, its schema, and a commit that does not wait for its
-    // flush (a batch lost in a crash is lost with its checkpoint and applied again from the log;
-    // see `eventstore::replayable_transaction`).
-    sqlx::query(
-        "SELECT pg_advisory_xact_lock($1), set_config('search_path', $2, true),
-                set_config('synchronous_commit', 'off', true)",
-    )
-    .bind(lock_key(P::NAME))
-    .bind(format!("\"{schema}\", public"))
-    .execute(&mut *tx)
-    .await?;
+    enter(&mut tx, P::NAME, schema).await?;
     let done: i64 = sqlx::query_scalar("SELECT position FROM checkpoints WHERE subscriber = $1")
         .bind(checkpoint_name)
         .fetch_optional(&mut *tx)
@@ -150,7 +137,9 @@ async fn apply_batch<P: Projection>(
     projection.apply_all(&mut tx, fresh).await?;
     let last = fresh.last().map_or(done, |e| e.position);
     if last > done {
-        save_checkpoint(&mut tx, checkpoint_name, last).await?;
+        // The batch commits without waiting for its flush: lost in a crash, it is lost with its
+        // checkpoint and applied again from the log.
+        advance_checkpoint(&mut tx, checkpoint_name, last).await?;
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(PROGRESS_CHANNEL)
             .bind(format!("{checkpoint_name}:{last}"))
@@ -214,7 +203,6 @@ async fn follow<P: Projection>(
             () = shutdown.cancelled() => return Ok(()),
             batch = subscription.next_batch() => batch?,
         };
-        let caught_up = (batch.len() as i64) < SubscriptionOptions::default().batch_size;
         let wanted = batch.iter().any(|e| projection.wants(e));
         let position = if wanted || written_at.elapsed() >= IDLE_CHECKPOINT {
             written_at = Instant::now();
@@ -222,7 +210,7 @@ async fn follow<P: Projection>(
         } else {
             subscription.position()
         };
-        if caught_up {
+        if subscription.is_caught_up() {
             // Let the next events gather: one transaction for what arrives in the meantime
             // instead of one per append (readers waiting for this projection wait this much
             // longer at most).
@@ -286,8 +274,7 @@ pub async fn rebuild<P: Projection>(
 
     // Final catch-up and swap, under the lock the live projector takes for every batch.
     let mut tx = pool.begin().await?;
-    lock(&mut tx, P::NAME).await?;
-    use_schema(&mut tx, &shadow).await?;
+    enter(&mut tx, P::NAME, &shadow).await?;
     loop {
         let batch = store.read_all(position, 1_000).await?;
         let Some(last) = batch.last() else { break };

@@ -7,9 +7,7 @@
 
 use crate::{render, Bus, BusError, POSITION_HEADER};
 use async_nats::jetstream::message::PublishMessage;
-use eventstore::{
-    load_checkpoint, replayable_transaction, save_checkpoint, EventStore, SubscriptionOptions,
-};
+use eventstore::{advance_checkpoint, load_checkpoint, EventStore, SubscriptionOptions};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -72,14 +70,12 @@ async fn follow(store: &EventStore, bus: &Bus, backoff: &mut Duration) -> Result
         if let Some(last) = batch.last() {
             // A checkpoint lost in a crash only re-publishes what JetStream then drops as a
             // duplicate (same message ids): no need to wait for its flush before the next batch.
-            let mut tx = store
+            let mut conn = store
                 .pool()
-                .begin()
+                .acquire()
                 .await
                 .map_err(eventstore::Error::from)?;
-            replayable_transaction(&mut tx).await?;
-            save_checkpoint(&mut tx, CHECKPOINT, last.position).await?;
-            tx.commit().await.map_err(eventstore::Error::from)?;
+            advance_checkpoint(&mut conn, CHECKPOINT, last.position).await?;
         }
         *backoff = Duration::from_millis(200);
     }

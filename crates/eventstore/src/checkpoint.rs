@@ -33,17 +33,29 @@ pub async fn save_checkpoint(
     Ok(())
 }
 
-/// Lets the caller's transaction commit without waiting for its WAL flush (`synchronous_commit =
-/// off` for this transaction only). A crash can then lose the last fraction of a second of such
-/// commits, whole (never half of one). Only for state that is replayed from the log when lost: a
-/// subscriber's checkpoint, and read-model writes committed with it. Never for appends, which are
-/// the source of truth and are acknowledged only once durable.
+/// Moves a consumer's checkpoint forward as part of its batch, like [`save_checkpoint`], and lets
+/// the transaction it is part of commit without waiting for its WAL flush (`synchronous_commit =
+/// off` for that transaction only). A crash can then lose the last fraction of a second of such
+/// commits, each whole: the consumer replays those events from the log. So only for state that is
+/// derived from the log (a checkpoint, and read-model writes committed with it); never for
+/// appends, which are the source of truth and are acknowledged only once durable.
 ///
 /// Consumers commit once per batch; not waiting for those flushes keeps them off the disk queue
-/// the appender's commits wait in, and lets them follow the log without a flush per batch.
-pub async fn replayable_transaction(conn: &mut PgConnection) -> Result<(), Error> {
-    sqlx::query("SET LOCAL synchronous_commit = off")
-        .execute(conn)
-        .await?;
+/// the appender's commits wait in.
+pub async fn advance_checkpoint(
+    conn: &mut PgConnection,
+    subscriber: &str,
+    position: i64,
+) -> Result<(), Error> {
+    sqlx::query(
+        "WITH replayable AS (SELECT set_config('synchronous_commit', 'off', true))
+         INSERT INTO checkpoints (subscriber, position, updated_at)
+         SELECT $1, $2, now() FROM replayable
+         ON CONFLICT (subscriber) DO UPDATE SET position = EXCLUDED.position, updated_at = now()",
+    )
+    .bind(subscriber)
+    .bind(position)
+    .execute(conn)
+    .await?;
     Ok(())
 }

@@ -15,7 +15,7 @@ mod subscription;
 
 pub use append::{append_in_tx, AppendResult, ExpectedVersion, StreamAppend};
 pub use appender::{Appender, AppenderOptions};
-pub use checkpoint::{load_checkpoint, replayable_transaction, save_checkpoint};
+pub use checkpoint::{advance_checkpoint, load_checkpoint, save_checkpoint};
 pub use database::{connect, create_database_if_missing, migrate, MIGRATOR};
 pub use error::Error;
 pub use event::{Metadata, NewEvent, RecordedEvent};

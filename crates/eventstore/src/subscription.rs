@@ -65,6 +65,11 @@ impl Subscription {
         self.after
     }
 
+    /// Whether the last batch reached the log's head as it was when read (it came back short).
+    pub fn is_caught_up(&self) -> bool {
+        self.caught_up
+    }
+
     /// The next non-empty batch, waiting for new appends when caught up.
     ///
     /// Cancel-safe: dropping the future loses no event, the next call reads from the same position.
