@@ -25,9 +25,9 @@ pub struct Accounts {
     /// Writes share transactions with the process's other commands (group commit).
     appender: Appender,
     hasher: PasswordHasher,
-    /// Who holds each username seen here, by reservation stream. A reservation never changes
-    /// owner, so an entry never goes stale; the map starts over past `OWNERS_CAPACITY`.
-    owners: Arc<Mutex<HashMap<String, UserId>>>,
+    /// Who holds each username seen here. A reservation never changes owner, so an entry never
+    /// goes stale; the map starts over past `OWNERS_CAPACITY`.
+    owners: Arc<Mutex<HashMap<Username, UserId>>>,
 }
 
 const OWNERS_CAPACITY: usize = 100_000;
@@ -142,7 +142,7 @@ impl Accounts {
                     if owners.len() >= OWNERS_CAPACITY {
                         owners.clear();
                     }
-                    owners.insert(username.reservation_stream_id(), by);
+                    owners.insert(username.clone(), by);
                 }
                 self.profile(by).await
             }
@@ -152,11 +152,7 @@ impl Accounts {
 
     /// The owner of `username` if this process has looked it up before (no read).
     pub fn cached_user_id(&self, username: &Username) -> Option<UserId> {
-        self.owners
-            .lock()
-            .ok()?
-            .get(&username.reservation_stream_id())
-            .copied()
+        self.owners.lock().ok()?.get(username).copied()
     }
 
     /// The Telegram chat linked to the user, if any.

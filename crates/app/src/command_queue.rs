@@ -76,18 +76,9 @@ impl CommandQueues {
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues `command` behind the conversation's earlier ones and waits for its outcome.
-    pub(crate) async fn execute(
-        &self,
-        id: ConversationId,
-        command: ConversationCommand,
-        metadata: Metadata,
-    ) -> Result<Decided, AppError> {
-        self.submit(id, command, metadata).await
-    }
-
-    /// Queues `command` now and returns the wait for its outcome: commands submitted one after
-    /// the other are decided in that order, whenever their callers wait.
+    /// Queues `command` behind the conversation's earlier ones now and returns the wait for its
+    /// outcome: commands submitted one after the other are decided in that order, whenever their
+    /// callers wait.
     pub(crate) fn submit(
         &self,
         id: ConversationId,

@@ -265,7 +265,7 @@ impl Conversations {
         actor: UserId,
         command: ConversationCommand,
     ) -> Result<(Vec<ConversationEvent>, Appended), AppError> {
-        self.queues.execute(id, command, metadata(actor)).await
+        self.queues.submit(id, command, metadata(actor)).await
     }
 }
 
