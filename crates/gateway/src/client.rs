@@ -111,7 +111,12 @@ pub(crate) async fn handle(gateway: &Gateway, me: &Member, text: &str) -> Option
             to,
             body,
             client_id,
-        } => Some(send(gateway, me, conversation_id, to, body, client_id).await),
+        } => Some(
+            match send(gateway, me, conversation_id, to, body, client_id).await {
+                Ok(ack) => Reply::Pending(Box::pin(ack)),
+                Err(frame) => Reply::Frame(frame),
+            },
+        ),
         ClientFrame::Typing { conversation_id } => {
             typing(gateway, me, conversation_id).await.map(Reply::Frame)
         }
@@ -129,22 +134,8 @@ pub(crate) async fn handle(gateway: &Gateway, me: &Member, text: &str) -> Option
 }
 
 /// Validates a send and queues it (in frame order: a conversation named by username is looked up
-/// first, here); the ack comes from the returned pending reply.
+/// first, here); the returned future is its ack (or error) frame once it is stored.
 async fn send(
-    gateway: &Gateway,
-    me: &Member,
-    conversation_id: Option<String>,
-    to: Option<String>,
-    body: Option<String>,
-    client_id: Option<String>,
-) -> Reply {
-    match queue_send(gateway, me, conversation_id, to, body, client_id).await {
-        Ok(pending) => Reply::Pending(Box::pin(pending)),
-        Err(frame) => Reply::Frame(frame),
-    }
-}
-
-async fn queue_send(
     gateway: &Gateway,
     me: &Member,
     conversation_id: Option<String>,
