@@ -9,3 +9,14 @@ pub enum ProjectionError {
     #[error("no projection named {0:?}")]
     Unknown(String),
 }
+
+impl ProjectionError {
+    /// The database is unreachable (as opposed to refusing a statement, or a bug): worth a retry.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Store(e) => e.is_unavailable(),
+            Self::Database(e) => !matches!(e, sqlx::Error::Database(_) | sqlx::Error::Decode(_)),
+            Self::Unknown(_) => false,
+        }
+    }
+}

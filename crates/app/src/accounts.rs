@@ -72,7 +72,7 @@ impl Accounts {
                 display_name: display_name.clone(),
                 password_hash,
             })
-            .map_err(|e| AppError::Internal(e.to_string()))?;
+            .map_err(|e| AppError::internal("cannot register the user", e))?;
 
         let metadata = Metadata {
             actor: Some(format!("user:{user_id}")),
@@ -187,7 +187,7 @@ impl Accounts {
             let (version, user) = self.user(id).await?;
             let events = user.decide(&command).map_err(|e| match e {
                 domain::UserError::NotRegistered => AppError::NotFound("user"),
-                other => AppError::Internal(other.to_string()),
+                other => AppError::internal("the user refused a command", other),
             })?;
             if events.is_empty() {
                 return Ok(false);
@@ -275,7 +275,7 @@ fn to_new_events<E: Serialize>(
         .map(|event| {
             NewEvent::from_data(uuid::Uuid::new_v4(), event_type(event), event)
                 .map(|e| e.with_metadata(metadata.clone()))
-                .map_err(|e| AppError::Internal(format!("cannot serialize event: {e}")))
+                .map_err(|e| AppError::internal("cannot serialize an event", e))
         })
         .collect()
 }

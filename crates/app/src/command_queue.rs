@@ -107,7 +107,7 @@ impl CommandQueues {
         async move {
             outcome
                 .await
-                .map_err(|_| AppError::Internal("the command's worker stopped".into()))?
+                .map_err(|e| AppError::internal("the command's worker stopped", e))?
         }
     }
 
@@ -297,7 +297,7 @@ fn decide_group(
                     .map(|event| {
                         NewEvent::from_data(event.event_id(), event.event_type(), event)
                             .map(|e| e.with_metadata(pending.metadata.clone()))
-                            .map_err(|e| AppError::Internal(format!("cannot serialize event: {e}")))
+                            .map_err(|e| AppError::internal("cannot serialize an event", e))
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok((events, encoded))

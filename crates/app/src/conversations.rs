@@ -31,6 +31,22 @@ pub struct SentMessage {
     pub position: i64,
 }
 
+impl SentMessage {
+    /// The message as clients see it: the REST answer and the socket's ack.
+    pub fn message(&self) -> wire::Message {
+        wire::Message::from(wire::Sent {
+            conversation_id: self.conversation_id,
+            id: self.message_id,
+            seq: self.seq,
+            sender: &self.sender,
+            body: &self.body,
+            client_id: &self.client_id,
+            sent_at: self.sent_at,
+            cursor: self.position,
+        })
+    }
+}
+
 /// What a command changed: the new position, or nothing (the command was already satisfied).
 pub type Appended = Option<i64>;
 
@@ -124,9 +140,10 @@ impl Conversations {
                 return sent_message(event, position, true);
             }
             // A resend: answer with the message as first stored.
-            let stored = store.read_event(message_id).await?.ok_or_else(|| {
-                AppError::Internal(format!("sent message {message_id} not stored"))
-            })?;
+            let stored = store
+                .read_event(message_id)
+                .await?
+                .ok_or_else(|| AppError::bug(format!("sent message {message_id} not stored")))?;
             sent_message(stored.decode()?, stored.position, false)
         }
     }
@@ -296,7 +313,7 @@ fn sent_message(
             created,
             position,
         }),
-        other => Err(AppError::Internal(format!(
+        other => Err(AppError::bug(format!(
             "expected a sent message, found {}",
             other.event_type()
         ))),

@@ -13,6 +13,6 @@ pub mod passwords;
 
 pub use accounts::{Accounts, UserProfile};
 pub use conversations::{Conversations, SentMessage};
-pub use error::AppError;
+pub use error::{AppError, Chain};
 pub use membership::Membership;
 pub use passwords::{HashCost, Password, PasswordHasher};

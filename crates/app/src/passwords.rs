@@ -80,11 +80,10 @@ pub struct PasswordHasher {
 impl PasswordHasher {
     pub fn new(cost: HashCost) -> Result<Self, AppError> {
         let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
-            .map_err(|e| AppError::Internal(format!("invalid argon2 parameters: {e}")))?;
+            .map_err(|e| AppError::internal("invalid argon2 parameters", e))?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let mut random = [0u8; 32];
-        getrandom::fill(&mut random)
-            .map_err(|e| AppError::Internal(format!("no randomness: {e}")))?;
+        getrandom::fill(&mut random).map_err(|e| AppError::internal("no randomness", e))?;
         let dummy = hash_blocking(&params, &random)?;
         Ok(Self {
             params,
@@ -131,10 +130,10 @@ impl PasswordHasher {
             .permits
             .acquire()
             .await
-            .map_err(|_| AppError::Internal("password hasher closed".into()))?;
+            .map_err(|e| AppError::internal("the password hasher is closed", e))?;
         tokio::task::spawn_blocking(work)
             .await
-            .map_err(|e| AppError::Internal(format!("password hashing task failed: {e}")))
+            .map_err(|e| AppError::internal("the password hashing task failed", e))
     }
 }
 
@@ -142,7 +141,7 @@ fn hash_blocking(params: &Params, password: &[u8]) -> Result<String, AppError> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
         .hash_password(password)
         .map(|hash| hash.to_string())
-        .map_err(|e| AppError::Internal(format!("password hashing failed: {e}")))
+        .map_err(|e| AppError::internal("password hashing failed", e))
 }
 
 #[cfg(test)]

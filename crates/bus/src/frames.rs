@@ -3,11 +3,9 @@
 //! Rendered once, by the publisher (live) or by a gateway replaying a backlog (resume), so both
 //! paths send byte-for-byte the same frames. Each carries `cursor`, the event's global position.
 
-use chrono::{DateTime, Utc};
-use domain::{ConversationEvent, Member, UserId};
+use domain::{ConversationEvent, UserId};
 use eventstore::RecordedEvent;
-use serde::Serialize;
-use uuid::Uuid;
+use wire::{Message, Sent, ServerFrame, UserRef};
 
 /// A rendered frame addressed to one user.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,80 +18,6 @@ pub struct Frame {
     pub json: String,
 }
 
-#[derive(Serialize)]
-struct UserRef<'a> {
-    id: UserId,
-    username: &'a str,
-    display_name: &'a str,
-}
-
-impl<'a> From<&'a Member> for UserRef<'a> {
-    fn from(m: &'a Member) -> Self {
-        Self {
-            id: m.id,
-            username: m.username.as_str(),
-            display_name: m.display_name.as_str(),
-        }
-    }
-}
-
-/// The same shape as the REST API's message.
-#[derive(Serialize)]
-struct MessageView<'a> {
-    id: Uuid,
-    conversation_id: Uuid,
-    seq: i64,
-    sender: UserRef<'a>,
-    body: &'a str,
-    sent_at: DateTime<Utc>,
-    client_id: &'a str,
-    edited: bool,
-    edited_at: Option<DateTime<Utc>>,
-    deleted: bool,
-    cursor: i64,
-}
-
-#[derive(Serialize)]
-#[serde(tag = "type")]
-enum Durable<'a> {
-    #[serde(rename = "conversation.started")]
-    ConversationStarted {
-        cursor: i64,
-        conversation_id: Uuid,
-        members: Vec<UserRef<'a>>,
-    },
-    #[serde(rename = "message.new")]
-    MessageNew {
-        cursor: i64,
-        conversation_id: Uuid,
-        message: MessageView<'a>,
-    },
-    #[serde(rename = "message.edited")]
-    MessageEdited {
-        cursor: i64,
-        conversation_id: Uuid,
-        message_id: Uuid,
-        seq: i64,
-        body: &'a str,
-        edited_at: DateTime<Utc>,
-    },
-    #[serde(rename = "message.deleted")]
-    MessageDeleted {
-        cursor: i64,
-        conversation_id: Uuid,
-        message_id: Uuid,
-        seq: i64,
-        deleted_at: DateTime<Utc>,
-    },
-    #[serde(rename = "read")]
-    Read {
-        cursor: i64,
-        conversation_id: Uuid,
-        reader_id: UserId,
-        up_to: i64,
-    },
-}
-
 /// The frames of one stored event (none for events clients do not see).
 pub fn render(event: &RecordedEvent) -> Result<Vec<Frame>, crate::BusError> {
     if !event.stream_id.starts_with("conversation-") {
@@ -101,14 +25,13 @@ pub fn render(event: &RecordedEvent) -> Result<Vec<Frame>, crate::BusError> {
     }
     let cursor = event.position;
     let decoded: ConversationEvent = event.decode()?;
-    let (kind, recipients, frame) = match &decoded {
+    let (recipients, frame) = match &decoded {
         ConversationEvent::ConversationStarted {
             conversation_id,
             members,
         } => (
-            "conversation.started",
             vec![members[0].id, members[1].id],
-            Durable::ConversationStarted {
+            ServerFrame::ConversationStarted {
                 cursor,
                 conversation_id: conversation_id.as_uuid(),
                 members: members.iter().map(UserRef::from).collect(),
@@ -124,25 +47,21 @@ pub fn render(event: &RecordedEvent) -> Result<Vec<Frame>, crate::BusError> {
             client_id,
             sent_at,
         } => (
-            "message.new",
             // The sender's other devices see their own messages too.
             vec![recipient.id, sender.id],
-            Durable::MessageNew {
+            ServerFrame::MessageNew {
                 cursor,
                 conversation_id: conversation_id.as_uuid(),
-                message: MessageView {
+                message: Message::from(Sent {
+                    conversation_id: *conversation_id,
                     id: *message_id,
-                    conversation_id: conversation_id.as_uuid(),
                     seq: *seq,
-                    sender: UserRef::from(sender),
+                    sender,
                     body: body.as_str(),
-                    sent_at: *sent_at,
                     client_id: client_id.as_str(),
-                    edited: false,
-                    edited_at: None,
-                    deleted: false,
+                    sent_at: *sent_at,
                     cursor,
-                },
+                }),
             },
         ),
         ConversationEvent::MessageEdited {
@@ -154,14 +73,13 @@ pub fn render(event: &RecordedEvent) -> Result<Vec<Frame>, crate::BusError> {
             body,
             edited_at,
         } => (
-            "message.edited",
             vec![*recipient_id, *editor_id],
-            Durable::MessageEdited {
+            ServerFrame::MessageEdited {
                 cursor,
                 conversation_id: conversation_id.as_uuid(),
                 message_id: *message_id,
                 seq: *seq,
-                body: body.as_str(),
+                body: body.as_str().to_owned(),
                 edited_at: *edited_at,
             },
         ),
@@ -173,9 +91,8 @@ pub fn render(event: &RecordedEvent) -> Result<Vec<Frame>, crate::BusError> {
             recipient_id,
             deleted_at,
         } => (
-            "message.deleted",
             vec![*recipient_id, *deleted_by],
-            Durable::MessageDeleted {
+            ServerFrame::MessageDeleted {
                 cursor,
                 conversation_id: conversation_id.as_uuid(),
                 message_id: *message_id,
@@ -190,17 +107,17 @@ pub fn render(event: &RecordedEvent) -> Result<Vec<Frame>, crate::BusError> {
             up_to,
             ..
         } => (
-            "read",
             vec![*peer_id, *reader_id],
-            Durable::Read {
+            ServerFrame::Read {
                 cursor,
                 conversation_id: conversation_id.as_uuid(),
-                reader_id: *reader_id,
+                reader_id: reader_id.as_uuid(),
                 up_to: *up_to,
             },
         ),
     };
-    let json = serde_json::to_string(&frame)?;
+    let kind = frame.kind();
+    let json = frame.to_json();
     Ok(recipients
         .into_iter()
         .map(|to| Frame {
@@ -210,4 +127,118 @@ pub fn render(event: &RecordedEvent) -> Result<Vec<Frame>, crate::BusError> {
             json: json.clone(),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::{ClientId, ConversationId, DisplayName, Member, MessageBody, Username};
+    use uuid::Uuid;
+
+    fn member(name: &str) -> Member {
+        Member {
+            id: UserId::new(),
+            username: Username::parse(name).unwrap(),
+            display_name: DisplayName::parse(name).unwrap(),
+        }
+    }
+
+    fn recorded(position: i64, stream_id: String, event: &ConversationEvent) -> RecordedEvent {
+        RecordedEvent {
+            position,
+            event_id: Uuid::new_v4(),
+            stream_id,
+            stream_version: 1,
+            event_type: event.event_type().to_owned(),
+            schema_version: 1,
+            data: serde_json::to_value(event).unwrap(),
+            metadata: Default::default(),
+            recorded_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_sent_message_reaches_the_recipient_and_the_senders_other_devices_as_one_frame() {
+        let (ann, ben) = (member("ann"), member("ben"));
+        let conversation = ConversationId::for_pair(ann.id, ben.id);
+        let event = ConversationEvent::MessageSent {
+            conversation_id: conversation,
+            message_id: Uuid::new_v4(),
+            seq: 4,
+            sender: ann.clone(),
+            recipient: ben.clone(),
+            body: MessageBody::parse("hello").unwrap(),
+            client_id: ClientId::parse("c-1").unwrap(),
+            sent_at: chrono::Utc::now(),
+        };
+        let frames = render(&recorded(
+            77,
+            format!("conversation-{conversation}"),
+            &event,
+        ))
+        .unwrap();
+
+        let to: Vec<UserId> = frames.iter().map(|f| f.to).collect();
+        assert_eq!(to, vec![ben.id, ann.id]);
+        assert!(frames.iter().all(|f| f.json == frames[0].json));
+        assert!(frames
+            .iter()
+            .all(|f| f.kind == "message.new" && f.cursor == 77));
+        let ServerFrame::MessageNew {
+            cursor, message, ..
+        } = serde_json::from_str(&frames[0].json).unwrap()
+        else {
+            panic!("not a message.new frame: {}", frames[0].json);
+        };
+        assert_eq!((cursor, message.cursor, message.seq), (77, 77, 4));
+        assert_eq!(message.body.as_deref(), Some("hello"));
+        assert_eq!(message.sender.username, "ann");
+        assert_eq!(message.client_id, "c-1");
+        assert!(!message.edited && !message.deleted);
+    }
+
+    #[test]
+    fn a_read_receipt_goes_to_the_peer_and_the_readers_other_devices() {
+        let (ann, ben) = (member("ann"), member("ben"));
+        let conversation = ConversationId::for_pair(ann.id, ben.id);
+        let event = ConversationEvent::MessagesRead {
+            conversation_id: conversation,
+            reader_id: ben.id,
+            peer_id: ann.id,
+            up_to: 9,
+            read_at: chrono::Utc::now(),
+        };
+        let frames = render(&recorded(5, format!("conversation-{conversation}"), &event)).unwrap();
+        assert_eq!(
+            frames.iter().map(|f| f.to).collect::<Vec<_>>(),
+            vec![ann.id, ben.id]
+        );
+        let frame: ServerFrame = serde_json::from_str(&frames[0].json).unwrap();
+        assert_eq!(
+            frame,
+            ServerFrame::Read {
+                cursor: 5,
+                conversation_id: conversation.as_uuid(),
+                reader_id: ben.id.as_uuid(),
+                up_to: 9
+            }
+        );
+    }
+
+    #[test]
+    fn events_of_other_streams_are_not_shown_to_clients() {
+        let mut event = recorded(
+            1,
+            "conversation-x".into(),
+            &ConversationEvent::MessagesRead {
+                conversation_id: ConversationId::for_pair(UserId::new(), UserId::new()),
+                reader_id: UserId::new(),
+                peer_id: UserId::new(),
+                up_to: 1,
+                read_at: chrono::Utc::now(),
+            },
+        );
+        event.stream_id = format!("user-{}", Uuid::new_v4());
+        assert!(render(&event).unwrap().is_empty());
+    }
 }

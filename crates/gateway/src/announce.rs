@@ -2,7 +2,7 @@
 
 use crate::Gateway;
 use domain::UserId;
-use serde_json::json;
+use wire::ServerFrame;
 
 /// The people who share a conversation with `user`.
 pub(crate) async fn peers(gateway: &Gateway, user: UserId) -> Vec<UserId> {
@@ -20,9 +20,9 @@ pub(crate) async fn peers(gateway: &Gateway, user: UserId) -> Vec<UserId> {
     }
 }
 
-pub(crate) async fn publish(gateway: &Gateway, to: UserId, frame: &serde_json::Value) {
+pub(crate) async fn publish(gateway: &Gateway, to: UserId, frame: &ServerFrame) {
     let bus = &gateway.deps().bus;
-    let payload = frame.to_string();
+    let payload = frame.to_json();
     if let Err(error) = bus
         .client
         .publish(bus.ephemeral_subject(to), payload.into())
@@ -41,21 +41,16 @@ pub(crate) async fn presence(gateway: &Gateway, user: UserId) {
             return;
         }
     };
-    let last_seen = status
-        .last_seen
-        .and_then(|s| chrono::DateTime::from_timestamp(s, 0));
-    // Announcements from a closing and an opening socket can cross on the bus; `at` (when the
-    // status was read) lets a client keep the newest.
-    let at = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    let frame = json!({
-        "type": "presence",
-        "user_id": user,
-        "online": status.online,
-        "last_seen": last_seen,
-        "at": at,
-    });
+    let frame = ServerFrame::Presence {
+        user_id: user.as_uuid(),
+        online: status.online,
+        last_seen: status
+            .last_seen
+            .and_then(|s| chrono::DateTime::from_timestamp(s, 0)),
+        at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+    };
     for peer in peers(gateway, user).await {
         publish(gateway, peer, &frame).await;
     }

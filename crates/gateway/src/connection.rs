@@ -9,11 +9,11 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use domain::Member;
 use futures_util::stream::{FuturesOrdered, SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use serde_json::json;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
+use wire::{ServerFrame, UserRef};
 
 /// Replies (acks, errors) waiting for the writer; the reader waits when it is full, which slows
 /// only the client that sends faster than it reads.
@@ -127,7 +127,7 @@ async fn read(
     loop {
         let message = tokio::select! {
             Some(ack) = in_flight.next(), if !in_flight.is_empty() => {
-                if replies.send(Reply::Frame(ack)).await.is_err() {
+                if replies.send(Reply::Frame(Box::new(ack))).await.is_err() {
                     break;
                 }
                 continue;
@@ -141,12 +141,10 @@ async fn read(
         last_heard.store(started.elapsed().as_millis() as i64, Ordering::Relaxed);
         let reply = match message {
             Message::Text(text) => Box::pin(client::handle(&gateway, &me, text.as_str())).await,
-            Message::Binary(_) => Some(Reply::Frame(client::error_frame(
+            Message::Binary(_) => Some(Reply::Frame(Box::new(ServerFrame::error(
                 "invalid_frame",
                 "binary frames are not supported; send JSON text",
-                None,
-                None,
-            ))),
+            )))),
             Message::Close(_) => break,
             Message::Ping(_) | Message::Pong(_) => None,
         };
@@ -196,12 +194,11 @@ async fn write(
     let head = Box::pin(gateway.deps().store.head_position())
         .await
         .unwrap_or(0);
-    let hello = json!({
-        "type": "hello",
-        "user": { "id": me.id, "username": me.username, "display_name": me.display_name },
-        "cursor": head,
-    });
-    if send_text(&mut sink, hello.to_string()).await.is_err() {
+    let hello = ServerFrame::Hello {
+        user: UserRef::from(&me),
+        cursor: head,
+    };
+    if send_text(&mut sink, hello.to_json()).await.is_err() {
         return;
     }
     // Durable frames up to this cursor were sent; later ones from the queue.
@@ -236,7 +233,7 @@ async fn write(
             reply = replies.recv() => {
                 match reply {
                     Some(Reply::Frame(frame)) => {
-                        if send_text(&mut sink, frame.to_string()).await.is_err() {
+                        if send_text(&mut sink, frame.to_json()).await.is_err() {
                             return;
                         }
                     }

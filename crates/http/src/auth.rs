@@ -34,7 +34,7 @@ where
             None => {
                 let cookies = Cookies::from_request_parts(parts, &state)
                     .await
-                    .map_err(|(_, msg)| ApiError::internal(&msg))?;
+                    .map_err(|(_, msg)| ApiError::bug(msg))?;
                 match cookies.get(SESSION_COOKIE) {
                     Some(cookie) => (cookie.value().to_owned(), true),
                     None => return Err(ApiError::unauthorized()),

@@ -1,9 +1,13 @@
-//! Shapes of request and response bodies that several endpoints share.
+//! Shapes of the API's request and response bodies. A message and a person are `wire` types, the
+//! same on the WebSocket and in the web page.
 
 use app::UserProfile;
-use serde::Serialize;
-use utoipa::ToSchema;
+use chrono::{DateTime, Utc};
+use projections::history::queries::ConversationSummary;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
+pub use wire::{Message, UserRef};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserDto {
@@ -23,24 +27,6 @@ impl From<UserProfile> for UserDto {
     }
 }
 
-/// A person as shown next to a message or conversation.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct UserRef {
-    pub id: Uuid,
-    pub username: String,
-    pub display_name: String,
-}
-
-impl From<&domain::Member> for UserRef {
-    fn from(member: &domain::Member) -> Self {
-        Self {
-            id: member.id.as_uuid(),
-            username: member.username.to_string(),
-            display_name: member.display_name.to_string(),
-        }
-    }
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserEnvelope {
     pub user: UserDto,
@@ -51,4 +37,115 @@ pub fn rfc3339(unix_secs: i64) -> String {
     chrono::DateTime::from_timestamp(unix_secs, 0)
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageEnvelope {
+    pub message: Message,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConversationDto {
+    pub id: Uuid,
+    pub members: Vec<UserRef>,
+    pub peer: UserRef,
+    pub last_message: Option<Message>,
+    /// The peer's messages the caller has not read.
+    pub unread: i64,
+    /// How far the caller has read.
+    pub read_up_to: i64,
+    /// How far the peer has read (read receipt): the caller's messages up to this seq were seen.
+    pub peer_read_up_to: i64,
+    pub last_activity_at: DateTime<Utc>,
+}
+
+impl ConversationDto {
+    /// `me`'s view of a conversation, from the history read model.
+    pub fn new(me: &UserRef, summary: ConversationSummary) -> Self {
+        let c = summary.conversation;
+        let peer = UserRef {
+            id: c.peer_id,
+            username: c.peer_username,
+            display_name: c.peer_display_name,
+        };
+        Self {
+            id: c.conversation_id,
+            members: vec![me.clone(), peer.clone()],
+            peer,
+            last_message: summary.last_message.map(Message::from),
+            unread: c.unread,
+            read_up_to: c.read_up_to,
+            peer_read_up_to: c.peer_read_up_to,
+            last_activity_at: c.last_activity_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConversationEnvelope {
+    pub conversation: ConversationDto,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConversationList {
+    pub conversations: Vec<ConversationDto>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct StartRequest {
+    /// The other person's username.
+    #[schema(required = true, example = "bob")]
+    pub with: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SendRequest {
+    /// 1-4,000 characters after trimming.
+    #[schema(required = true, example = "Hello!")]
+    pub body: Option<String>,
+    /// 1-64 characters chosen by the client; resending with the same one stores nothing new.
+    #[schema(required = true, example = "9f1c2e")]
+    pub client_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SendToRequest {
+    /// The recipient's username; the conversation is started if needed.
+    #[schema(required = true, example = "bob")]
+    pub to: Option<String>,
+    #[schema(required = true, example = "Hello!")]
+    pub body: Option<String>,
+    #[schema(required = true, example = "9f1c2e")]
+    pub client_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct HistoryParams {
+    /// Only messages with a smaller seq (use the previous page's `next_before`).
+    pub before: Option<String>,
+    /// 1-100, default 50.
+    pub limit: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryPage {
+    /// Oldest first.
+    pub messages: Vec<Message>,
+    /// Pass as `before` for older messages; `null` when this page reaches the first message.
+    pub next_before: Option<i64>,
+    /// How far the peer has read (read receipt).
+    pub peer_read_up_to: i64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ReadRequest {
+    /// The seq of the newest message read; beyond the last message means all.
+    #[schema(required = true, example = 42)]
+    pub up_to: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct EditRequest {
+    #[schema(required = true, example = "Hello, corrected")]
+    pub body: Option<String>,
 }

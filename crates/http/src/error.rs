@@ -3,11 +3,12 @@
 //! Every failure answers `{"error": {"code", "message", "field"?}}`. Internal causes are logged here
 //! with their context and never shown to the client.
 
-use app::AppError;
+use app::{AppError, Chain};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
+use std::error::Error as StdError;
 use utoipa::ToSchema;
 
 #[derive(Debug)]
@@ -88,8 +89,8 @@ impl ApiError {
     }
 
     /// A dependency (Postgres, Redis) is down: the client may retry; nothing was changed.
-    pub fn unavailable(cause: &dyn std::fmt::Display) -> Self {
-        tracing::error!(%cause, "dependency unavailable");
+    pub fn unavailable(cause: &(dyn StdError + 'static)) -> Self {
+        tracing::error!(error = %Chain(cause), "dependency unavailable");
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
@@ -97,8 +98,19 @@ impl ApiError {
         )
     }
 
-    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
-        tracing::error!(%cause, "internal error");
+    /// Ours, not the caller's: logged with its whole cause chain, shown as a generic failure.
+    pub fn internal(cause: &(dyn StdError + 'static)) -> Self {
+        tracing::error!(error = %Chain(cause), "internal error");
+        Self::generic_failure()
+    }
+
+    /// A broken invariant with no error value to log.
+    pub fn bug(what: &str) -> Self {
+        tracing::error!(what, "internal error");
+        Self::generic_failure()
+    }
+
+    fn generic_failure() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal_error",
@@ -130,37 +142,33 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The one mapping of a command's error to HTTP: the status here, the code, message and field
+/// as every face shows them (`AppError`).
 impl From<AppError> for ApiError {
     fn from(error: AppError) -> Self {
-        match error {
-            AppError::Validation(e) => Self::validation(e.field, e.message),
-            AppError::UsernameTaken => Self::new(
-                StatusCode::CONFLICT,
-                "username_taken",
-                "this username is taken",
-            )
-            .with_field("username"),
-            AppError::InvalidCredentials => Self::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_credentials",
-                "wrong username or password",
-            ),
-            AppError::NotFound(what) => Self::not_found(what),
-            AppError::Forbidden { code, message } => {
-                Self::new(StatusCode::FORBIDDEN, code, message)
-            }
-            AppError::Conflict { code, message } => Self::new(StatusCode::CONFLICT, code, message),
-            AppError::Unavailable(cause) => Self::unavailable(&cause),
-            AppError::Internal(cause) => Self::internal(&cause),
-        }
+        error.log("request");
+        let status = match &error {
+            AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::UsernameTaken | AppError::Conflict { .. } => StatusCode::CONFLICT,
+            AppError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let mut api = Self::new(status, error.code(), error.public_message());
+        api.field = error.field().map(str::to_owned);
+        api
     }
 }
 
+/// Only an unreachable database is a 503; a refused statement or a bug is a 500.
 impl From<projections::ProjectionError> for ApiError {
     fn from(error: projections::ProjectionError) -> Self {
-        match error {
-            projections::ProjectionError::Database(e) => Self::unavailable(&e),
-            other => Self::internal(&other),
+        if error.is_unavailable() {
+            Self::unavailable(&error)
+        } else {
+            Self::internal(&error)
         }
     }
 }

@@ -7,10 +7,12 @@ pub mod auth;
 pub mod client;
 pub mod dto;
 pub mod error;
+pub mod ids;
 pub mod json;
+pub mod login;
 pub mod openapi;
 pub mod ratelimit;
-pub mod routes;
+mod routes;
 pub mod session;
 pub mod state;
 

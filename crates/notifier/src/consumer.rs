@@ -5,17 +5,18 @@
 //! `retry_after`). A handled-record per (message, recipient), written before anything is sent,
 //! makes redeliveries and restarts send nothing twice.
 
+use crate::decide::{self, Existing, Known, Lookup, NewMessage, Next, OnRead};
 use crate::telegram::TelegramError;
 use crate::{store, text, Notifier};
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
 use async_nats::jetstream::AckKind;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use domain::{ConversationId, UnlinkReason, UserId};
 use futures_util::StreamExt;
-use serde_json::Value;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+use wire::{Message, ServerFrame};
 
 pub const CONSUMER: &str = "notifier";
 const ACK_WAIT: Duration = Duration::from_secs(5);
@@ -106,98 +107,103 @@ async fn consume(notifier: &Notifier, shutdown: &CancellationToken) -> Result<()
 }
 
 async fn handle(notifier: &Notifier, user: UserId, payload: &[u8]) -> Result<Outcome, Failure> {
-    let frame: Value = serde_json::from_slice(payload)?;
-    match frame["type"].as_str() {
-        Some("message.new") => message_new(notifier, user, &frame).await,
-        Some("read") if frame["reader_id"].as_str() == Some(&user.to_string()) => {
-            read(notifier, user, &frame).await
-        }
+    match serde_json::from_slice(payload)? {
+        ServerFrame::MessageNew { message, .. } => message_new(notifier, user, &message).await,
+        ServerFrame::Read {
+            conversation_id,
+            reader_id,
+            up_to,
+            ..
+        } if reader_id == user.as_uuid() => read(notifier, user, conversation_id, up_to).await,
         _ => Ok(Outcome::Done),
     }
 }
 
-fn uuid_at(value: &Value) -> Result<Uuid, Failure> {
-    Ok(Uuid::parse_str(value.as_str().ok_or("missing id")?)?)
-}
-
-async fn message_new(notifier: &Notifier, user: UserId, frame: &Value) -> Result<Outcome, Failure> {
-    let message = &frame["message"];
-    if uuid_at(&message["sender"]["id"])? == user.as_uuid() {
-        return Ok(Outcome::Done);
-    }
+async fn message_new(
+    notifier: &Notifier,
+    user: UserId,
+    message: &Message,
+) -> Result<Outcome, Failure> {
     let pool = notifier.store.pool();
-    let message_id = uuid_at(&message["id"])?;
-    let conversation = uuid_at(&frame["conversation_id"])?;
-    let seq = message["seq"].as_i64().ok_or("missing seq")?;
-    if store::is_handled(pool, message_id, user.as_uuid()).await? {
-        return Ok(Outcome::Done);
-    }
-    let sent_at: DateTime<Utc> = message["sent_at"]
-        .as_str()
-        .ok_or("missing sent_at")?
-        .parse()?;
-    let age = (Utc::now() - sent_at).to_std().unwrap_or_default();
-    if age < notifier.config.grace {
-        // The recipient may come online or read it within the grace delay: look again then.
-        return Ok(Outcome::Later(notifier.config.grace - age));
-    }
-    // Online with a visible page: they see it. A page in a background tab does not count.
-    if notifier.presence.status(user).await?.attentive {
-        store::mark_handled(pool, message_id, user.as_uuid(), "skipped_online").await?;
-        return Ok(Outcome::Done);
-    }
-    let state = notifier
-        .conversations
-        .for_member(ConversationId::from_uuid(conversation), user)
-        .await?;
-    if state.read_up_to(user) >= seq {
-        store::mark_handled(pool, message_id, user.as_uuid(), "skipped_read").await?;
-        return Ok(Outcome::Done);
-    }
-    let Some(chat) = notifier.accounts.telegram_chat(user).await? else {
-        store::mark_handled(pool, message_id, user.as_uuid(), "skipped_unlinked").await?;
-        return Ok(Outcome::Done);
+    let recipient = user.as_uuid();
+    let conversation = message.conversation_id;
+    let new = NewMessage {
+        sender: message.sender.id,
+        seq: message.seq,
+        sent_at: message.sent_at,
     };
-    let sender = message["sender"]["display_name"]
-        .as_str()
-        .unwrap_or_default();
-    let preview = text::preview(message["body"].as_str().unwrap_or_default());
-
+    let mut known = Known::default();
+    let chat = loop {
+        match decide::next(&new, recipient, Utc::now(), notifier.config.grace, &known) {
+            Next::Look(Lookup::Handled) => {
+                known.handled = Some(store::is_handled(pool, message.id, recipient).await?);
+            }
+            Next::Look(Lookup::Presence) => {
+                known.attentive = Some(notifier.presence.status(user).await?.attentive);
+            }
+            Next::Look(Lookup::ReadState) => {
+                let state = notifier
+                    .conversations
+                    .for_member(ConversationId::from_uuid(conversation), user)
+                    .await?;
+                known.read_up_to = Some(state.read_up_to(user));
+            }
+            Next::Look(Lookup::Chat) => {
+                known.chat = Some(notifier.accounts.telegram_chat(user).await?);
+            }
+            Next::Look(Lookup::Existing) => {
+                let existing = store::notification(pool, recipient, conversation).await?;
+                known.existing = Some(existing.map(|n| Existing {
+                    chat_id: n.chat_id,
+                    delivered: n.telegram_message_id.is_some(),
+                }));
+            }
+            Next::Ignore => return Ok(Outcome::Done),
+            Next::Later(delay) => return Ok(Outcome::Later(delay)),
+            Next::Skip(reason) => {
+                store::mark_handled(pool, message.id, recipient, reason.as_str()).await?;
+                return Ok(Outcome::Done);
+            }
+            Next::Coalesce => break None,
+            Next::Send { chat } => break Some(chat),
+        }
+    };
+    let sender = message.sender.display_name.as_str();
+    let preview = text::preview(message.body.as_deref().unwrap_or_default());
     let incoming = store::Incoming {
-        message: message_id,
-        user: user.as_uuid(),
+        message: message.id,
+        user: recipient,
         conversation,
-        seq,
+        seq: message.seq,
         sender_name: sender,
         preview: &preview,
     };
-    let existing = store::notification(pool, user.as_uuid(), conversation).await?;
-    if existing.is_some_and(|n| n.telegram_message_id.is_some() && n.chat_id == chat) {
+    let Some(chat) = chat else {
         store::coalesce(pool, &incoming).await?;
         return Ok(Outcome::Done);
-    }
+    };
     store::begin_notification(pool, &incoming, chat).await?;
     let html = text::notification(sender, 1, &preview, &notifier.link(conversation));
     match notifier.telegram.send_html(chat, &html).await {
         Ok(telegram_message) => {
             metrics::counter!("notifications_total", "outcome" => "sent").increment(1);
-            store::sent(pool, user.as_uuid(), conversation, telegram_message).await?;
+            store::sent(pool, recipient, conversation, telegram_message).await?;
             Ok(Outcome::Done)
         }
         Err(error) => {
-            store::forget(pool, user.as_uuid(), conversation).await?;
+            store::forget(pool, recipient, conversation).await?;
             match error {
                 TelegramError::Blocked => {
                     notifier.unlink_blocked(user).await;
                     Ok(Outcome::Done)
                 }
                 TelegramError::RetryAfter(delay) => {
-                    store::unmark_handled(pool, message_id, user.as_uuid()).await?;
+                    store::unmark_handled(pool, message.id, recipient).await?;
                     Ok(Outcome::Later(delay))
                 }
                 TelegramError::Transient(reason) => {
                     tracing::warn!(%reason, "sending a notification failed; will retry");
-                    store::unmark_handled(pool, message_id, user.as_uuid()).await?;
+                    store::unmark_handled(pool, message.id, recipient).await?;
                     Ok(Outcome::Later(Duration::from_secs(2)))
                 }
                 TelegramError::Gone => Ok(Outcome::Done),
@@ -212,17 +218,23 @@ async fn message_new(notifier: &Notifier, user: UserId, frame: &Value) -> Result
 }
 
 /// The user read the conversation somewhere: the notification goes away.
-async fn read(notifier: &Notifier, user: UserId, frame: &Value) -> Result<Outcome, Failure> {
+async fn read(
+    notifier: &Notifier,
+    user: UserId,
+    conversation: Uuid,
+    up_to: i64,
+) -> Result<Outcome, Failure> {
     let pool = notifier.store.pool();
-    let conversation = uuid_at(&frame["conversation_id"])?;
-    let up_to = frame["up_to"].as_i64().unwrap_or(0);
-    let Some(existing) = store::notification(pool, user.as_uuid(), conversation).await? else {
+    let existing = store::notification(pool, user.as_uuid(), conversation).await?;
+    let OnRead::Retract { telegram_message } = decide::on_read(
+        existing
+            .as_ref()
+            .map(|n| (n.last_seq, n.telegram_message_id)),
+        up_to,
+    ) else {
         return Ok(Outcome::Done);
     };
-    if existing.last_seq > up_to {
-        return Ok(Outcome::Done);
-    }
-    if let Some(telegram_message) = existing.telegram_message_id {
+    if let (Some(telegram_message), Some(existing)) = (telegram_message, existing) {
         match notifier
             .telegram
             .delete(existing.chat_id, telegram_message)

@@ -7,6 +7,7 @@
 
 mod bot;
 mod consumer;
+mod decide;
 mod store;
 pub mod telegram;
 pub mod text;

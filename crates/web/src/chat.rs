@@ -14,7 +14,7 @@ use domain::{ClientId, MessageBody, UserId, Username};
 use eventstore::EventStore;
 use http_api::auth::Authenticated;
 use http_api::error::ApiError;
-use http_api::routes::conversations::{conversation_id, message_id as parse_message_id};
+use http_api::ids::{conversation_id, message_id as parse_message_id};
 use http_api::ApiState;
 use projections::history::queries;
 use serde::Deserialize;
@@ -344,14 +344,10 @@ pub async fn send(
             return send_error("The message could not be sent; please try again.");
         }
     };
-    state.history.wait_for(sent.position, WAIT).await;
-    match queries::message(&state.pool, sent.message_id).await {
-        Ok(Some(row)) => render::ok(&MessageFragment {
-            m: MessageView::new(row, me.as_uuid()),
-        }),
-        // The read model lags: the live frame will bring it.
-        _ => StatusCode::NO_CONTENT.into_response(),
-    }
+    // Answered from the stored event, as the API does: a send never waits for a read model.
+    render::ok(&MessageFragment {
+        m: MessageView::new(sent.message(), me.as_uuid()),
+    })
 }
 
 #[derive(Deserialize, Default)]

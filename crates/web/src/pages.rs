@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use domain::{DisplayName, Username};
-use http_api::routes::accounts::{log_in, log_out};
+use http_api::login::{log_in, log_out};
 use http_api::ApiState;
 use serde::Deserialize;
 use std::net::SocketAddr;

@@ -2,8 +2,8 @@
 //! askama when rendered: message bodies are text, never markup.
 
 use askama::Template;
-use projections::history::queries::MessageRow;
 use uuid::Uuid;
+use wire::Message;
 
 #[derive(Clone)]
 pub struct MeView {
@@ -59,27 +59,36 @@ pub struct ConversationList {
     pub conversations: Vec<ConversationItem>,
 }
 
+/// A message in the page: the message as every face shows it, and whether the viewer sent it.
 pub struct MessageView {
-    pub id: Uuid,
-    pub seq: i64,
+    pub message: Message,
     pub own: bool,
-    pub body: String,
-    pub time: String,
-    pub edited: bool,
-    pub deleted: bool,
 }
 
 impl MessageView {
-    pub fn new(row: MessageRow, me: Uuid) -> Self {
+    pub fn new(message: impl Into<Message>, me: Uuid) -> Self {
+        let message = message.into();
         Self {
-            id: row.message_id,
-            seq: row.seq,
-            own: row.sender_id == me,
-            deleted: row.deleted_at.is_some(),
-            edited: row.edited_at.is_some(),
-            body: row.body.unwrap_or_default(),
-            time: row.sent_at.format("%H:%M").to_string(),
+            own: message.sender.id == me,
+            message,
         }
+    }
+
+    pub fn body(&self) -> &str {
+        self.message.body.as_deref().unwrap_or_default()
+    }
+
+    pub fn time(&self) -> String {
+        self.message.sent_at.format("%H:%M").to_string()
+    }
+}
+
+/// The templates read the message's own fields (`m.id`, `m.seq`, `m.edited`, ...).
+impl std::ops::Deref for MessageView {
+    type Target = Message;
+
+    fn deref(&self) -> &Message {
+        &self.message
     }
 }
 

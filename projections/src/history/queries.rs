@@ -22,6 +22,28 @@ pub struct MessageRow {
     pub position: i64,
 }
 
+impl From<MessageRow> for wire::Message {
+    fn from(row: MessageRow) -> Self {
+        Self {
+            id: row.message_id,
+            conversation_id: row.conversation_id,
+            seq: row.seq,
+            sender: wire::UserRef {
+                id: row.sender_id,
+                username: row.sender_username,
+                display_name: row.sender_display_name,
+            },
+            body: row.body,
+            sent_at: row.sent_at,
+            client_id: row.client_id,
+            edited: row.edited_at.is_some(),
+            edited_at: row.edited_at,
+            deleted: row.deleted_at.is_some(),
+            cursor: row.position,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ConversationRow {
     pub conversation_id: Uuid,

@@ -5,20 +5,22 @@
 //! position, so whoever acted sees the effect in the next read.
 
 use crate::auth::Authenticated;
-use crate::dto::UserRef;
+use crate::dto::{
+    ConversationDto, ConversationEnvelope, ConversationList, EditRequest, HistoryPage,
+    HistoryParams, Message, MessageEnvelope, ReadRequest, SendRequest, SendToRequest, StartRequest,
+    UserRef,
+};
 use crate::error::{ApiError, ErrorBody};
+use crate::ids::{conversation_id, message_id};
 use crate::json::{required, ApiJson};
 use crate::state::ApiState;
 use app::SentMessage;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use chrono::{DateTime, Utc};
 use domain::{ClientId, ConversationId, MessageBody, Username};
-use projections::history::queries::{self, ConversationSummary, MessageRow};
-use serde::{Deserialize, Serialize};
+use projections::history::queries;
 use std::time::Duration;
-use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -36,120 +38,6 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .routes(routes!(send_message_to_user))
         .routes(routes!(mark_read))
         .routes(routes!(edit_message, delete_message))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MessageDto {
-    pub id: Uuid,
-    pub conversation_id: Uuid,
-    /// Dense and increasing within the conversation, from 1.
-    pub seq: i64,
-    pub sender: UserRef,
-    /// `null` once deleted.
-    pub body: Option<String>,
-    pub sent_at: DateTime<Utc>,
-    pub client_id: String,
-    pub edited: bool,
-    pub edited_at: Option<DateTime<Utc>>,
-    pub deleted: bool,
-    /// The event-log position of the send: a real-time resume cursor.
-    pub cursor: i64,
-}
-
-impl From<MessageRow> for MessageDto {
-    fn from(row: MessageRow) -> Self {
-        Self {
-            id: row.message_id,
-            conversation_id: row.conversation_id,
-            seq: row.seq,
-            sender: UserRef {
-                id: row.sender_id,
-                username: row.sender_username,
-                display_name: row.sender_display_name,
-            },
-            body: row.body,
-            sent_at: row.sent_at,
-            client_id: row.client_id,
-            edited: row.edited_at.is_some(),
-            edited_at: row.edited_at,
-            deleted: row.deleted_at.is_some(),
-            cursor: row.position,
-        }
-    }
-}
-
-impl From<&SentMessage> for MessageDto {
-    fn from(sent: &SentMessage) -> Self {
-        Self {
-            id: sent.message_id,
-            conversation_id: sent.conversation_id.as_uuid(),
-            seq: sent.seq,
-            sender: UserRef::from(&sent.sender),
-            body: Some(sent.body.clone()),
-            sent_at: sent.sent_at,
-            client_id: sent.client_id.clone(),
-            edited: false,
-            edited_at: None,
-            deleted: false,
-            cursor: sent.position,
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MessageEnvelope {
-    pub message: MessageDto,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ConversationDto {
-    pub id: Uuid,
-    pub members: Vec<UserRef>,
-    pub peer: UserRef,
-    pub last_message: Option<MessageDto>,
-    /// The peer's messages the caller has not read.
-    pub unread: i64,
-    /// How far the caller has read.
-    pub read_up_to: i64,
-    /// How far the peer has read (read receipt): the caller's messages up to this seq were seen.
-    pub peer_read_up_to: i64,
-    pub last_activity_at: DateTime<Utc>,
-}
-
-fn conversation_dto(me: &UserRef, summary: ConversationSummary) -> ConversationDto {
-    let c = summary.conversation;
-    let peer = UserRef {
-        id: c.peer_id,
-        username: c.peer_username,
-        display_name: c.peer_display_name,
-    };
-    ConversationDto {
-        id: c.conversation_id,
-        members: vec![me.clone(), peer.clone()],
-        peer,
-        last_message: summary.last_message.map(MessageDto::from),
-        unread: c.unread,
-        read_up_to: c.read_up_to,
-        peer_read_up_to: c.peer_read_up_to,
-        last_activity_at: c.last_activity_at,
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ConversationEnvelope {
-    pub conversation: ConversationDto,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ConversationList {
-    pub conversations: Vec<ConversationDto>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct StartRequest {
-    /// The other person's username.
-    #[schema(required = true, example = "bob")]
-    pub with: Option<String>,
 }
 
 /// Read-your-writes, moved from the writes to the reads: a read of the history read model first
@@ -197,14 +85,7 @@ async fn summary(
     let summary = queries::conversation_for(&state.pool, me.id, id.as_uuid())
         .await?
         .ok_or_else(|| ApiError::not_found("conversation"))?;
-    Ok(conversation_dto(&me, summary))
-}
-
-/// A conversation id from a path; anything that is not one is simply not found.
-pub fn conversation_id(raw: &str) -> Result<ConversationId, ApiError> {
-    Uuid::parse_str(raw)
-        .map(ConversationId::from_uuid)
-        .map_err(|_| ApiError::not_found("conversation"))
+    Ok(ConversationDto::new(&me, summary))
 }
 
 #[utoipa::path(
@@ -252,7 +133,10 @@ async fn list_conversations(
     caught_up(&state).await?;
     let rows = queries::list_conversations(&state.pool, me.id, 500).await?;
     Ok(Json(ConversationList {
-        conversations: rows.into_iter().map(|s| conversation_dto(&me, s)).collect(),
+        conversations: rows
+            .into_iter()
+            .map(|s| ConversationDto::new(&me, s))
+            .collect(),
     }))
 }
 
@@ -276,16 +160,6 @@ async fn get_conversation(
     Ok(Json(ConversationEnvelope { conversation }))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct SendRequest {
-    /// 1-4,000 characters after trimming.
-    #[schema(required = true, example = "Hello!")]
-    pub body: Option<String>,
-    /// 1-64 characters chosen by the client; resending with the same one stores nothing new.
-    #[schema(required = true, example = "9f1c2e")]
-    pub client_id: Option<String>,
-}
-
 fn parse_send(
     body: &Option<String>,
     client_id: &Option<String>,
@@ -305,7 +179,7 @@ fn answer_send(sent: SentMessage) -> (StatusCode, Json<MessageEnvelope>) {
     (
         status,
         Json(MessageEnvelope {
-            message: MessageDto::from(&sent),
+            message: sent.message(),
         }),
     )
 }
@@ -337,17 +211,6 @@ async fn send_message(
     Ok(answer_send(sent))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct SendToRequest {
-    /// The recipient's username; the conversation is started if needed.
-    #[schema(required = true, example = "bob")]
-    pub to: Option<String>,
-    #[schema(required = true, example = "Hello!")]
-    pub body: Option<String>,
-    #[schema(required = true, example = "9f1c2e")]
-    pub client_id: Option<String>,
-}
-
 #[utoipa::path(
     post, path = "/api/v1/messages", tag = "messages",
     request_body = SendToRequest,
@@ -372,24 +235,6 @@ async fn send_message_to_user(
         .send_to(auth.session.user_id, &to, client_id, text)
         .await?;
     Ok(answer_send(sent))
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct HistoryParams {
-    /// Only messages with a smaller seq (use the previous page's `next_before`).
-    pub before: Option<String>,
-    /// 1-100, default 50.
-    pub limit: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct HistoryPage {
-    /// Oldest first.
-    pub messages: Vec<MessageDto>,
-    /// Pass as `before` for older messages; `null` when this page reaches the first message.
-    pub next_before: Option<i64>,
-    /// How far the peer has read (read receipt).
-    pub peer_read_up_to: i64,
 }
 
 #[utoipa::path(
@@ -439,17 +284,10 @@ async fn history(
     caught_up(&state).await?;
     let page = queries::history_page(&state.pool, id.as_uuid(), before, limit).await?;
     Ok(Json(HistoryPage {
-        messages: page.messages.into_iter().map(MessageDto::from).collect(),
+        messages: page.messages.into_iter().map(Message::from).collect(),
         next_before: page.next_before,
         peer_read_up_to,
     }))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct ReadRequest {
-    /// The seq of the newest message read; beyond the last message means all.
-    #[schema(required = true, example = 42)]
-    pub up_to: Option<i64>,
 }
 
 #[utoipa::path(
@@ -480,26 +318,15 @@ async fn mark_read(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct EditRequest {
-    #[schema(required = true, example = "Hello, corrected")]
-    pub body: Option<String>,
-}
-
-/// A message id from a path; anything that is not one is simply not found.
-pub fn message_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::not_found("message"))
-}
-
 async fn message_in(
     state: &ApiState,
     id: ConversationId,
     message_id: Uuid,
-) -> Result<MessageDto, ApiError> {
+) -> Result<Message, ApiError> {
     queries::message(&state.pool, message_id)
         .await?
         .filter(|m| m.conversation_id == id.as_uuid())
-        .map(MessageDto::from)
+        .map(Message::from)
         .ok_or_else(|| ApiError::not_found("message"))
 }
 

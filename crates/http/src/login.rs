@@ -1,0 +1,95 @@
+//! Logging a person in and out, the same way through both faces: the JSON API's `/auth` routes and
+//! the web page's forms enforce the same login limits and set the same session cookie.
+
+use crate::auth::{Authenticated, SESSION_COOKIE};
+use crate::dto::rfc3339;
+use crate::error::ApiError;
+use crate::state::ApiState;
+use app::{AppError, Password, UserProfile};
+use axum::http::{header, HeaderMap};
+use std::net::SocketAddr;
+use tower_cookies::cookie::{time, SameSite};
+use tower_cookies::{Cookie, Cookies};
+
+/// A successful login: the session's token (also set as the cookie) and who logged in.
+pub struct LoggedIn {
+    pub token: String,
+    pub profile: UserProfile,
+    pub expires_at: String,
+}
+
+/// Checks the login limits and the password, starts a session and sets its cookie. Shared by the
+/// JSON API and the web page's form, so both doors enforce the same rules.
+pub async fn log_in(
+    state: &ApiState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    cookies: &Cookies,
+    username: &str,
+    password: &str,
+) -> Result<LoggedIn, ApiError> {
+    let address =
+        crate::client::client_ip(peer.ip(), headers, &state.settings.trusted_proxies).to_string();
+    let limiter = &state.limiter;
+    if let Some(wait) = limiter
+        .begin_attempt(username, &address)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?
+    {
+        return Err(ApiError::too_many_requests(wait));
+    }
+    let profile = match state
+        .accounts
+        .authenticate(username, Password::unchecked(password))
+        .await
+    {
+        Ok(profile) => profile,
+        // The attempt was counted before checking: a failure needs nothing more.
+        Err(AppError::InvalidCredentials) => return Err(AppError::InvalidCredentials.into()),
+        Err(other) => return Err(other.into()),
+    };
+    limiter
+        .record_success(username, &address)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    let (token, session) = state
+        .sessions
+        .create(profile.id, user_agent, Some(&address))
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    let lifetime = state.sessions.policy().absolute_lifetime;
+    let mut cookie = Cookie::new(SESSION_COOKIE, token.as_str().to_owned());
+    cookie.set_http_only(true);
+    cookie.set_same_site(SameSite::Lax);
+    cookie.set_path("/");
+    cookie.set_secure(state.settings.cookie_secure);
+    cookie.set_max_age(time::Duration::seconds(lifetime.as_secs() as i64));
+    cookies.add(cookie);
+    tracing::info!(user_id = %profile.id, "logged in");
+    Ok(LoggedIn {
+        token: token.as_str().to_owned(),
+        profile,
+        expires_at: rfc3339(session.created_at + lifetime.as_secs() as i64),
+    })
+}
+
+/// Ends the session and removes the cookie.
+pub async fn log_out(
+    state: &ApiState,
+    auth: &Authenticated,
+    cookies: &Cookies,
+) -> Result<(), ApiError> {
+    state
+        .sessions
+        .revoke(auth.session.user_id, &auth.session.id)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    let mut expired = Cookie::new(SESSION_COOKIE, "");
+    expired.set_path("/");
+    cookies.remove(expired);
+    Ok(())
+}
