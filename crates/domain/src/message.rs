@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 
 /// A message's text: 1-4,000 characters after trimming surrounding whitespace.
 ///
-/// Stored exactly as given otherwise (markup characters, emoji, any script): it is text, and every
+/// Line breaks are stored as `\n` (a browser's form sends `\r\n`); other control characters than
+/// newline and tab are refused, NUL included, which Postgres cannot store in JSON text. Stored
+/// exactly as given otherwise (markup characters, emoji, any script): it is text, and every
 /// renderer escapes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -19,13 +21,27 @@ impl MessageBody {
         if body.is_empty() {
             return Err(ValidationError::new("body", "must not be empty"));
         }
+        if body
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
+        {
+            return Err(ValidationError::new(
+                "body",
+                "must not contain control characters other than newline and tab",
+            ));
+        }
+        let body = if body.contains('\r') {
+            body.replace("\r\n", "\n").replace('\r', "\n")
+        } else {
+            body.to_owned()
+        };
         if body.chars().count() > Self::MAX_CHARS {
             return Err(ValidationError::new(
                 "body",
                 format!("must be at most {} characters long", Self::MAX_CHARS),
             ));
         }
-        Ok(Self(body.to_owned()))
+        Ok(Self(body))
     }
 
     pub fn as_str(&self) -> &str {
@@ -106,6 +122,14 @@ mod tests {
             ),
             ("Привет 👋 & <b>", Some("Привет 👋 & <b>")),
             ("line one\nline two", Some("line one\nline two")),
+            (
+                "a form's\r\nlines\rand\ttabs",
+                Some("a form's\nlines\nand\ttabs"),
+            ),
+            ("nul \0 inside", None),
+            ("bell \u{7}", None),
+            ("escape \u{1b}[31m", None),
+            ("next \u{85} line", None),
             ("", None),
             (" \n\t ", None),
         ];

@@ -494,6 +494,9 @@ async fn invalid_sends_name_their_field_and_store_nothing() -> anyhow::Result<()
             "client_id",
         ),
         (json!({"body": 5, "client_id": "c"}), "body"),
+        // Not an outage: a NUL used to answer 503 "unavailable" and page whoever was on call.
+        (json!({"body": "a\u{0}b", "client_id": "c"}), "body"),
+        (json!({"body": "red \u{1b}[31m", "client_id": "c"}), "body"),
     ];
     for (request, field) in cases {
         let (status, error) = alice
@@ -515,6 +518,27 @@ async fn invalid_sends_name_their_field_and_store_nothing() -> anyhow::Result<()
         )
         .await?;
     assert_eq!((status, &error["error"]["field"]), (422, &json!("to")));
+    let (status, error) = alice
+        .post(
+            "/api/v1/messages",
+            json!({"to": "bob", "body": "\u{0}", "client_id": "c"}),
+        )
+        .await?;
+    assert_eq!((status, &error["error"]["field"]), (422, &json!("body")));
+    let (status, sent) = alice.send(&id, "kept", "kept").await?;
+    assert_eq!(status, 201, "{sent}");
+    let edit = format!(
+        "/api/v1/conversations/{id}/messages/{}",
+        sent["message"]["id"].as_str().unwrap_or_default()
+    );
+    let (status, error) = alice
+        .call(
+            reqwest::Method::PATCH,
+            &edit,
+            Some(json!({"body": "x\u{0}"})),
+        )
+        .await?;
+    assert_eq!((status, &error["error"]["field"]), (422, &json!("body")));
     for with in ["nobody", "alice", "x"] {
         let (status, error) = alice
             .post("/api/v1/conversations", json!({"with": with}))
@@ -526,7 +550,8 @@ async fn invalid_sends_name_their_field_and_store_nothing() -> anyhow::Result<()
         );
     }
     let (_, page) = alice.history(&id, "").await?;
-    assert!(bodies(&page).is_empty());
+    assert_eq!(bodies(&page), ["kept"]);
+    assert_eq!(page["messages"][0]["edited"], json!(false));
     assert_eq!(alice.conversations().await?.len(), 1);
     Ok(())
 }
