@@ -120,6 +120,7 @@ pub struct SendToRequest {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryParams {
     /// Only messages with a smaller seq (use the previous page's `next_before`).
     pub before: Option<String>,

@@ -60,9 +60,18 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        if inner.is_data() {
-            let field = if path == "." { "body".to_owned() } else { path };
-            ApiError::validation(field, inner.to_string())
+        let message = inner.to_string();
+        if inner.is_data() && path == "." {
+            match message.strip_prefix("missing field `") {
+                Some(rest) => {
+                    let field = rest.split('`').next().unwrap_or("body");
+                    ApiError::validation(field, "is required")
+                }
+                // serde's message would name our Rust type ("expected struct RegisterRequest").
+                None => ApiError::validation("body", "the body must be a JSON object"),
+            }
+        } else if inner.is_data() {
+            ApiError::validation(path, message)
         } else {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -86,4 +95,40 @@ pub fn required<'a>(value: &'a Option<String>, field: &'static str) -> Result<&'
     value
         .as_deref()
         .ok_or_else(|| ApiError::validation(field, "is required"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct RegisterRequest {
+        username: String,
+        age: Option<u32>,
+    }
+
+    #[test]
+    fn refusals_name_the_field_and_never_our_types() {
+        let cases: [(&str, u16, Option<&str>); 5] = [
+            ("5", 422, Some("body")),
+            ("[]", 422, Some("body")),
+            ("{}", 422, Some("username")),
+            (r#"{"username": "a", "age": "old"}"#, 422, Some("age")),
+            ("{", 400, None),
+        ];
+        for (body, status, field) in cases {
+            let error = parse::<RegisterRequest>(body.as_bytes()).unwrap_err();
+            assert_eq!(
+                (error.status().as_u16(), error.field()),
+                (status, field),
+                "{body}"
+            );
+            assert!(
+                !format!("{error:?}").contains("RegisterRequest"),
+                "{body}: {error:?}"
+            );
+        }
+    }
 }

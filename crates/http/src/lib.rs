@@ -11,6 +11,7 @@ pub mod ids;
 pub mod json;
 pub mod login;
 pub mod openapi;
+pub mod params;
 pub mod ratelimit;
 mod routes;
 pub mod session;
@@ -31,14 +32,19 @@ use utoipa_axum::router::OpenApiRouter;
 /// The largest request body the API reads; nginx's `client_max_body_size` matches it.
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 
-pub fn router(state: ApiState) -> Router {
-    let (api, document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+/// The documented routes and their document, built from the same annotations.
+fn documented() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(routes::accounts::router())
         .merge(routes::users::router())
         .merge(routes::sessions::router())
         .merge(routes::conversations::router())
         .merge(routes::telegram::router())
-        .split_for_parts();
+        .split_for_parts()
+}
+
+pub fn router(state: ApiState) -> Router {
+    let (api, document) = documented();
     let document = document.to_pretty_json().unwrap_or_default();
     let web_dir = state.settings.web_dir.clone();
 
@@ -66,4 +72,36 @@ pub fn router(state: ApiState) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(CookieManagerLayer::new());
     api.with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::openapi::path::ParameterIn;
+
+    #[test]
+    fn every_documented_parameter_is_where_the_route_reads_it() {
+        let (_, document) = super::documented();
+        let mut checked = 0;
+        for (path, item) in &document.paths.paths {
+            let operations = [&item.get, &item.post, &item.put, &item.patch, &item.delete];
+            for operation in operations.into_iter().flatten() {
+                for parameter in operation.parameters.iter().flatten() {
+                    let utoipa::openapi::RefOr::T(parameter) = parameter else {
+                        continue;
+                    };
+                    let in_template = path.contains(&format!("{{{}}}", parameter.name));
+                    let in_path = matches!(parameter.parameter_in, ParameterIn::Path);
+                    assert_eq!(
+                        in_path,
+                        in_template,
+                        "{path}: parameter {} is declared in the {}",
+                        parameter.name,
+                        if in_path { "path" } else { "query or a header" }
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 8, "only {checked} parameters documented");
+    }
 }

@@ -16,6 +16,8 @@ use utoipa::{Modify, OpenApi};
                        {\"error\": {\"code\", \"message\", \"field\"?}}."
     ),
     modifiers(&SecuritySchemes),
+    // The WebSocket at /api/v1/ws speaks these frames (JSON text, tagged by `type`).
+    components(schemas(wire::ServerFrame, wire::ClientFrame)),
     tags(
         (name = "accounts", description = "Registration, login, profiles"),
         (name = "sessions", description = "The caller's sessions"),

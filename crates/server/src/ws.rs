@@ -2,7 +2,7 @@
 //! the socket to the gateway.
 
 use crate::state::AppState;
-use axum::extract::{FromRef, Query, State, WebSocketUpgrade};
+use axum::extract::{FromRef, State, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -11,6 +11,7 @@ use domain::Member;
 use gateway::Gateway;
 use http_api::auth::{is_cross_site, Authenticated};
 use http_api::error::ApiError;
+use http_api::params::ApiQuery;
 use http_api::ApiState;
 use serde::Deserialize;
 
@@ -51,10 +52,11 @@ async fn upgrade(
     State(state): State<WsState>,
     auth: Result<Authenticated, ApiError>,
     headers: HeaderMap,
-    Query(params): Query<WsParams>,
+    params: Result<ApiQuery<WsParams>, ApiError>,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let auth = auth?;
+    let ApiQuery(params) = params?;
     if auth.via_cookie && is_cross_site(&headers, &state.app.api.settings.allowed_origins) {
         return Err(ApiError::new(
             axum::http::StatusCode::FORBIDDEN,

@@ -627,3 +627,41 @@ async fn a_rebuilt_history_equals_the_live_one() -> anyhow::Result<()> {
     assert_eq!(bodies(&page), ["after the rebuild"]);
     Ok(())
 }
+
+#[tokio::test]
+async fn malformed_paths_and_queries_are_answered_in_the_json_error_shape() -> anyhow::Result<()> {
+    let app = spawn_app(&[]).await?;
+    let alice = User::new(&app, "alice").await?;
+    User::new(&app, "bob").await?;
+    let id = alice.start_with("bob").await?;
+    let cases = [
+        ("/api/v1/conversations/%FF".to_owned(), 404, None),
+        ("/api/v1/conversations/%FF/messages".to_owned(), 404, None),
+        ("/api/v1/users/%FF%FE".to_owned(), 404, None),
+        (
+            format!("/api/v1/conversations/{id}/messages?limit=1&limit=2"),
+            422,
+            Some("limit"),
+        ),
+        (
+            format!("/api/v1/conversations/{id}/messages?before=1&before=2"),
+            422,
+            Some("before"),
+        ),
+        ("/api/v1/ws?after=1&after=2".to_owned(), 422, Some("after")),
+    ];
+    for (path, status, field) in cases {
+        // `call` fails unless the answer is JSON.
+        let (got, body) = alice.get(&path).await?;
+        assert_eq!(got, status, "{path}: {body}");
+        assert!(body["error"]["code"].is_string(), "{path}: {body}");
+        assert_eq!(body["error"]["field"].as_str(), field, "{path}: {body}");
+    }
+    let path = format!("/api/v1/conversations/{id}/messages/%C3%28");
+    let (status, body) = alice.call(reqwest::Method::DELETE, &path, None).await?;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    Ok(())
+}

@@ -13,9 +13,10 @@ use crate::dto::{
 use crate::error::{ApiError, ErrorBody};
 use crate::ids::{conversation_id, message_id};
 use crate::json::{required, ApiJson};
+use crate::params::{ApiPath, ApiQuery};
 use crate::state::ApiState;
 use app::SentMessage;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use domain::{ClientId, ConversationId, MessageBody, Username};
@@ -152,7 +153,7 @@ async fn list_conversations(
 async fn get_conversation(
     State(state): State<ApiState>,
     auth: Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ConversationEnvelope>, ApiError> {
     let id = conversation_id(&id)?;
     caught_up(&state).await?;
@@ -199,7 +200,7 @@ fn answer_send(sent: SentMessage) -> (StatusCode, Json<MessageEnvelope>) {
 async fn send_message(
     State(state): State<ApiState>,
     auth: Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<SendRequest>,
 ) -> Result<(StatusCode, Json<MessageEnvelope>), ApiError> {
     let id = conversation_id(&id)?;
@@ -250,8 +251,8 @@ async fn send_message_to_user(
 async fn history(
     State(state): State<ApiState>,
     auth: Authenticated,
-    Path(id): Path<String>,
-    Query(params): Query<HistoryParams>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(params): ApiQuery<HistoryParams>,
 ) -> Result<Json<HistoryPage>, ApiError> {
     let id = conversation_id(&id)?;
     let before = params
@@ -304,7 +305,7 @@ async fn history(
 async fn mark_read(
     State(state): State<ApiState>,
     auth: Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ReadRequest>,
 ) -> Result<StatusCode, ApiError> {
     let id = conversation_id(&id)?;
@@ -345,7 +346,7 @@ async fn message_in(
 async fn edit_message(
     State(state): State<ApiState>,
     auth: Authenticated,
-    Path((id, message)): Path<(String, String)>,
+    ApiPath((id, message)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<EditRequest>,
 ) -> Result<Json<MessageEnvelope>, ApiError> {
     let id = conversation_id(&id)?;
@@ -374,7 +375,7 @@ async fn edit_message(
 async fn delete_message(
     State(state): State<ApiState>,
     auth: Authenticated,
-    Path((id, message)): Path<(String, String)>,
+    ApiPath((id, message)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let id = conversation_id(&id)?;
     let message = message_id(&message)?;

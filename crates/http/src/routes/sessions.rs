@@ -3,9 +3,10 @@
 use crate::auth::Authenticated;
 use crate::dto::rfc3339;
 use crate::error::{ApiError, ErrorBody};
+use crate::params::ApiPath;
 use crate::session::Session;
 use crate::state::ApiState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
@@ -113,7 +114,7 @@ async fn revoke_other_sessions(
 async fn revoke_session(
     State(state): State<ApiState>,
     auth: Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let owned = state
         .sessions

@@ -3,9 +3,10 @@
 use crate::auth::Authenticated;
 use crate::dto::{rfc3339, UserDto};
 use crate::error::{ApiError, ErrorBody};
+use crate::params::ApiPath;
 use crate::routes::sessions::SessionDto;
 use crate::state::ApiState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use domain::Username;
 use serde::Serialize;
@@ -91,7 +92,7 @@ pub struct ProfileEnvelope {
 async fn user_profile(
     State(state): State<ApiState>,
     _auth: Authenticated,
-    Path(username): Path<String>,
+    ApiPath(username): ApiPath<String>,
 ) -> Result<Json<ProfileEnvelope>, ApiError> {
     // A name that cannot exist is simply not found.
     let username = Username::parse(&username).map_err(|_| ApiError::not_found("user"))?;
