@@ -2,14 +2,14 @@
 //! its own task; when either ends the other is stopped and the socket leaves the hub and presence.
 
 use crate::client::{self, Reply};
-use crate::hub::{Outbound, Registration};
+use crate::hub::{Outbound, Registration, SocketState, Stop};
 use crate::resume::Replay;
 use crate::{announce, Gateway, CLOSE_RESUME};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use domain::Member;
 use futures_util::stream::{FuturesOrdered, SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -46,7 +46,7 @@ pub async fn serve(
         let _ = close(&mut sink, 1013, "live feed unavailable; retry").await;
         return;
     }
-    let registration = gateway.hub().register(me.id);
+    let registration = gateway.hub().register(me.id, &session_id);
     metrics::gauge!("websocket_connections").increment(1);
     let socket_id = registration.id;
     let presence_key = gateway.presence_key(socket_id);
@@ -65,7 +65,7 @@ pub async fn serve(
     let started = Instant::now();
     let last_heard = Arc::new(AtomicI64::new(0));
     let (replies, reply_queue) = mpsc::channel(REPLY_QUEUE);
-    let visible = registration.visible.clone();
+    let state = registration.state.clone();
     // The writer runs in this task (one task less per socket); the reader in its own.
     let mut writer = std::pin::pin!(write(
         gateway.clone(),
@@ -85,7 +85,7 @@ pub async fn serve(
         replies,
         started,
         last_heard,
-        (visible, presence_key.clone()),
+        (state, presence_key.clone()),
     ));
     tokio::select! {
         () = &mut writer => reader.abort(),
@@ -119,7 +119,7 @@ async fn read(
     replies: mpsc::Sender<Reply>,
     started: Instant,
     last_heard: Arc<AtomicI64>,
-    (visible, presence_key): (Arc<AtomicBool>, String),
+    (state, presence_key): (Arc<SocketState>, String),
 ) {
     // Sends queued but not yet stored; acks go out in frame order. Bounded: past it the reader
     // stops reading, and TCP pushes back on the client.
@@ -139,6 +139,10 @@ async fn read(
             break;
         };
         last_heard.store(started.elapsed().as_millis() as i64, Ordering::Relaxed);
+        if state.stop_reason() == Some(Stop::SessionEnded) {
+            // Nothing more from an ended session, not even a send already on the wire.
+            break;
+        }
         let reply = match message {
             Message::Text(text) => Box::pin(client::handle(&gateway, &me, text.as_str())).await,
             Message::Binary(_) => Some(Reply::Frame(Box::new(ServerFrame::error(
@@ -150,7 +154,7 @@ async fn read(
         };
         let writer_alive = match reply {
             Some(Reply::Visible(now_visible)) => {
-                visible.store(now_visible, Ordering::Relaxed);
+                state.visible.store(now_visible, Ordering::Relaxed);
                 if let Err(error) = Box::pin(gateway.deps().presence.set_visible(
                     me.id,
                     &presence_key,
@@ -213,20 +217,22 @@ async fn write(
     let mut ping = tokio::time::interval(settings.ping_interval);
     ping.tick().await;
     loop {
+        // Biased: a stopped socket (its session ended) sends nothing more, even if frames wait.
         tokio::select! {
+            biased;
+            () = registration.stop.cancelled() => {
+                let _ = close_stopped(&mut sink, &registration).await;
+                return;
+            }
             frame = registration.queue.recv() => {
                 let Some(frame) = frame else { return };
                 // A client that stopped reading blocks this send; its overflow must still end it.
                 let sent = tokio::select! {
                     sent = send_burst(&mut sink, frame, &mut registration.queue, &mut last_sent) => sent.is_ok(),
-                    () = registration.overflowed.cancelled() => false,
+                    () = registration.stop.cancelled() => false,
                 };
                 if !sent {
-                    let _ = tokio::time::timeout(
-                        Duration::from_secs(1),
-                        close(&mut sink, CLOSE_RESUME, "too far behind; reconnect and resume from your last cursor"),
-                    )
-                    .await;
+                    let _ = tokio::time::timeout(Duration::from_secs(1), close_stopped(&mut sink, &registration)).await;
                     return;
                 }
             }
@@ -244,11 +250,6 @@ async fn write(
                     Some(Reply::Visible(_) | Reply::Pending(_)) => {}
                     None => return,
                 }
-            }
-            () = registration.overflowed.cancelled() => {
-                metrics::counter!("websocket_overflows_total").increment(1);
-                let _ = close(&mut sink, CLOSE_RESUME, "too far behind; reconnect and resume from your last cursor").await;
-                return;
             }
             () = gateway.inner.shutdown.cancelled() => {
                 let _ = close(&mut sink, CLOSE_RESUME, "server restarting; reconnect and resume from your last cursor").await;
@@ -322,6 +323,29 @@ async fn send_burst(
         }
     }
     sink.flush().await
+}
+
+/// Closes a socket the hub stopped, saying why.
+async fn close_stopped(sink: &mut Sink, registration: &Registration) -> Result<(), axum::Error> {
+    match registration.state.stop_reason() {
+        Some(Stop::SessionEnded) => {
+            close(
+                sink,
+                CLOSE_SESSION_ENDED,
+                "your session ended; log in again",
+            )
+            .await
+        }
+        _ => {
+            metrics::counter!("websocket_overflows_total").increment(1);
+            close(
+                sink,
+                CLOSE_RESUME,
+                "too far behind; reconnect and resume from your last cursor",
+            )
+            .await
+        }
+    }
 }
 
 async fn send_text(sink: &mut Sink, text: impl Into<Utf8Bytes>) -> Result<(), axum::Error> {

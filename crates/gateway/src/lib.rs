@@ -93,6 +93,7 @@ impl Gateway {
             live::Task::Ephemeral,
             live::Task::Heartbeat,
             live::Task::Sweep,
+            live::Task::Sessions,
         ] {
             let gateway = gateway.clone();
             let shutdown = shutdown.clone();

@@ -1,5 +1,5 @@
 //! The gateway's background feeds: durable events from JetStream, ephemeral frames from core NATS,
-//! and the presence heartbeat and sweep.
+//! the presence heartbeat and sweep, and ended sessions (whose sockets close at once).
 
 use crate::announce;
 use crate::hub::Outbound;
@@ -7,6 +7,7 @@ use crate::Gateway;
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
 use axum::extract::ws::Utf8Bytes;
 use futures_util::StreamExt;
+use kv::session_ends::Heard;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy)]
@@ -15,6 +16,7 @@ pub(crate) enum Task {
     Ephemeral,
     Heartbeat,
     Sweep,
+    Sessions,
 }
 
 pub(crate) async fn run(gateway: Gateway, task: Task) {
@@ -25,6 +27,7 @@ pub(crate) async fn run(gateway: Gateway, task: Task) {
             Task::Ephemeral => ephemeral(&gateway).await,
             Task::Heartbeat => heartbeat(&gateway).await,
             Task::Sweep => sweep(&gateway).await,
+            Task::Sessions => sessions(&gateway).await,
         };
         if let Err(error) = outcome {
             tracing::warn!(?task, %error, "gateway feed failed; restarting it");
@@ -135,4 +138,51 @@ async fn sweep(gateway: &Gateway) -> Result<(), Failure> {
             announce::presence(gateway, user).await;
         }
     }
+}
+
+/// Closes the sockets of sessions that end. Announced ends arrive on Redis pub/sub; whenever the
+/// listener (re)subscribes, every socket's session is checked, since ends while nobody listened
+/// (or an emptied Redis) were not announced.
+async fn sessions(gateway: &Gateway) -> Result<(), Failure> {
+    let kv = &gateway.deps().kv;
+    let (recheck, mut rechecks) = tokio::sync::mpsc::channel::<()>(1);
+    let listen = kv::session_ends::listen(kv, |heard| match heard {
+        Heard::Ended { user, session_id } => {
+            let closed = gateway.hub().end_session(user, &session_id);
+            if closed > 0 {
+                tracing::debug!(closed, "sockets of an ended session closed");
+            }
+        }
+        Heard::Subscribed => {
+            let _ = recheck.try_send(());
+        }
+    });
+    let check = async {
+        while rechecks.recv().await.is_some() {
+            if let Err(error) = end_missing_sessions(gateway).await {
+                tracing::warn!(%error, "cannot check the sessions of open sockets");
+            }
+        }
+    };
+    tokio::join!(listen, check);
+    Err("session listener ended".into())
+}
+
+async fn end_missing_sessions(gateway: &Gateway) -> Result<(), Failure> {
+    let kv = &gateway.deps().kv;
+    let sessions = gateway.hub().sessions();
+    if sessions.is_empty() {
+        return Ok(());
+    }
+    let mut pipe = redis::pipe();
+    for (_, session_id) in &sessions {
+        pipe.exists(kv::session_key(kv, session_id));
+    }
+    let alive: Vec<bool> = pipe.query_async(&mut kv.conn().await?).await?;
+    for ((user, session_id), alive) in sessions.iter().zip(alive) {
+        if !alive {
+            gateway.hub().end_session(*user, session_id);
+        }
+    }
+    Ok(())
 }

@@ -193,11 +193,16 @@ impl SessionStore {
         Ok(sessions)
     }
 
-    /// Ends one of the user's sessions; false if the user has no such session.
+    /// Ends one of the user's sessions (and its sockets); false if the user has no such session.
     pub async fn revoke(&self, user_id: UserId, session_id: &str) -> Result<bool, SessionError> {
         let mut conn = self.kv.conn().await?;
         let removed: i64 = conn.srem(self.user_key(user_id), session_id).await?;
         let deleted: i64 = conn.del(self.session_key(session_id)).await?;
+        // Its open sockets close now, on every gateway; were this lost, they would at their next
+        // ping, which checks the session.
+        if let Err(error) = kv::session_ends::announce(&self.kv, user_id, session_id).await {
+            tracing::warn!(%error, "cannot announce an ended session");
+        }
         Ok(removed + deleted > 0)
     }
 

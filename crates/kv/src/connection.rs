@@ -22,6 +22,11 @@ impl Kv {
         }
     }
 
+    /// For connections of their own (pub/sub), which the shared one cannot carry.
+    pub fn client(&self) -> &redis::Client {
+        &self.client
+    }
+
     pub fn key(&self, parts: std::fmt::Arguments<'_>) -> String {
         format!("{}{}", self.prefix, parts)
     }

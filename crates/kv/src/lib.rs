@@ -3,6 +3,7 @@
 mod connection;
 pub mod link_tokens;
 pub mod presence;
+pub mod session_ends;
 
 pub use connection::Kv;
 
