@@ -192,14 +192,11 @@ async fn an_online_recipient_is_not_notified_unless_the_page_is_hidden() -> anyh
     bob.link_telegram(&fake, BOB_CHAT).await?;
     let before = fake.sent_to(BOB_CHAT).len();
 
-    let url = format!("{}/api/v1/ws", app.base.replacen("http://", "ws://", 1));
-    let mut request =
-        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)?;
-    request
-        .headers_mut()
-        .insert("Authorization", format!("Bearer {}", bob.token).parse()?);
-    let (_socket, _) = tokio_tungstenite::connect_async(request).await?;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Presence is recorded before the hello, so the open socket counts from here on.
+    let _socket = testkit::ws::Connect::new(&app.base)
+        .bearer(&bob.token)
+        .open()
+        .await?;
 
     alice.send_to("bob", "you are here").await?;
     tokio::time::sleep(Duration::from_millis(2_000)).await;
