@@ -4,7 +4,7 @@ mod common;
 
 use common::cases::Cases;
 use common::fake_telegram::{Failure, FakeTelegram};
-use common::telegram::{telegram_app, Linked, BOB_CHAT, WAIT};
+use common::telegram::{notifier_outcome, telegram_app, Linked, BOB_CHAT, WAIT};
 use common::ApiUser;
 use serde_json::json;
 use server::Role;
@@ -124,12 +124,32 @@ async fn an_online_recipient_is_not_notified_unless_the_page_is_hidden() -> anyh
     let Linked {
         app, alice, bob, ..
     } = &linked;
-    // Presence is recorded before the hello, so the open socket counts from here on.
-    let _page = Connect::new(&app.base).bearer(&bob.token).open().await?;
+    // Presence is recorded before the hello: from here on bob is online with a visible page.
+    let mut page = Connect::new(&app.base).bearer(&bob.token).open().await?;
 
-    alice.send_to("bob", "you are here").await?;
-    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    // Visible: the notifier looks at the message and skips it because bob is there to see it.
+    let seen = alice.send_to("bob", "you are here").await?;
+    assert_eq!(notifier_outcome(app, &seen).await?, "skipped_online");
     assert_eq!(linked.notifications(), Vec::<String>::new());
+
+    // Hidden (a background tab): online, but the next message is notified.
+    page.send(json!({"type": "visibility", "hidden": true}))
+        .await?;
+    // The gateway handles a socket's frames one after the other, so once a later frame is
+    // answered (an unknown type gets an error), the page's visibility has been recorded.
+    page.send(json!({"type": "marker"})).await?;
+    assert_eq!(page.next_of("error").await?["code"], "unknown_type");
+    let missed = alice.send_to("bob", "are you looking?").await?;
+    linked
+        .until_notified("a notification for the hidden page")
+        .await?;
+    assert_eq!(notifier_outcome(app, &missed).await?, "sent");
+    let sent = linked.notifications();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(
+        sent[0].contains("are you looking?") && !sent[0].contains("you are here"),
+        "{sent:?}"
+    );
     Ok(())
 }
 
