@@ -48,6 +48,12 @@ impl Cases {
     }
 }
 
+/// `Ok` if `holds`, else an error saying so: for a case's checks that are not comparisons.
+pub fn expect(holds: bool, otherwise: impl Display) -> anyhow::Result<()> {
+    anyhow::ensure!(holds, "{otherwise}");
+    Ok(())
+}
+
 /// `got == want`, or an error showing both.
 pub fn expect_eq<T: PartialEq + Debug>(got: T, want: T) -> anyhow::Result<()> {
     anyhow::ensure!(got == want, "got {got:?}, want {want:?}");

@@ -234,6 +234,15 @@ impl ApiUser {
         })
     }
 
+    /// An API client for a session that already exists (another device of a user, say).
+    pub fn with_token(app: &TestApp, token: &str) -> Self {
+        Self {
+            token: token.to_owned(),
+            http: reqwest::Client::new(),
+            base: app.base.clone(),
+        }
+    }
+
     pub async fn call(
         &self,
         method: reqwest::Method,
