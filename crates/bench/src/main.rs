@@ -4,11 +4,9 @@
 //! Prints send latency (REST, committed and readable), end-to-end delivery latency to a recipient's
 //! WebSocket, concurrent send throughput, and the server's memory per idle WebSocket.
 
-use futures_util::StreamExt;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
+use testkit::ws::Connect;
 
 const SEQUENTIAL_SENDS: usize = 500;
 const DELIVERIES: usize = 300;
@@ -83,18 +81,6 @@ async fn send(
     Ok(())
 }
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn socket(base: &str, token: &str) -> anyhow::Result<Socket> {
-    let mut request =
-        format!("{}/api/v1/ws", base.replacen("http://", "ws://", 1)).into_client_request()?;
-    request
-        .headers_mut()
-        .insert("Authorization", format!("Bearer {token}").parse()?);
-    Ok(tokio_tungstenite::connect_async(request).await?.0)
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let db = testkit::TestDb::create().await?;
@@ -146,18 +132,16 @@ async fn main() -> anyhow::Result<()> {
         Percentiles(latencies)
     );
 
-    let mut bob_socket = socket(&base, &bob.token).await?;
-    bob_socket.next().await; // hello
+    let mut bob_socket = Connect::new(&base).bearer(&bob.token).open().await?;
     let mut deliveries = Vec::with_capacity(DELIVERIES);
     for n in 0..DELIVERIES {
         let body = format!("live {n}");
         let started = Instant::now();
         send(&http, &base, &alice, "bob", &body).await?;
         loop {
-            match tokio::time::timeout(Duration::from_secs(10), bob_socket.next()).await? {
-                Some(Ok(Message::Text(text))) if text.as_str().contains(&body) => break,
-                Some(Ok(_)) => continue,
-                other => anyhow::bail!("socket ended: {other:?}"),
+            let frame = bob_socket.next_of("message.new").await?;
+            if frame["message"]["body"] == body.as_str() {
+                break;
             }
         }
         deliveries.push(started.elapsed());
@@ -201,9 +185,7 @@ async fn main() -> anyhow::Result<()> {
     let before = rss_kib(pid)?;
     let mut idle = Vec::with_capacity(IDLE_SOCKETS);
     for _ in 0..IDLE_SOCKETS {
-        let mut s = socket(&base, &bob.token).await?;
-        s.next().await;
-        idle.push(s);
+        idle.push(Connect::new(&base).bearer(&bob.token).open().await?);
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = rss_kib(pid)?;

@@ -42,8 +42,8 @@ pub async fn run(
     let mut held = Vec::with_capacity(asked);
     let mut opening = futures_util::stream::iter(0..asked)
         .map(|n| {
-            let authorization = &sessions[n % sessions.len()].authorization;
-            sockets::open(&ws_base, authorization, None)
+            let token = &sessions[n % sessions.len()].token;
+            sockets::open(&ws_base, token, None)
         })
         .buffer_unordered(OPENING_IN_FLIGHT);
     while let Some(opened) = opening.next().await {

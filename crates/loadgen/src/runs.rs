@@ -54,12 +54,12 @@ impl Bench {
         let ws_base = setup.base.replacen("http://", "ws://", 1);
         let mut sockets = Vec::with_capacity(users.len());
         for (index, user) in users.iter().enumerate() {
-            let (ws, cursor) = sockets::open(&ws_base, &user.authorization, None).await?;
+            let (ws, cursor) = sockets::open(&ws_base, &user.token, None).await?;
             sockets.push(sockets::spawn_user(
                 shared.clone(),
                 index,
                 ws_base.clone(),
-                user.authorization.clone(),
+                user.token.clone(),
                 ws,
                 cursor,
                 setup.lanes + 16,

@@ -4,25 +4,26 @@
 //! counted as an error and reopened from its last cursor, as a real client would.
 //!
 //! Idle sockets (`--connections`) only read, which also answers the server's pings.
+//!
+//! Only the handshake is shared with the tests (`testkit::ws`). The frames after it are read
+//! here, borrowing the few fields this tool looks at from each frame's text: this process shares
+//! two cores with the server it measures, and the tests' client parses every frame into a
+//! `serde_json::Value` and keeps those of other types for later, which would cost an allocation
+//! tree per frame and memory per socket.
 
 use crate::ledger::number_of;
 use crate::state::Shared;
 use futures_util::{SinkExt, StreamExt};
-use reqwest::header::HeaderValue;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use testkit::ws::{Connect, Message};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-pub type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
-
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub use testkit::ws::Ws;
 
 /// A frame from the server, borrowing from its text: only the fields this tool looks at.
 #[derive(Deserialize)]
@@ -47,40 +48,15 @@ struct MessageRef<'a> {
     client_id: Option<Cow<'a, str>>,
 }
 
-/// Opens an authenticated socket (resuming after `after` if given) and reads its `hello`;
-/// returns the socket and the hello's cursor.
-pub async fn open(
-    ws_base: &str,
-    authorization: &HeaderValue,
-    after: Option<i64>,
-) -> anyhow::Result<(Ws, i64)> {
-    let url = match after {
-        Some(after) => format!("{ws_base}/api/v1/ws?after={after}"),
-        None => format!("{ws_base}/api/v1/ws"),
-    };
-    let mut request = url.into_client_request()?;
-    request
-        .headers_mut()
-        .insert("Authorization", authorization.clone());
-    let connect = tokio_tungstenite::connect_async_with_config(request, None, true);
-    let (mut ws, _) = tokio::time::timeout(CONNECT_TIMEOUT, connect)
-        .await
-        .map_err(|_| anyhow::anyhow!("no WebSocket within {CONNECT_TIMEOUT:?}"))??;
-    loop {
-        let message = tokio::time::timeout(CONNECT_TIMEOUT, ws.next())
-            .await
-            .map_err(|_| anyhow::anyhow!("no hello within {CONNECT_TIMEOUT:?}"))?
-            .ok_or_else(|| anyhow::anyhow!("socket ended before its hello"))??;
-        match message {
-            Message::Text(text) => {
-                let frame: ServerFrame = serde_json::from_str(text.as_str())?;
-                anyhow::ensure!(frame.kind == "hello", "first frame is not a hello: {text}");
-                return Ok((ws, frame.cursor.unwrap_or(0)));
-            }
-            Message::Close(frame) => anyhow::bail!("closed before its hello: {frame:?}"),
-            _ => continue,
-        }
-    }
+/// Opens a socket authenticated with `token` (resuming after `after` if given) and reads its
+/// `hello`; returns the socket and the hello's cursor.
+pub async fn open(ws_base: &str, token: &str, after: Option<i64>) -> anyhow::Result<(Ws, i64)> {
+    let (ws, hello) = Connect::new(ws_base)
+        .bearer(token)
+        .after(after)
+        .open_raw()
+        .await?;
+    Ok((ws, hello["cursor"].as_i64().unwrap_or(0)))
 }
 
 /// A user's socket task, and where senders put the frames to send on it.
@@ -103,7 +79,7 @@ pub fn spawn_user(
     shared: Arc<Shared>,
     user: usize,
     ws_base: String,
-    authorization: HeaderValue,
+    token: String,
     ws: Ws,
     cursor: i64,
     queue: usize,
@@ -125,7 +101,7 @@ pub fn spawn_user(
             ws = loop {
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(100 * attempt.min(10))).await;
-                match open(&ws_base, &authorization, Some(cursor)).await {
+                match open(&ws_base, &token, Some(cursor)).await {
                     Ok((ws, _)) => break ws,
                     Err(_) => shared.ledger().error("ws reconnect failed".to_owned()),
                 }

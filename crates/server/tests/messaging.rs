@@ -578,47 +578,85 @@ async fn a_rebuilt_history_equals_the_live_one() -> anyhow::Result<()> {
     let id = alice.start_with("bob").await?;
     let other = alice.start_with("carol").await?;
     for n in 0..20 {
-        alice.send(&id, &format!("a{n}"), &format!("a{n}")).await?;
-        bob.send(&id, &format!("b{n}"), &format!("b{n}")).await?;
+        for (sender, name) in [(&alice, "a"), (&bob, "b")] {
+            let text = format!("{name}{n}");
+            let (status, sent) = sender.send(&id, &text, &text).await?;
+            assert_eq!(status, 201, "{text}: {sent}");
+        }
     }
-    alice.send(&other, "hi carol", "c").await?;
-    let (_, page) = alice.history(&id, "?limit=3").await?;
-    let last = page["messages"][2]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let first = page["messages"][0]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    bob.call(
-        reqwest::Method::PATCH,
-        &format!("/api/v1/conversations/{id}/messages/{last}"),
-        Some(json!({"body": "edited"})),
-    )
-    .await?;
-    alice
+    let (status, sent) = alice.send(&other, "hi carol", "c").await?;
+    assert_eq!(status, 201, "{sent}");
+    // Every kind of change goes into the comparison: an edit and a delete, each by the message's
+    // sender (anyone else is refused and changes nothing), and a read.
+    let (status, page) = alice.history(&id, "?limit=3").await?;
+    assert_eq!(status, 200, "{page}");
+    let id_of = |body: &str| {
+        page["messages"]
+            .as_array()
+            .and_then(|m| m.iter().find(|m| m["body"] == body))
+            .and_then(|m| m["id"].as_str())
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("{body} is not among the last three: {page}"))
+    };
+    let (edited, deleted) = (id_of("b19")?, id_of("a19")?);
+    let (status, body) = bob
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/conversations/{id}/messages/{edited}"),
+            Some(json!({"body": "edited"})),
+        )
+        .await?;
+    assert_eq!(status, 200, "bob edits his b19: {body}");
+    let (status, body) = alice
         .call(
             reqwest::Method::DELETE,
-            &format!("/api/v1/conversations/{id}/messages/{first}"),
+            &format!("/api/v1/conversations/{id}/messages/{deleted}"),
             None,
         )
         .await?;
-    bob.post(
-        &format!("/api/v1/conversations/{id}/read"),
-        json!({"up_to": 30}),
-    )
-    .await?;
+    assert_eq!(status, 204, "alice deletes her a19: {body}");
+    let (status, body) = bob
+        .post(
+            &format!("/api/v1/conversations/{id}/read"),
+            json!({"up_to": 30}),
+        )
+        .await?;
+    assert_eq!(status, 204, "bob reads: {body}");
     // Writes answer without waiting for the read model; a read waits until it has caught up.
     bob.history(&id, "?limit=1").await?;
 
     let live = dump_history(&app).await?;
     assert!(live.len() > 40);
+    let row_of = |message: &str| {
+        live.iter()
+            .filter_map(|row| serde_json::from_str::<Value>(row).ok())
+            .find(|row| row["message_id"] == message)
+            .ok_or_else(|| anyhow::anyhow!("no row for message {message}"))
+    };
+    let edited_row = row_of(&edited)?;
+    assert!(
+        edited_row["body"] == "edited" && edited_row["edited_at"].is_string(),
+        "the edit is in the compared read model: {edited_row}"
+    );
+    let deleted_row = row_of(&deleted)?;
+    assert!(
+        deleted_row["body"].is_null() && deleted_row["deleted_at"].is_string(),
+        "the delete is in the compared read model: {deleted_row}"
+    );
     let store = eventstore::EventStore::new(app.db.pool.clone());
     let report = projections::rebuild(&store, &projections::history::History).await?;
     assert!(report.events_applied > 40);
     let rebuilt = dump_history(&app).await?;
-    assert_eq!(live, rebuilt);
+    let differing: Vec<(&String, &String)> =
+        live.iter().zip(&rebuilt).filter(|(l, r)| l != r).collect();
+    assert!(
+        live.len() == rebuilt.len() && differing.is_empty(),
+        "live {} rows, rebuilt {}; {} differ, the first (live, rebuilt): {:?}",
+        live.len(),
+        rebuilt.len(),
+        differing.len(),
+        differing.first()
+    );
 
     // The service keeps working on the swapped-in tables.
     let (status, _) = alice.send(&id, "after the rebuild", "after").await?;

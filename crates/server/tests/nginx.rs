@@ -4,19 +4,15 @@
 //!
 //! Needs /usr/sbin/nginx (`scripts/test` installs it); without it this test fails, it does not skip.
 
-use futures_util::StreamExt;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
+use testkit::ws::Connect;
 use testkit::TestDb;
 use tokio::process::{Child, Command};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 const NGINX: &str = "/usr/sbin/nginx";
-const WAIT: Duration = Duration::from_secs(10);
 const PASSWORD: &str = "correct horse battery";
 
 fn repo_path(relative: &str) -> PathBuf {
@@ -261,47 +257,6 @@ async fn start() -> anyhow::Result<Front> {
     })
 }
 
-type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn socket(base: &str, token: &str) -> anyhow::Result<Ws> {
-    let url = format!("{}/api/v1/ws", base.replacen("http://", "ws://", 1));
-    let mut request = url.into_client_request()?;
-    request
-        .headers_mut()
-        .insert("Authorization", format!("Bearer {token}").parse()?);
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await?;
-    let hello = next_frame(&mut ws).await?;
-    anyhow::ensure!(hello["type"] == "hello", "first frame: {hello}");
-    Ok(ws)
-}
-
-async fn next_frame(ws: &mut Ws) -> anyhow::Result<Value> {
-    loop {
-        let message = tokio::time::timeout(WAIT, ws.next())
-            .await
-            .map_err(|_| anyhow::anyhow!("no frame within {WAIT:?}"))?
-            .ok_or_else(|| anyhow::anyhow!("socket ended"))??;
-        match message {
-            Message::Text(text) => return Ok(serde_json::from_str(text.as_str())?),
-            Message::Close(frame) => anyhow::bail!("closed: {frame:?}"),
-            _ => continue,
-        }
-    }
-}
-
-/// The body of the next new message, skipping presence and other frames.
-async fn next_body(ws: &mut Ws) -> anyhow::Result<String> {
-    loop {
-        let frame = next_frame(ws).await?;
-        if frame["type"] == "message.new" {
-            return Ok(frame["message"]["body"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned());
-        }
-    }
-}
-
 async fn send(base: &str, token: &str, to: &str, body: &str) -> anyhow::Result<()> {
     let response = reqwest::Client::new()
         .post(format!("{base}/api/v1/messages"))
@@ -381,14 +336,14 @@ async fn the_nginx_front_proxies_two_replicas() -> anyhow::Result<()> {
 
     // Real time across replicas: a socket on A gets what is sent through B, and so does a socket
     // through nginx; a message sent through nginx reaches both.
-    let mut on_a = socket(&front.replica_a, &bob).await?;
-    let mut via_nginx = socket(&base, &bob).await?;
+    let mut on_a = Connect::new(&front.replica_a).bearer(&bob).open().await?;
+    let mut via_nginx = Connect::new(&base).bearer(&bob).open().await?;
     send(&front.replica_b, &alice, "bob", "through B").await?;
-    assert_eq!(next_body(&mut on_a).await?, "through B");
-    assert_eq!(next_body(&mut via_nginx).await?, "through B");
+    assert_eq!(on_a.bodies(1).await?, ["through B"]);
+    assert_eq!(via_nginx.bodies(1).await?, ["through B"]);
     send(&base, &alice, "bob", "through nginx").await?;
-    assert_eq!(next_body(&mut on_a).await?, "through nginx");
-    assert_eq!(next_body(&mut via_nginx).await?, "through nginx");
+    assert_eq!(on_a.bodies(1).await?, ["through nginx"]);
+    assert_eq!(via_nginx.bodies(1).await?, ["through nginx"]);
 
     // Static files come from nginx itself, cacheable.
     let response = http.get(format!("{base}/static/hello.css")).send().await?;
@@ -530,10 +485,10 @@ async fn the_nginx_front_proxies_two_replicas() -> anyhow::Result<()> {
         assert_eq!(response.status(), 200);
     }
     send(&base, &alice, "bob", "after B died").await?;
-    assert_eq!(next_body(&mut on_a).await?, "after B died");
-    let mut again = socket(&base, &bob).await?;
+    assert_eq!(on_a.bodies(1).await?, ["after B died"]);
+    let mut again = Connect::new(&base).bearer(&bob).open().await?;
     send(&base, &alice, "bob", "on a new socket").await?;
-    assert_eq!(next_body(&mut again).await?, "on a new socket");
+    assert_eq!(again.bodies(1).await?, ["on a new socket"]);
 
     let errors: Vec<String> = front
         .nginx

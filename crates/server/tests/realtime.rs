@@ -3,157 +3,13 @@
 mod common;
 
 use common::{spawn_app, TestApp};
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::time::Duration;
+use testkit::ws::{Connect, End, Message, Socket};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-const WAIT: Duration = Duration::from_secs(10);
-
-struct Socket {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    /// The cursor of the last durable frame received.
-    cursor: i64,
-}
-
-/// How a socket ended.
-#[derive(Debug, PartialEq)]
-enum End {
-    Closed(Option<u16>),
-    Dropped,
-}
-
-impl Socket {
-    async fn connect(base: &str, token: &str, after: Option<i64>) -> anyhow::Result<Self> {
-        Self::connect_with_buffer(base, token, after, None).await
-    }
-
-    /// `receive_buffer` shrinks the kernel's receive buffer, to make a client slow cheaply.
-    async fn connect_with_buffer(
-        base: &str,
-        token: &str,
-        after: Option<i64>,
-        receive_buffer: Option<u32>,
-    ) -> anyhow::Result<Self> {
-        let url = format!(
-            "{}/api/v1/ws{}",
-            base.replacen("http://", "ws://", 1),
-            after.map(|a| format!("?after={a}")).unwrap_or_default()
-        );
-        let mut request = url.into_client_request()?;
-        request
-            .headers_mut()
-            .insert("Authorization", format!("Bearer {token}").parse()?);
-        let address: std::net::SocketAddr = base.trim_start_matches("http://").parse()?;
-        let tcp = tokio::net::TcpSocket::new_v4()?;
-        if let Some(size) = receive_buffer {
-            tcp.set_recv_buffer_size(size)?;
-        }
-        let stream = tcp.connect(address).await?;
-        let (ws, _) =
-            tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await?;
-        let mut socket = Self { ws, cursor: 0 };
-        let hello = socket.next().await?;
-        anyhow::ensure!(hello["type"] == "hello", "first frame: {hello}");
-        Ok(socket)
-    }
-
-    /// The next JSON frame (durable cursors are remembered).
-    async fn next(&mut self) -> anyhow::Result<Value> {
-        loop {
-            let message = tokio::time::timeout(WAIT, self.ws.next())
-                .await
-                .map_err(|_| anyhow::anyhow!("no frame within {WAIT:?}"))?
-                .ok_or_else(|| anyhow::anyhow!("socket ended"))??;
-            match message {
-                Message::Text(text) => {
-                    let value: Value = serde_json::from_str(text.as_str())?;
-                    if let Some(cursor) = value["cursor"].as_i64() {
-                        if value["type"] != "hello" {
-                            self.cursor = cursor;
-                        }
-                    }
-                    return Ok(value);
-                }
-                Message::Close(frame) => anyhow::bail!("closed: {frame:?}"),
-                _ => continue,
-            }
-        }
-    }
-
-    /// The next frame of one type, skipping others (presence, typing, receipts...).
-    async fn next_of(&mut self, kind: &str) -> anyhow::Result<Value> {
-        loop {
-            let frame = self.next().await?;
-            if frame["type"] == kind {
-                return Ok(frame);
-            }
-        }
-    }
-
-    /// Bodies of the next `n` new messages.
-    async fn bodies(&mut self, n: usize) -> anyhow::Result<Vec<String>> {
-        let mut bodies = Vec::new();
-        while bodies.len() < n {
-            let frame = self.next_of("message.new").await?;
-            bodies.push(
-                frame["message"]["body"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-            );
-        }
-        Ok(bodies)
-    }
-
-    /// Asserts that no frame of `kind` arrives within `quiet`.
-    async fn assert_no(&mut self, kind: &str, quiet: Duration) -> anyhow::Result<()> {
-        let deadline = tokio::time::Instant::now() + quiet;
-        loop {
-            match tokio::time::timeout_at(deadline, self.ws.next()).await {
-                Err(_) => return Ok(()),
-                Ok(None) => anyhow::bail!("socket ended"),
-                Ok(Some(message)) => {
-                    if let Message::Text(text) = message? {
-                        let value: Value = serde_json::from_str(text.as_str())?;
-                        anyhow::ensure!(value["type"] != kind, "unexpected {value}");
-                    }
-                }
-            }
-        }
-    }
-
-    async fn send(&mut self, frame: Value) -> anyhow::Result<()> {
-        self.ws
-            .send(Message::Text(frame.to_string().into()))
-            .await?;
-        Ok(())
-    }
-
-    /// Reads until the socket ends; how it ended and how many messages arrived before.
-    async fn drain_until_end(&mut self) -> (End, usize) {
-        let mut messages = 0;
-        loop {
-            match tokio::time::timeout(WAIT, self.ws.next()).await {
-                Ok(Some(Ok(Message::Text(text)))) => {
-                    if text.as_str().contains("\"message.new\"") {
-                        messages += 1;
-                    }
-                }
-                Ok(Some(Ok(Message::Close(frame)))) => {
-                    return (End::Closed(frame.map(|f| u16::from(f.code))), messages)
-                }
-                Ok(Some(Ok(_))) => {}
-                Ok(Some(Err(_))) | Ok(None) => return (End::Dropped, messages),
-                Err(_) => return (End::Dropped, messages),
-            }
-        }
-    }
-}
+/// The close code of a frame over the size limit (RFC 6455 "message too big").
+const MESSAGE_TOO_BIG: u16 = 1009;
 
 struct Person {
     name: String,
@@ -171,7 +27,7 @@ impl Person {
     }
 
     async fn socket(&self, base: &str) -> anyhow::Result<Socket> {
-        Socket::connect(base, &self.token, None).await
+        Connect::new(base).bearer(&self.token).open().await
     }
 
     async fn start_with(&self, base: &str, peer: &Person) -> anyhow::Result<String> {
@@ -240,17 +96,9 @@ async fn messages_reach_every_socket_of_both_members_and_no_other() -> anyhow::R
         .send(json!({"type": "send", "to": "alice", "body": "hi alice", "client_id": "b1"}))
         .await?;
     // The ack and the sender's own copy travel separately (the copy through the bus): either may
-    // come first.
-    let (mut ack, mut own) = (None, None);
-    while ack.is_none() || own.is_none() {
-        let frame = bob_tab.next().await?;
-        match frame["type"].as_str() {
-            Some("ack") => ack = Some(frame),
-            Some("message.new") => own = Some(frame),
-            _ => {}
-        }
-    }
-    let (ack, own) = (ack.unwrap_or_default(), own.unwrap_or_default());
+    // come first, and the one read past stays unread for the other read.
+    let ack = bob_tab.next_of("ack").await?;
+    let own = bob_tab.next_of("message.new").await?;
     assert_eq!(ack["client_id"], "b1");
     assert_eq!(ack["message"]["seq"], 2);
     assert_eq!(own["message"]["body"], "hi alice");
@@ -330,13 +178,17 @@ async fn a_reconnecting_client_resumes_without_gaps_or_duplicates() -> anyhow::R
     let mut socket = alice.socket(&app.base).await?;
     bob.send_rest(&app.base, &alice, "one").await?;
     assert_eq!(socket.bodies(1).await?, ["one"]);
-    let cursor = socket.cursor;
+    let cursor = socket.cursor();
     drop(socket);
 
     for body in ["two", "three", "four"] {
         bob.send_rest(&app.base, &alice, body).await?;
     }
-    let mut resumed = Socket::connect(&app.base, &alice.token, Some(cursor)).await?;
+    let mut resumed = Connect::new(&app.base)
+        .bearer(&alice.token)
+        .after(Some(cursor))
+        .open()
+        .await?;
     assert_eq!(resumed.bodies(3).await?, ["two", "three", "four"]);
     bob.send_rest(&app.base, &alice, "five").await?;
     assert_eq!(resumed.bodies(1).await?, ["five"]);
@@ -345,7 +197,7 @@ async fn a_reconnecting_client_resumes_without_gaps_or_duplicates() -> anyhow::R
         .await?;
 
     // Resuming with a frame instead of the URL works the same way.
-    let mut again = Socket::connect(&app.base, &alice.token, None).await?;
+    let mut again = alice.socket(&app.base).await?;
     again
         .send(json!({"type": "resume", "after": cursor}))
         .await?;
@@ -373,10 +225,14 @@ async fn a_message_sent_through_one_gateway_reaches_a_socket_on_another() -> any
     assert_eq!(on_second.bodies(1).await?, ["via the second"]);
 
     // A client that switches gateways resumes from its cursor on the other one.
-    let cursor = on_second.cursor;
+    let cursor = on_second.cursor();
     drop(on_second);
     alice.send_rest(&app.base, &bob, "while switching").await?;
-    let mut switched = Socket::connect(&app.base, &bob.token, Some(cursor)).await?;
+    let mut switched = Connect::new(&app.base)
+        .bearer(&bob.token)
+        .after(Some(cursor))
+        .open()
+        .await?;
     assert_eq!(switched.bodies(1).await?, ["while switching"]);
     Ok(())
 }
@@ -388,7 +244,11 @@ async fn a_slow_reader_is_cut_off_while_a_fast_one_keeps_up() -> anyhow::Result<
     let bob = std::sync::Arc::new(Person::new(&app, "bob").await?);
     let mut fast = bob.socket(&app.base).await?;
     // A client that does not read, with a small receive window.
-    let mut slow = Socket::connect_with_buffer(&app.base, &bob.token, None, Some(4096)).await?;
+    let mut slow = Connect::new(&app.base)
+        .bearer(&bob.token)
+        .receive_buffer(4096)
+        .open()
+        .await?;
 
     // Enough data to fill the slow socket's kernel buffers and then its queue of 256 frames.
     const MESSAGES: usize = 700;
@@ -414,7 +274,7 @@ async fn a_slow_reader_is_cut_off_while_a_fast_one_keeps_up() -> anyhow::Result<
     while let Some(done) = senders.join_next().await {
         done??;
     }
-    let (end, got) = slow.drain_until_end().await;
+    let (end, got) = slow.until_end().await?;
     assert!(
         got < MESSAGES,
         "the slow socket was cut before it got everything ({got})"
@@ -567,13 +427,14 @@ async fn bad_frames_get_errors_and_hurt_no_other_socket() -> anyhow::Result<()> 
     let mut bob_socket = bob.socket(&app.base).await?;
     let mut socket = alice.socket(&app.base).await?;
 
-    socket.ws.send(Message::Text("not json".into())).await?;
+    socket
+        .send_message(Message::Text("not json".into()))
+        .await?;
     assert_eq!(socket.next_of("error").await?["code"], "invalid_frame");
     socket.send(json!({"type": "dance"})).await?;
     assert_eq!(socket.next_of("error").await?["code"], "unknown_type");
     socket
-        .ws
-        .send(Message::Binary(vec![1, 2, 3].into()))
+        .send_message(Message::Binary(vec![1, 2, 3].into()))
         .await?;
     assert_eq!(socket.next_of("error").await?["code"], "invalid_frame");
     socket
@@ -592,13 +453,11 @@ async fn bad_frames_get_errors_and_hurt_no_other_socket() -> anyhow::Result<()> 
 
     // Too large: the socket is closed with "message too big"; others are unaffected.
     socket
-        .ws
-        .send(Message::Text("x".repeat(64 * 1024).into()))
+        .send_message(Message::Text("x".repeat(64 * 1024).into()))
         .await?;
-    let (end, _) = socket.drain_until_end().await;
+    let (end, _) = socket.until_end().await?;
     assert!(
-        matches!(end, End::Closed(Some(code)) if code == u16::from(CloseCode::Size))
-            || end == End::Dropped,
+        matches!(end, End::Closed(Some(MESSAGE_TOO_BIG))) || end == End::Dropped,
         "{end:?}"
     );
     assert_eq!(bob_socket.bodies(1).await?, ["fine"]);
@@ -610,14 +469,7 @@ async fn bad_frames_get_errors_and_hurt_no_other_socket() -> anyhow::Result<()> 
 #[tokio::test]
 async fn upgrades_need_a_session_and_cookies_need_our_origin() -> anyhow::Result<()> {
     let app = spawn_app(&[]).await?;
-    let url = app.base.replacen("http://", "ws://", 1) + "/api/v1/ws";
-    let refused = tokio_tungstenite::connect_async(url.as_str()).await;
-    match refused {
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-            assert_eq!(response.status(), 401)
-        }
-        other => anyhow::bail!("expected 401, got {other:?}"),
-    }
+    assert_eq!(Connect::new(&app.base).status().await?, 401);
     app.register("dora", "correct horse battery").await?;
     let tab = app.browser();
     let login = app
@@ -630,20 +482,13 @@ async fn upgrades_need_a_session_and_cookies_need_our_origin() -> anyhow::Result
         .and_then(|v| v.split(';').next())
         .unwrap_or_default()
         .to_owned();
-    for (origin, expected) in [
-        ("http://evil.example", Some(403)),
-        ("http://chat.test", None),
-    ] {
-        let mut request = url.as_str().into_client_request()?;
-        request.headers_mut().insert("Cookie", cookie.parse()?);
-        request.headers_mut().insert("Origin", origin.parse()?);
-        match (tokio_tungstenite::connect_async(request).await, expected) {
-            (Err(tokio_tungstenite::tungstenite::Error::Http(response)), Some(status)) => {
-                assert_eq!(response.status(), status)
-            }
-            (Ok(_), None) => {}
-            (other, _) => anyhow::bail!("{origin}: unexpected {:?}", other.map(|_| ())),
-        }
+    for (origin, expected) in [("http://evil.example", 403), ("http://chat.test", 101)] {
+        let status = Connect::new(&app.base)
+            .cookie(&cookie)
+            .origin(origin)
+            .status()
+            .await?;
+        assert_eq!(status, expected, "an upgrade from {origin}");
     }
     Ok(())
 }
@@ -741,7 +586,7 @@ async fn pings_keep_a_reading_client_and_drop_a_silent_one() -> anyhow::Result<(
         .assert_no("message.new", Duration::from_millis(2_500))
         .await?;
     // The silent one never read, so never answered: the server dropped it.
-    let (end, _) = silent.drain_until_end().await;
+    let (end, _) = silent.until_end().await?;
     assert!(
         matches!(end, End::Closed(Some(1001)) | End::Dropped),
         "{end:?}"
@@ -761,7 +606,10 @@ async fn logging_out_closes_that_sessions_sockets() -> anyhow::Result<()> {
     let alice = Person::new(&app, "alice").await?;
     let other_session = app.signed_up_again("alice").await?;
     let mut doomed = alice.socket(&app.base).await?;
-    let mut survivor = Socket::connect(&app.base, &other_session, None).await?;
+    let mut survivor = Connect::new(&app.base)
+        .bearer(&other_session)
+        .open()
+        .await?;
     let response = alice
         .http
         .post(app.url("/api/v1/auth/logout"))
@@ -769,8 +617,7 @@ async fn logging_out_closes_that_sessions_sockets() -> anyhow::Result<()> {
         .send()
         .await?;
     assert_eq!(response.status(), 204);
-    let (end, _) = doomed.drain_until_end().await;
-    assert_eq!(end, End::Closed(Some(gateway::CLOSE_SESSION_ENDED)));
+    doomed.expect_close(gateway::CLOSE_SESSION_ENDED).await?;
     survivor
         .assert_no("message.new", Duration::from_millis(600))
         .await?;

@@ -2,114 +2,65 @@
 
 mod common;
 
-use common::fake_telegram::{Failure, FakeTelegram, BOT_USERNAME};
-use common::{spawn_app_with_roles, TestApp};
-use serde_json::{json, Value};
+use common::cases::Cases;
+use common::fake_telegram::{Failure, FakeTelegram};
+use common::telegram::{notifier_outcome, telegram_app, Linked, BOB_CHAT, WAIT};
+use common::ApiUser;
+use serde_json::json;
 use server::Role;
 use std::time::Duration;
+use testkit::ws::Connect;
 
-const WAIT: Duration = Duration::from_secs(15);
-const BOB_CHAT: i64 = 555;
-
-async fn telegram_app(fake: &FakeTelegram, roles: &[Role]) -> anyhow::Result<TestApp> {
-    spawn_app_with_roles(
-        &[
-            ("TELEGRAM_BOT_TOKEN", "123456:TEST"),
-            ("TELEGRAM_API_URL", fake.url.as_str()),
-            ("TELEGRAM_POLL_TIMEOUT_SECS", "1"),
-            ("NOTIFY_GRACE_MS", "300"),
-            ("NOTIFY_EDIT_INTERVAL_MS", "1000"),
-        ],
-        roles,
-    )
-    .await
-}
-
-use common::ApiUser as Client;
-
-impl Client {
-    async fn send_to(&self, to: &str, body: &str) -> anyhow::Result<Value> {
-        let (status, sent) = self
-            .call(
-                reqwest::Method::POST,
-                "/api/v1/messages",
-                Some(
-                    json!({"to": to, "body": body, "client_id": uuid::Uuid::new_v4().to_string()}),
-                ),
-            )
-            .await?;
-        anyhow::ensure!(status == 201, "send: {status} {sent}");
-        Ok(sent["message"].clone())
-    }
-
-    async fn telegram_linked(&self) -> anyhow::Result<bool> {
-        let (_, me) = self.call(reqwest::Method::GET, "/api/v1/me", None).await?;
-        Ok(me["telegram"]["linked"] == true)
-    }
-
-    /// Links Telegram chat `chat` the way a person does: the link from the API, /start in the bot.
-    async fn link_telegram(&self, fake: &FakeTelegram, chat: i64) -> anyhow::Result<()> {
-        let (status, link) = self
-            .call(reqwest::Method::POST, "/api/v1/telegram/link", None)
-            .await?;
-        anyhow::ensure!(status == 200, "link: {status} {link}");
-        let url = link["url"].as_str().unwrap_or_default();
-        let token = url
-            .strip_prefix(&format!("https://t.me/{BOT_USERNAME}?start="))
-            .ok_or_else(|| anyhow::anyhow!("unexpected link {url}"))?;
-        let before = fake.sent_to(chat).len();
-        fake.user_writes(chat, &format!("/start {token}"));
-        fake.until(WAIT, "the bot's answer", |f| f.sent_to(chat).len() > before)
-            .await?;
-        Ok(())
-    }
-}
+/// A chat of someone who never linked anything.
+const STRANGER_CHAT: i64 = 777;
 
 #[tokio::test]
 async fn a_chat_is_linked_with_a_one_time_start_token() -> anyhow::Result<()> {
     let fake = FakeTelegram::start().await?;
     let app = telegram_app(&fake, &Role::ALL).await?;
-    let bob = Client::new(&app, "bob").await?;
+    let bob = ApiUser::new(&app, "bob").await?;
     assert!(!bob.telegram_linked().await?);
 
-    let (_, link) = bob
-        .call(reqwest::Method::POST, "/api/v1/telegram/link", None)
+    let token = bob.telegram_start_token().await?;
+    let answer = fake
+        .answer_to(BOB_CHAT, &format!("/start {token}"), WAIT)
         .await?;
-    assert!(link["expires_at"].as_str().is_some());
-    let url = link["url"].as_str().unwrap_or_default().to_owned();
-    let token = url.rsplit('=').next().unwrap_or_default().to_owned();
-    fake.user_writes(BOB_CHAT, &format!("/start {token}"));
-    fake.until(WAIT, "the link answer", |f| !f.sent_to(BOB_CHAT).is_empty())
-        .await?;
-    assert!(
-        fake.sent_to(BOB_CHAT)[0].contains("Linked to <b>@bob</b>"),
-        "{:?}",
-        fake.sent_to(BOB_CHAT)
-    );
+    assert!(answer.contains("Linked to <b>@bob</b>"), "{answer}");
     assert!(bob.telegram_linked().await?);
 
-    // The same token again, from another chat: refused, and nothing is linked there.
-    fake.user_writes(777, &format!("/start {token}"));
-    fake.user_writes(777, "/start");
-    fake.user_writes(777, "/start not-a-token");
-    fake.until(WAIT, "three answers", |f| f.sent_to(777).len() == 3)
-        .await?;
-    let answers = fake.sent_to(777);
-    assert!(answers[0].contains("invalid"), "{answers:?}");
-    assert!(answers[1].contains("Settings"), "{answers:?}");
-    assert!(answers[2].contains("invalid"), "{answers:?}");
-    fake.user_writes(777, "/stop");
-    fake.until(WAIT, "the /stop answer", |f| f.sent_to(777).len() == 4)
-        .await?;
-    assert!(fake.sent_to(777)[3].contains("not linked"));
+    // In a chat that is not linked, nothing links it: not the used token, not a made-up one.
+    let mut cases = Cases::new();
+    for (case, text, answer) in [
+        (
+            "the used token again, from another chat",
+            format!("/start {token}"),
+            "invalid",
+        ),
+        ("/start without a token", "/start".to_owned(), "Settings"),
+        (
+            "/start with a made-up token",
+            "/start not-a-token".to_owned(),
+            "invalid",
+        ),
+        (
+            "/stop in a chat that is not linked",
+            "/stop".to_owned(),
+            "not linked",
+        ),
+    ] {
+        cases
+            .run(case, async {
+                let got = fake.answer_to(STRANGER_CHAT, &text, WAIT).await?;
+                anyhow::ensure!(got.contains(answer), "answered {got:?}, want {answer:?}");
+                Ok(())
+            })
+            .await;
+    }
+    cases.finish()?;
 
     // /stop in the linked chat unlinks; so does DELETE on the web after relinking.
-    fake.user_writes(BOB_CHAT, "/stop");
-    fake.until(WAIT, "the unlink answer", |f| {
-        f.sent_to(BOB_CHAT).len() == 2
-    })
-    .await?;
-    assert!(fake.sent_to(BOB_CHAT)[1].contains("Unlinked"));
+    let answer = fake.answer_to(BOB_CHAT, "/stop", WAIT).await?;
+    assert!(answer.contains("Unlinked"), "{answer}");
     assert!(!bob.telegram_linked().await?);
     bob.link_telegram(&fake, BOB_CHAT).await?;
     assert!(bob.telegram_linked().await?);
@@ -124,34 +75,25 @@ async fn a_chat_is_linked_with_a_one_time_start_token() -> anyhow::Result<()> {
 #[tokio::test]
 async fn an_offline_recipient_is_notified_once_and_the_notification_goes_when_read(
 ) -> anyhow::Result<()> {
-    let fake = FakeTelegram::start().await?;
-    let app = telegram_app(&fake, &Role::ALL).await?;
-    let alice = Client::new(&app, "alice").await?;
-    let bob = Client::new(&app, "bob").await?;
-    bob.link_telegram(&fake, BOB_CHAT).await?;
-    let linked_answers = fake.sent_to(BOB_CHAT).len();
+    let linked = Linked::start(&Role::ALL).await?;
+    let Linked {
+        fake, alice, bob, ..
+    } = &linked;
 
     let message = alice.send_to("bob", "<b>lunch</b> & coffee?").await?;
-    let conversation = message["conversation_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    fake.until(WAIT, "a notification", |f| {
-        f.sent_to(BOB_CHAT).len() > linked_answers
-    })
-    .await?;
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let sent = fake.sent_to(BOB_CHAT);
+    linked.until_notified("a notification").await?;
     assert_eq!(
-        sent.len(),
-        linked_answers + 1,
-        "exactly one notification: {sent:?}"
+        linked.handled(std::slice::from_ref(&message)).await?,
+        ["sent"]
     );
-    let text = sent.last().cloned().unwrap_or_default();
+    let sent = linked.notifications();
+    assert_eq!(sent.len(), 1, "exactly one notification: {sent:?}");
+    let text = &sent[0];
     assert!(
         text.contains("<b>alice</b>: &lt;b&gt;lunch&lt;/b&gt; &amp; coffee?"),
         "{text}"
     );
+    let conversation = message["conversation_id"].as_str().unwrap_or_default();
     assert!(
         text.contains(&format!("/conversations/{conversation}")),
         "{text}"
@@ -164,14 +106,7 @@ async fn an_offline_recipient_is_notified_once_and_the_notification_goes_when_re
     );
 
     // Reading the conversation (anywhere) removes the notification.
-    let (status, _) = bob
-        .call(
-            reqwest::Method::POST,
-            &format!("/api/v1/conversations/{conversation}/read"),
-            Some(json!({"up_to": 1})),
-        )
-        .await?;
-    assert_eq!(status, 204);
+    bob.read(&message, 1).await?;
     fake.until(WAIT, "the notification deleted", |f| {
         !f.calls("deleteMessage").is_empty()
     })
@@ -185,43 +120,46 @@ async fn an_offline_recipient_is_notified_once_and_the_notification_goes_when_re
 
 #[tokio::test]
 async fn an_online_recipient_is_not_notified_unless_the_page_is_hidden() -> anyhow::Result<()> {
-    let fake = FakeTelegram::start().await?;
-    let app = telegram_app(&fake, &Role::ALL).await?;
-    let alice = Client::new(&app, "alice").await?;
-    let bob = Client::new(&app, "bob").await?;
-    bob.link_telegram(&fake, BOB_CHAT).await?;
-    let before = fake.sent_to(BOB_CHAT).len();
+    let linked = Linked::start(&Role::ALL).await?;
+    let Linked {
+        app, alice, bob, ..
+    } = &linked;
+    // Presence is recorded before the hello: from here on bob is online with a visible page.
+    let mut page = Connect::new(&app.base).bearer(&bob.token).open().await?;
 
-    let url = format!("{}/api/v1/ws", app.base.replacen("http://", "ws://", 1));
-    let mut request =
-        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)?;
-    request
-        .headers_mut()
-        .insert("Authorization", format!("Bearer {}", bob.token).parse()?);
-    let (_socket, _) = tokio_tungstenite::connect_async(request).await?;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Visible: the notifier looks at the message and skips it because bob is there to see it.
+    let seen = alice.send_to("bob", "you are here").await?;
+    assert_eq!(notifier_outcome(app, &seen).await?, "skipped_online");
+    assert_eq!(linked.notifications(), Vec::<String>::new());
 
-    alice.send_to("bob", "you are here").await?;
-    tokio::time::sleep(Duration::from_millis(2_000)).await;
-    assert_eq!(
-        fake.sent_to(BOB_CHAT).len(),
-        before,
-        "{:?}",
-        fake.sent_to(BOB_CHAT)
+    // Hidden (a background tab): online, but the next message is notified.
+    page.send(json!({"type": "visibility", "hidden": true}))
+        .await?;
+    // The gateway handles a socket's frames one after the other, so once a later frame is
+    // answered (an unknown type gets an error), the page's visibility has been recorded.
+    page.send(json!({"type": "marker"})).await?;
+    assert_eq!(page.next_of("error").await?["code"], "unknown_type");
+    let missed = alice.send_to("bob", "are you looking?").await?;
+    linked
+        .until_notified("a notification for the hidden page")
+        .await?;
+    assert_eq!(notifier_outcome(app, &missed).await?, "sent");
+    let sent = linked.notifications();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(
+        sent[0].contains("are you looking?") && !sent[0].contains("you are here"),
+        "{sent:?}"
     );
     Ok(())
 }
 
 #[tokio::test]
 async fn a_burst_of_ten_messages_gives_one_notification_that_is_edited() -> anyhow::Result<()> {
-    let fake = FakeTelegram::start().await?;
-    let app = telegram_app(&fake, &Role::ALL).await?;
-    let alice = Client::new(&app, "alice").await?;
-    let bob = Client::new(&app, "bob").await?;
-    bob.link_telegram(&fake, BOB_CHAT).await?;
-    let before = fake.sent_to(BOB_CHAT).len();
+    let linked = Linked::start(&Role::ALL).await?;
+    let Linked { fake, alice, .. } = &linked;
+    let mut burst = Vec::new();
     for n in 1..=10 {
-        alice.send_to("bob", &format!("burst {n}")).await?;
+        burst.push(alice.send_to("bob", &format!("burst {n}")).await?);
     }
     fake.until(WAIT, "the notification to say 10", |f| {
         f.visible_in(BOB_CHAT)
@@ -229,12 +167,12 @@ async fn a_burst_of_ten_messages_gives_one_notification_that_is_edited() -> anyh
             .any(|t| t.contains("10 new messages from alice") && t.contains("burst 10"))
     })
     .await?;
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
-    assert_eq!(
-        fake.sent_to(BOB_CHAT).len(),
-        before + 1,
-        "one message, never ten"
-    );
+    let mut outcomes = linked.handled(&burst).await?;
+    outcomes.sort();
+    let mut expected = vec!["coalesced"; 9];
+    expected.push("sent");
+    assert_eq!(outcomes, expected, "one message, never ten");
+    assert_eq!(linked.notifications().len(), 1, "one message, never ten");
     let edits = fake.calls("editMessageText").len();
     assert!((1..=5).contains(&edits), "{edits} edits");
     // Edits of one chat are at least the interval apart.
@@ -250,15 +188,14 @@ async fn a_burst_of_ten_messages_gives_one_notification_that_is_edited() -> anyh
 
 #[tokio::test]
 async fn telegram_429_is_waited_out_and_403_unlinks() -> anyhow::Result<()> {
-    let fake = FakeTelegram::start().await?;
-    let app = telegram_app(&fake, &Role::ALL).await?;
-    let alice = Client::new(&app, "alice").await?;
-    let bob = Client::new(&app, "bob").await?;
-    bob.link_telegram(&fake, BOB_CHAT).await?;
+    let linked = Linked::start(&Role::ALL).await?;
+    let Linked {
+        fake, alice, bob, ..
+    } = &linked;
     let before = fake.calls("sendMessage").len();
 
     fake.fail_next("sendMessage", Failure::RetryAfter(2));
-    alice.send_to("bob", "patience").await?;
+    let patience = alice.send_to("bob", "patience").await?;
     fake.until(WAIT, "a notification after the wait", |f| {
         f.visible_in(BOB_CHAT)
             .iter()
@@ -275,16 +212,7 @@ async fn telegram_429_is_waited_out_and_403_unlinks() -> anyhow::Result<()> {
     assert_eq!(calls.len(), before + 2, "one refused, one delivered");
 
     // Reading clears it; then the user blocks the bot: the next notification unlinks the chat.
-    let conversation = alice.send_to("bob", "one more").await?["conversation_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    bob.call(
-        reqwest::Method::POST,
-        &format!("/api/v1/conversations/{conversation}/read"),
-        Some(json!({"up_to": 99})),
-    )
-    .await?;
+    bob.read(&patience, 99).await?;
     fake.until(WAIT, "the notification deleted", |f| {
         f.visible_in(BOB_CHAT)
             .iter()
@@ -293,42 +221,34 @@ async fn telegram_429_is_waited_out_and_403_unlinks() -> anyhow::Result<()> {
     .await?;
     fake.fail_next("sendMessage", Failure::Blocked);
     alice.send_to("bob", "are you there?").await?;
-    let deadline = std::time::Instant::now() + WAIT;
-    while bob.telegram_linked().await? && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(
-        !bob.telegram_linked().await?,
-        "a blocked bot unlinks the chat"
-    );
+    common::until(WAIT, "a blocked bot to unlink the chat", async || {
+        Ok(!bob.telegram_linked().await?)
+    })
+    .await?;
     Ok(())
 }
 
 #[tokio::test]
 async fn a_notifier_restarted_mid_burst_sends_nothing_twice_and_loses_nothing() -> anyhow::Result<()>
 {
-    let fake = FakeTelegram::start().await?;
     // The service without a notifier; notifiers come and go as separate instances.
+    let fake = FakeTelegram::start().await?;
     let app = telegram_app(&fake, &[Role::Api, Role::Publisher, Role::Projector]).await?;
-    let first = app.replica(&[Role::Notifier]).await?;
-    let alice = Client::new(&app, "alice").await?;
-    let bob = Client::new(&app, "bob").await?;
-    bob.link_telegram(&fake, BOB_CHAT).await?;
-    let before = fake.sent_to(BOB_CHAT).len();
-
+    let mut first = app.replica(&[Role::Notifier]).await?;
+    let linked = Linked::on(fake, app).await?;
+    let Linked {
+        fake, app, alice, ..
+    } = &linked;
+    let mut burst = Vec::new();
     for n in 1..=5 {
-        alice.send_to("bob", &format!("part {n}")).await?;
+        burst.push(alice.send_to("bob", &format!("part {n}")).await?);
     }
-    fake.until(WAIT, "the first notification", |f| {
-        f.sent_to(BOB_CHAT).len() > before
-    })
-    .await?;
-    let mut first = first;
+    linked.until_notified("the first notification").await?;
     first.shutdown.cancel();
     (&mut first.handle).await??;
 
     for n in 6..=10 {
-        alice.send_to("bob", &format!("part {n}")).await?;
+        burst.push(alice.send_to("bob", &format!("part {n}")).await?);
     }
     let _second = app.replica(&[Role::Notifier]).await?;
     fake.until(WAIT, "all ten counted", |f| {
@@ -337,12 +257,13 @@ async fn a_notifier_restarted_mid_burst_sends_nothing_twice_and_loses_nothing() 
             .any(|t| t.contains("10 new messages from alice") && t.contains("part 10"))
     })
     .await?;
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let outcomes = linked.handled(&burst).await?;
     assert_eq!(
-        fake.sent_to(BOB_CHAT).len(),
-        before + 1,
-        "{:?}",
-        fake.sent_to(BOB_CHAT)
+        outcomes.iter().filter(|o| *o == "sent").count(),
+        1,
+        "{outcomes:?}"
     );
+    let sent = linked.notifications();
+    assert_eq!(sent.len(), 1, "{sent:?}");
     Ok(())
 }

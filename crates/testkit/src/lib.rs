@@ -1,12 +1,16 @@
 //! Test support shared by the integration tests of every crate.
 //!
 //! Tests talk to the real Postgres (never a mock), each in a database of its own, so they can run in
-//! parallel and leave nothing behind.
+//! parallel and leave nothing behind. With the `ws` feature, [`ws`] is the WebSocket client the
+//! tests, the bench and the load generator share.
 
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, PgPool};
 use std::str::FromStr;
 use std::sync::Once;
+
+#[cfg(feature = "ws")]
+pub mod ws;
 
 /// The server the tests use; `scripts/test` makes sure it runs.
 pub fn base_database_url() -> String {

@@ -126,6 +126,24 @@ impl FakeTelegram {
         messages.into_iter().map(|(_, text)| text).collect()
     }
 
+    /// A user writes `text` to the bot from `chat`; the bot's answer there, within `within`.
+    pub async fn answer_to(
+        &self,
+        chat: i64,
+        text: &str,
+        within: Duration,
+    ) -> anyhow::Result<String> {
+        let before = self.sent_to(chat).len();
+        self.user_writes(chat, text);
+        self.until(within, &format!("an answer to {text:?}"), |f| {
+            f.sent_to(chat).len() > before
+        })
+        .await?;
+        self.sent_to(chat)
+            .pop()
+            .ok_or_else(|| anyhow::anyhow!("no answer to {text:?}"))
+    }
+
     /// Waits until `check` holds, or fails after `within`.
     pub async fn until(
         &self,

@@ -3,7 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod cases;
 pub mod fake_telegram;
+pub mod telegram;
 
 use serde_json::Value;
 use server::{Application, Config, Role};
@@ -153,6 +155,20 @@ impl TestApp {
             .await?)
     }
 
+    /// The status of `/api/v1/me` for `client` (with its cookies) and `token` if any: whether
+    /// they still authenticate.
+    pub async fn me_status(
+        &self,
+        client: &reqwest::Client,
+        token: Option<&str>,
+    ) -> anyhow::Result<u16> {
+        let mut request = client.get(self.url("/api/v1/me"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        Ok(request.send().await?.status().as_u16())
+    }
+
     /// Registers and logs in; returns the bearer token.
     pub async fn signed_up(&self, username: &str) -> anyhow::Result<String> {
         let response = self.register(username, "correct horse battery").await?;
@@ -173,6 +189,35 @@ impl TestApp {
     }
 }
 
+/// Waits until `check` answers true, asking every 50 ms; fails after `within`.
+pub async fn until(
+    within: std::time::Duration,
+    what: &str,
+    mut check: impl AsyncFnMut() -> anyhow::Result<bool>,
+) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + within;
+    while !check().await? {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// A response's status and JSON body (`null` when empty).
+pub async fn answer(response: reqwest::Response) -> anyhow::Result<(u16, Value)> {
+    let status = response.status().as_u16();
+    let text = response.text().await?;
+    let value = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("not JSON ({e}): {text}"))?
+    };
+    Ok((status, value))
+}
+
 /// A logged-in user as an API client with a bearer token.
 pub struct ApiUser {
     pub token: String,
@@ -189,6 +234,15 @@ impl ApiUser {
         })
     }
 
+    /// An API client for a session that already exists (another device of a user, say).
+    pub fn with_token(app: &TestApp, token: &str) -> Self {
+        Self {
+            token: token.to_owned(),
+            http: reqwest::Client::new(),
+            base: app.base.clone(),
+        }
+    }
+
     pub async fn call(
         &self,
         method: reqwest::Method,
@@ -202,15 +256,7 @@ impl ApiUser {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await?;
-        let status = response.status().as_u16();
-        let text = response.text().await?;
-        let value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text)?
-        };
-        Ok((status, value))
+        answer(request.send().await?).await
     }
 
     pub async fn get(&self, path: &str) -> anyhow::Result<(u16, Value)> {
