@@ -13,6 +13,8 @@ pub(crate) enum Reply {
     Frame(Box<ServerFrame>),
     Resume(i64),
     Visible(bool),
+    /// Close the socket with this code and reason (the reader stops after asking).
+    Close(u16, &'static str),
     /// A send already queued for its conversation; its ack frame once it is stored. The reader
     /// keeps several in flight and reads on, so one socket's sends share group commits.
     Pending(Pin<Box<dyn Future<Output = ServerFrame> + Send>>),

@@ -24,6 +24,9 @@ const MAX_SENDS_IN_FLIGHT: usize = 32;
 /// Frames written to a socket before one flush, at most.
 const MAX_BURST: usize = 32;
 
+/// RFC 6455's "message too big": a client frame over the size limit.
+const MESSAGE_TOO_BIG: u16 = 1009;
+
 /// Close code for a socket whose session ended (logout, revoked elsewhere, expired).
 pub const CLOSE_SESSION_ENDED: u16 = 4001;
 
@@ -134,9 +137,17 @@ async fn read(
             }
             message = stream.next(), if in_flight.len() < MAX_SENDS_IN_FLIGHT => message,
         };
-        let Some(Ok(message)) = message else {
-            // Closed, or protocol errors, frames over the size limit, resets: this socket is done.
-            break;
+        let message = match message {
+            Some(Ok(message)) => message,
+            Some(Err(error)) if is_too_big(&error) => {
+                // The client hears why (1009), as RFC 6455 asks, instead of a dropped connection.
+                let _ = replies
+                    .send(Reply::Close(MESSAGE_TOO_BIG, "message too big"))
+                    .await;
+                break;
+            }
+            // Closed, protocol errors, resets: this socket is done.
+            _ => break,
         };
         last_heard.store(started.elapsed().as_millis() as i64, Ordering::Relaxed);
         if state.stop_reason() == Some(Stop::SessionEnded) {
@@ -247,6 +258,10 @@ async fn write(
                         Some(head) => last_sent = last_sent.max(head),
                         None => return,
                     },
+                    Some(Reply::Close(code, reason)) => {
+                        let _ = close(&mut sink, code, reason).await;
+                        return;
+                    }
                     Some(Reply::Visible(_) | Reply::Pending(_)) => {}
                     None => return,
                 }
@@ -323,6 +338,13 @@ async fn send_burst(
         }
     }
     sink.flush().await
+}
+
+/// A client frame over the size limit (tungstenite's capacity error, under axum's wrapper).
+fn is_too_big(error: &axum::Error) -> bool {
+    std::error::Error::source(error)
+        .and_then(|source| source.downcast_ref::<tungstenite::Error>())
+        .is_some_and(|error| matches!(error, tungstenite::Error::Capacity(_)))
 }
 
 /// Closes a socket the hub stopped, saying why.

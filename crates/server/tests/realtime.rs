@@ -456,10 +456,7 @@ async fn bad_frames_get_errors_and_hurt_no_other_socket() -> anyhow::Result<()> 
         .send_message(Message::Text("x".repeat(64 * 1024).into()))
         .await?;
     let (end, _) = socket.until_end().await?;
-    assert!(
-        matches!(end, End::Closed(Some(MESSAGE_TOO_BIG))) || end == End::Dropped,
-        "{end:?}"
-    );
+    assert_eq!(end, End::Closed(Some(MESSAGE_TOO_BIG)));
     assert_eq!(bob_socket.bodies(1).await?, ["fine"]);
     alice.send_rest(&app.base, &bob, "after").await?;
     assert_eq!(bob_socket.bodies(1).await?, ["after"]);
@@ -601,15 +598,17 @@ async fn pings_keep_a_reading_client_and_drop_a_silent_one() -> anyhow::Result<(
 }
 
 #[tokio::test]
-async fn logging_out_closes_that_sessions_sockets() -> anyhow::Result<()> {
-    let app = spawn_app(&[("WS_PING_MS", "200")]).await?;
+async fn ending_a_session_closes_its_sockets_at_once_and_no_others() -> anyhow::Result<()> {
+    // Pings every 25 s (the default): only the announced end can close the sockets in time.
+    let app = spawn_app(&[]).await?;
     let alice = Person::new(&app, "alice").await?;
-    let other_session = app.signed_up_again("alice").await?;
+    let tablet = app.signed_up_again("alice").await?;
+    let laptop = app.signed_up_again("alice").await?;
     let mut doomed = alice.socket(&app.base).await?;
-    let mut survivor = Connect::new(&app.base)
-        .bearer(&other_session)
-        .open()
-        .await?;
+    let mut on_tablet = Connect::new(&app.base).bearer(&tablet).open().await?;
+    let mut on_laptop = Connect::new(&app.base).bearer(&laptop).open().await?;
+    let soon = Duration::from_secs(2);
+
     let response = alice
         .http
         .post(app.url("/api/v1/auth/logout"))
@@ -617,9 +616,28 @@ async fn logging_out_closes_that_sessions_sockets() -> anyhow::Result<()> {
         .send()
         .await?;
     assert_eq!(response.status(), 204);
-    doomed.expect_close(gateway::CLOSE_SESSION_ENDED).await?;
-    survivor
-        .assert_no("message.new", Duration::from_millis(600))
+    tokio::time::timeout(soon, doomed.expect_close(gateway::CLOSE_SESSION_ENDED))
+        .await
+        .map_err(|_| anyhow::anyhow!("the logged-out socket stayed open"))??;
+
+    // "Log out everywhere else" from the laptop ends the tablet's socket, not the laptop's.
+    let response = alice
+        .http
+        .delete(app.url("/api/v1/sessions"))
+        .bearer_auth(&laptop)
+        .send()
         .await?;
+    assert_eq!(response.status(), 200);
+    tokio::time::timeout(soon, on_tablet.expect_close(gateway::CLOSE_SESSION_ENDED))
+        .await
+        .map_err(|_| anyhow::anyhow!("the revoked session's socket stayed open"))??;
+    on_laptop
+        .send(json!({"type": "typing", "conversation_id": "nope"}))
+        .await?;
+    assert_eq!(
+        on_laptop.next_of("error").await?["code"],
+        "not_found",
+        "still served"
+    );
     Ok(())
 }
