@@ -4,7 +4,8 @@
 //! moment registration commits and needs no read model.
 
 use crate::{AppError, Password, PasswordHasher};
-use domain::user::{PasswordHash, Reservation, ReservationEvent, Reserve, UnlinkReason};
+use domain::reservation::{Reservation, ReservationEvent, Reserve};
+use domain::user::{PasswordHash, UnlinkReason};
 use domain::{Aggregate, DisplayName, User, UserCommand, UserEvent, UserId, Username};
 use eventstore::{Appender, EventStore, ExpectedVersion, Metadata, NewEvent, StreamAppend};
 use serde::Serialize;
