@@ -22,6 +22,17 @@ impl Membership {
         }
     }
 
+    /// Whether this still describes `state`, checked without copying anything (most commands are
+    /// sends, which change neither the members nor how far they have read).
+    pub fn is_current(&self, state: &Conversation) -> bool {
+        self.members == state.members()
+            && self.read_up_to.len() == state.members().len()
+            && state
+                .members()
+                .iter()
+                .all(|m| self.read_up_to.get(&m.id) == Some(&state.read_up_to(m.id)))
+    }
+
     pub fn members(&self) -> &[Member] {
         &self.members
     }
