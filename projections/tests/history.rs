@@ -174,3 +174,72 @@ async fn one_event_per_batch_and_all_in_one_batch_build_the_same_history() -> an
     assert_eq!(list[0].conversation.unread, 1);
     Ok(())
 }
+
+/// Appends each conversation's events to its stream, then projects the whole log in one batch.
+async fn project(
+    db: &TestDb,
+    streams: &[(ConversationId, Vec<ConversationEvent>)],
+) -> anyhow::Result<()> {
+    let store = EventStore::new(db.pool.clone());
+    projections::ensure_schema::<History>(&db.pool).await?;
+    for (id, events) in streams {
+        let new = events
+            .iter()
+            .map(|event| NewEvent::from_data(event.event_id(), event.event_type(), event))
+            .collect::<Result<Vec<_>, _>>()?;
+        store
+            .append(&id.stream_id(), ExpectedVersion::Any, &new)
+            .await?;
+    }
+    projections::rebuild(&store, &History).await?;
+    Ok(())
+}
+
+fn start(id: ConversationId, a: &Member, b: &Member) -> ConversationCommand {
+    ConversationCommand::Start {
+        id,
+        members: [a.clone(), b.clone()],
+    }
+}
+
+#[tokio::test]
+async fn a_users_conversations_and_peers_are_those_they_are_in() -> anyhow::Result<()> {
+    let db = TestDb::create().await?;
+    let (ann, ben, cat, dan) = (
+        member("ann")?,
+        member("ben")?,
+        member("cat")?,
+        member("dan")?,
+    );
+    let with_ben = ConversationId::for_pair(ann.id, ben.id);
+    let with_cat = ConversationId::for_pair(cat.id, ann.id);
+    let without_ann = ConversationId::for_pair(ben.id, dan.id);
+    project(
+        &db,
+        &[
+            (with_ben, conversation(vec![start(with_ben, &ann, &ben)])?),
+            (with_cat, conversation(vec![start(with_cat, &cat, &ann)])?),
+            (
+                without_ann,
+                conversation(vec![start(without_ann, &ben, &dan)])?,
+            ),
+        ],
+    )
+    .await?;
+
+    let mut conversations = queries::conversations_of(&db.pool, ann.id).await?;
+    conversations.sort();
+    let mut expected = vec![with_ben, with_cat];
+    expected.sort();
+    assert_eq!(conversations, expected);
+    let mut peers = queries::peers_of(&db.pool, ann.id).await?;
+    peers.sort();
+    let mut expected = vec![ben.id, cat.id];
+    expected.sort();
+    assert_eq!(peers, expected);
+    assert_eq!(queries::peers_of(&db.pool, dan.id).await?, [ben.id]);
+    assert!(queries::conversations_of(&db.pool, UserId::new())
+        .await?
+        .is_empty());
+    Ok(())
+}
