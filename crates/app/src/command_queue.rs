@@ -585,4 +585,114 @@ mod tests {
         }
         assert_eq!(seqs, (1..=60).collect::<Vec<i64>>());
     }
+
+    fn pending(
+        command: ConversationCommand,
+    ) -> (Pending, oneshot::Receiver<Result<Decided, AppError>>) {
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending {
+            command,
+            metadata: Metadata::default(),
+            reply,
+        };
+        (pending, answer)
+    }
+
+    fn seqs(outcome: &Outcome) -> Result<Vec<i64>, String> {
+        match outcome {
+            Ok(events) => Ok(events
+                .iter()
+                .map(|event| match event {
+                    ConversationEvent::MessageSent { seq, .. }
+                    | ConversationEvent::MessageEdited { seq, .. } => *seq,
+                    _ => 0,
+                })
+                .collect()),
+            Err(error) => Err(error.to_string()),
+        }
+    }
+
+    #[test]
+    fn a_group_is_decided_in_order_each_command_against_what_the_earlier_ones_left() {
+        let (ann, ben) = (member("ann"), member("ben"));
+        let id = ConversationId::for_pair(ann.id, ben.id);
+        let started = Conversation::default().evolve(&ConversationEvent::ConversationStarted {
+            conversation_id: id,
+            members: [ann.clone(), ben.clone()],
+        });
+        let first = id.message_id(ann.id, &ClientId::parse("c1").unwrap());
+        let group: Vec<Pending> = [
+            send(ann.id, 1, "hello"),
+            send(ben.id, 2, "hi"),
+            // Edits a message sent earlier in the same group.
+            ConversationCommand::Edit {
+                editor: ann.id,
+                message_id: first,
+                body: MessageBody::parse("hello!").unwrap(),
+                at: Utc::now(),
+            },
+            // A resend of the first: stored already (by this group), nothing new.
+            send(ann.id, 1, "hello"),
+            // Ben may not delete Ann's message; the refusal stops no one else.
+            ConversationCommand::Delete {
+                actor: ben.id,
+                message_id: first,
+                at: Utc::now(),
+            },
+            send(ann.id, 3, "still here"),
+        ]
+        .into_iter()
+        .map(|command| pending(command).0)
+        .collect();
+
+        let (state, outcomes, events) = decide_group(started, &group);
+        let seqs: Vec<_> = outcomes.iter().map(seqs).collect();
+        assert_eq!(
+            seqs,
+            [
+                Ok(vec![1]),
+                Ok(vec![2]),
+                Ok(vec![1]),
+                Ok(vec![]),
+                Err("only the sender may change a message".to_owned()),
+                Ok(vec![3]),
+            ]
+        );
+        assert_eq!(events.len(), 4, "one stored event per change");
+        assert_eq!(state.last_seq(), 3);
+    }
+
+    #[tokio::test]
+    async fn each_command_is_answered_with_the_position_of_its_own_last_event() {
+        let (ann, ben) = (member("ann"), member("ben"));
+        let id = ConversationId::for_pair(ann.id, ben.id);
+        let sent = |seq| ConversationEvent::MessageSent {
+            conversation_id: id,
+            message_id: uuid::Uuid::new_v4(),
+            seq,
+            sender: ann.clone(),
+            recipient: ben.clone(),
+            body: MessageBody::parse("hi").unwrap(),
+            client_id: ClientId::parse(&format!("c{seq}")).unwrap(),
+            sent_at: Utc::now(),
+        };
+        let (group, answers): (Vec<_>, Vec<_>) =
+            (0..4).map(|n| pending(send(ann.id, n, "hi"))).unzip();
+        let outcomes = vec![
+            Ok(vec![sent(1)]),
+            Ok(vec![]),
+            Err(AppError::NotFound("message")),
+            Ok(vec![sent(2)]),
+        ];
+        reply(group, outcomes, &[40, 41]);
+
+        let mut positions = Vec::new();
+        for answer in answers {
+            positions.push(answer.await.unwrap().map(|(_, position)| position).ok());
+        }
+        assert_eq!(
+            positions,
+            [Some(Some(40)), Some(None), None, Some(Some(41))]
+        );
+    }
 }
