@@ -1,6 +1,7 @@
-//! The history projection fed real events: the same read model whether events arrive one per batch
-//! (a live projector keeping up) or all in one batch (a rebuild), with sends, edits, deletions and
-//! receipts interleaved inside the batch.
+//! The history projection fed lists of real events: what the read model then tells people (unread
+//! counts, read receipts, edits, deletions, pages, who is in which conversation), and that it is
+//! the same whether events arrive one per batch (a live projector keeping up) or all in one batch
+//! (a rebuild), with sends, edits, deletions and receipts interleaved inside the batch.
 
 use chrono::{DateTime, Utc};
 use domain::{
@@ -172,5 +173,213 @@ async fn one_event_per_batch_and_all_in_one_batch_build_the_same_history() -> an
         "most recent first"
     );
     assert_eq!(list[0].conversation.unread, 1);
+    Ok(())
+}
+
+/// Appends each conversation's events to its stream, then projects the whole log in one batch.
+async fn project(
+    db: &TestDb,
+    streams: &[(ConversationId, Vec<ConversationEvent>)],
+) -> anyhow::Result<()> {
+    let store = EventStore::new(db.pool.clone());
+    projections::ensure_schema::<History>(&db.pool).await?;
+    for (id, events) in streams {
+        let new = events
+            .iter()
+            .map(|event| NewEvent::from_data(event.event_id(), event.event_type(), event))
+            .collect::<Result<Vec<_>, _>>()?;
+        store
+            .append(&id.stream_id(), ExpectedVersion::Any, &new)
+            .await?;
+    }
+    projections::rebuild(&store, &History).await?;
+    Ok(())
+}
+
+fn start(id: ConversationId, a: &Member, b: &Member) -> ConversationCommand {
+    ConversationCommand::Start {
+        id,
+        members: [a.clone(), b.clone()],
+    }
+}
+
+#[tokio::test]
+async fn a_users_conversations_and_peers_are_those_they_are_in() -> anyhow::Result<()> {
+    let db = TestDb::create().await?;
+    let (ann, ben, cat, dan) = (
+        member("ann")?,
+        member("ben")?,
+        member("cat")?,
+        member("dan")?,
+    );
+    let with_ben = ConversationId::for_pair(ann.id, ben.id);
+    let with_cat = ConversationId::for_pair(cat.id, ann.id);
+    let without_ann = ConversationId::for_pair(ben.id, dan.id);
+    project(
+        &db,
+        &[
+            (with_ben, conversation(vec![start(with_ben, &ann, &ben)])?),
+            (with_cat, conversation(vec![start(with_cat, &cat, &ann)])?),
+            (
+                without_ann,
+                conversation(vec![start(without_ann, &ben, &dan)])?,
+            ),
+        ],
+    )
+    .await?;
+
+    let mut conversations = queries::conversations_of(&db.pool, ann.id).await?;
+    conversations.sort();
+    let mut expected = vec![with_ben, with_cat];
+    expected.sort();
+    assert_eq!(conversations, expected);
+    let mut peers = queries::peers_of(&db.pool, ann.id).await?;
+    peers.sort();
+    let mut expected = vec![ben.id, cat.id];
+    expected.sort();
+    assert_eq!(peers, expected);
+    assert_eq!(queries::peers_of(&db.pool, dan.id).await?, [ben.id]);
+    assert!(queries::conversations_of(&db.pool, UserId::new())
+        .await?
+        .is_empty());
+    Ok(())
+}
+
+/// Ann and Ben's conversation: its id, and the two of them.
+fn ann_and_ben() -> anyhow::Result<(ConversationId, Member, Member)> {
+    let (ann, ben) = (member("ann")?, member("ben")?);
+    Ok((ConversationId::for_pair(ann.id, ben.id), ann, ben))
+}
+
+async fn seen_by(
+    db: &TestDb,
+    user: &Member,
+    id: ConversationId,
+) -> anyhow::Result<queries::ConversationSummary> {
+    queries::conversation_for(&db.pool, user.id.as_uuid(), id.as_uuid())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("{} does not see the conversation", user.username))
+}
+
+#[tokio::test]
+async fn unread_counts_only_the_peers_unread_and_undeleted_messages() -> anyhow::Result<()> {
+    let db = TestDb::create().await?;
+    let (id, ann, ben) = ann_and_ben()?;
+    let events = conversation(vec![
+        start(id, &ann, &ben),
+        send(&ann, "a1", "one", 1)?,
+        send(&ann, "a2", "two", 2)?,
+        send(&ben, "b1", "mine", 3)?,
+        send(&ann, "a3", "three", 4)?,
+        send(&ann, "a4", "four", 5)?,
+        ConversationCommand::Read {
+            reader: ben.id,
+            up_to: 2,
+            at: at(6),
+        },
+        ConversationCommand::Delete {
+            actor: ann.id,
+            message_id: id.message_id(ann.id, &ClientId::parse("a3")?),
+            at: at(7),
+        },
+    ])?;
+    let (sent, rest) = events.split_at(6);
+
+    project(&db, &[(id, sent.to_vec())]).await?;
+    // Ben's own message is not unread for him; Ann has read nothing of Ben's yet.
+    assert_eq!(seen_by(&db, &ben, id).await?.conversation.unread, 4);
+    assert_eq!(seen_by(&db, &ann, id).await?.conversation.unread, 1);
+
+    project(&db, &[(id, rest.to_vec())]).await?;
+    let ben_sees = seen_by(&db, &ben, id).await?.conversation;
+    // Read up to seq 2, and seq 4 was deleted: only seq 5 is left unread.
+    assert_eq!((ben_sees.unread, ben_sees.read_up_to), (1, 2));
+    let ann_sees = seen_by(&db, &ann, id).await?.conversation;
+    assert_eq!(ann_sees.peer_read_up_to, 2, "Ann sees Ben's read receipt");
+    assert_eq!(ann_sees.unread, 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn edits_and_deletions_show_in_the_messages_and_the_conversation_list() -> anyhow::Result<()>
+{
+    let db = TestDb::create().await?;
+    let (id, ann, ben) = ann_and_ben()?;
+    let last = id.message_id(ann.id, &ClientId::parse("m2")?);
+    let events = conversation(vec![
+        start(id, &ann, &ben),
+        send(&ann, "m1", "first", 1)?,
+        send(&ann, "m2", "second", 2)?,
+        ConversationCommand::Edit {
+            editor: ann.id,
+            message_id: last,
+            body: MessageBody::parse("second, better")?,
+            at: at(3),
+        },
+        ConversationCommand::Delete {
+            actor: ann.id,
+            message_id: last,
+            at: at(4),
+        },
+    ])?;
+    let (before_delete, delete) = events.split_at(4);
+
+    project(&db, &[(id, before_delete.to_vec())]).await?;
+    let edited = queries::message(&db.pool, last)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the edited message is missing"))?;
+    assert_eq!(edited.body.as_deref(), Some("second, better"));
+    assert_eq!(edited.edited_at, Some(at(3)));
+    assert_eq!(edited.deleted_at, None);
+    let list = queries::list_conversations(&db.pool, ben.id.as_uuid(), 10).await?;
+    let shown = list[0]
+        .last_message
+        .as_ref()
+        .and_then(|m| m.body.as_deref());
+    assert_eq!(shown, Some("second, better"), "the list shows the edit");
+    assert_eq!(
+        list[0].conversation.unread, 2,
+        "an edit is not a new message"
+    );
+
+    project(&db, &[(id, delete.to_vec())]).await?;
+    let deleted = queries::message(&db.pool, last)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("a deleted message keeps its place"))?;
+    assert_eq!((deleted.body, deleted.deleted_at), (None, Some(at(4))));
+    let list = queries::list_conversations(&db.pool, ben.id.as_uuid(), 10).await?;
+    let last_message = list[0]
+        .last_message
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("the list lost its last message"))?;
+    assert_eq!((last_message.seq, last_message.body.as_deref()), (2, None));
+    assert_eq!(list[0].conversation.unread, 1);
+    let page = queries::history_page(&db.pool, id.as_uuid(), None, 10).await?;
+    let bodies: Vec<_> = page.messages.iter().map(|m| m.body.as_deref()).collect();
+    assert_eq!(bodies, [Some("first"), None]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn pages_go_back_from_the_newest_message_to_the_first() -> anyhow::Result<()> {
+    let db = TestDb::create().await?;
+    let (id, ann, ben) = ann_and_ben()?;
+    let mut commands = vec![start(id, &ann, &ben)];
+    for n in 1..=5 {
+        commands.push(send(&ann, &format!("m{n}"), &format!("message {n}"), n)?);
+    }
+    project(&db, &[(id, conversation(commands)?)]).await?;
+
+    let mut before = None;
+    let mut pages = Vec::new();
+    loop {
+        let page = queries::history_page(&db.pool, id.as_uuid(), before, 2).await?;
+        pages.push(page.messages.iter().map(|m| m.seq).collect::<Vec<_>>());
+        match page.next_before {
+            Some(next) => before = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(pages, [vec![4, 5], vec![2, 3], vec![1]]);
     Ok(())
 }

@@ -22,7 +22,6 @@ WEB_ASSET_FILES=(
   node_modules/swagger-ui-dist/swagger-ui.css
   node_modules/swagger-ui-dist/swagger-ui-standalone-preset.js
   node_modules/htmx.org/dist/htmx.min.js
-  node_modules/htmx-ext-ws/dist/ws.min.js
 )
 
 _assets_log() { printf '[assets] %s\n' "$*" >&2; }

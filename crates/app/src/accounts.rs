@@ -4,12 +4,13 @@
 //! moment registration commits and needs no read model.
 
 use crate::{AppError, Password, PasswordHasher};
-use domain::user::{PasswordHash, Reservation, ReservationEvent, Reserve, UnlinkReason};
+use domain::reservation::{Reservation, ReservationEvent, Reserve};
+use domain::user::{PasswordHash, UnlinkReason};
 use domain::{Aggregate, DisplayName, User, UserCommand, UserEvent, UserId, Username};
 use eventstore::{Appender, EventStore, ExpectedVersion, Metadata, NewEvent, StreamAppend};
+use moka::policy::EvictionPolicy;
+use moka::sync::Cache;
 use serde::Serialize;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 
 /// What anyone may see of an account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -26,11 +27,15 @@ pub struct Accounts {
     appender: Appender,
     hasher: PasswordHasher,
     /// Who holds each username seen here. A reservation never changes owner, so an entry never
-    /// goes stale; the map starts over past `OWNERS_CAPACITY`.
-    owners: Arc<Mutex<HashMap<Username, UserId>>>,
+    /// goes stale; past `OWNERS_BYTES` the least recently used names are forgotten.
+    owners: Cache<Username, UserId>,
 }
 
-const OWNERS_CAPACITY: usize = 100_000;
+/// Approximate bytes of the username cache (some 100,000 names).
+const OWNERS_BYTES: u64 = 8 * 1024 * 1024;
+/// What an entry costs beside the name's text: the id, the string's header, the cache's own
+/// bookkeeping.
+const OWNER_OVERHEAD: usize = 64;
 
 impl Accounts {
     pub fn new(store: EventStore, appender: Appender, hasher: PasswordHasher) -> Self {
@@ -38,7 +43,13 @@ impl Accounts {
             store,
             appender,
             hasher,
-            owners: Arc::default(),
+            owners: Cache::builder()
+                .max_capacity(OWNERS_BYTES)
+                .weigher(|name: &Username, _| {
+                    u32::try_from(name.as_str().len() + OWNER_OVERHEAD).unwrap_or(u32::MAX)
+                })
+                .eviction_policy(EvictionPolicy::lru())
+                .build(),
         }
     }
 
@@ -138,12 +149,8 @@ impl Accounts {
     pub async fn profile_by_username(&self, username: &Username) -> Result<UserProfile, AppError> {
         match self.reservation(username).await? {
             Reservation::Taken { by } => {
-                if let Ok(mut owners) = self.owners.lock() {
-                    if owners.len() >= OWNERS_CAPACITY {
-                        owners.clear();
-                    }
-                    owners.insert(username.clone(), by);
-                }
+                // The name is copied only the first time.
+                self.owners.get_with_by_ref(username, || by);
                 self.profile(by).await
             }
             Reservation::Free => Err(AppError::NotFound("user")),
@@ -152,7 +159,7 @@ impl Accounts {
 
     /// The owner of `username` if this process has looked it up before (no read).
     pub fn cached_user_id(&self, username: &Username) -> Option<UserId> {
-        self.owners.lock().ok()?.get(username).copied()
+        self.owners.get(username)
     }
 
     /// The Telegram chat linked to the user, if any.

@@ -357,3 +357,81 @@ pub(crate) fn conversation_error(error: ConversationError) -> AppError {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What each refusal becomes for the caller: (kind, code or field).
+    fn shown(error: AppError) -> (&'static str, String) {
+        match error {
+            AppError::NotFound(what) => ("not found", what.to_owned()),
+            AppError::Validation(v) => ("invalid", v.field.to_owned()),
+            AppError::Forbidden { code, .. } => ("forbidden", code.to_owned()),
+            AppError::Conflict { code, .. } => ("conflict", code.to_owned()),
+            other => ("other", other.to_string()),
+        }
+    }
+
+    #[test]
+    fn domain_refusals_become_errors_the_caller_can_act_on() {
+        use ConversationError as E;
+        for (error, expected) in [
+            // An outsider cannot tell a conversation that exists from one that does not.
+            (E::NotStarted, ("not found", "conversation")),
+            (E::NotMember, ("not found", "conversation")),
+            (E::MessageNotFound, ("not found", "message")),
+            (E::WithSelf, ("invalid", "with")),
+            (E::NegativeReadPosition, ("invalid", "up_to")),
+            (E::NotSender, ("forbidden", "not_sender")),
+            (E::MessageDeleted, ("conflict", "message_deleted")),
+        ] {
+            let name = format!("{error:?}");
+            assert_eq!(
+                shown(conversation_error(error)),
+                (expected.0, expected.1.to_owned()),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_send_is_answered_with_the_message_as_stored() {
+        let (ann, ben) = (member_named("ann"), member_named("ben"));
+        let id = ConversationId::for_pair(ann.id, ben.id);
+        let event = ConversationEvent::MessageSent {
+            conversation_id: id,
+            message_id: Uuid::new_v4(),
+            seq: 7,
+            sender: ann.clone(),
+            recipient: ben.clone(),
+            body: MessageBody::parse("hello").unwrap(),
+            client_id: ClientId::parse("c1").unwrap(),
+            sent_at: Utc::now(),
+        };
+        let sent = sent_message(event, 42, false).unwrap();
+        assert_eq!(
+            (sent.seq, sent.body.as_str(), sent.client_id.as_str()),
+            (7, "hello", "c1")
+        );
+        assert_eq!((sent.position, sent.created), (42, false));
+        assert_eq!((sent.sender, sent.recipient), (ann, ben));
+        let not_a_send = ConversationEvent::ConversationStarted {
+            conversation_id: id,
+            members: [member_named("cat"), member_named("dan")],
+        };
+        assert!(matches!(
+            sent_message(not_a_send, 1, true),
+            Err(AppError::Internal { .. })
+        ));
+    }
+
+    fn member_named(name: &str) -> Member {
+        let username = Username::parse(name).unwrap();
+        Member {
+            id: UserId::new(),
+            display_name: domain::DisplayName::from_username(&username),
+            username,
+        }
+    }
+}

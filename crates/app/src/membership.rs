@@ -22,6 +22,17 @@ impl Membership {
         }
     }
 
+    /// Whether this still describes `state`, checked without copying anything (most commands are
+    /// sends, which change neither the members nor how far they have read).
+    pub fn is_current(&self, state: &Conversation) -> bool {
+        self.members == state.members()
+            && self.read_up_to.len() == state.members().len()
+            && state
+                .members()
+                .iter()
+                .all(|m| self.read_up_to.get(&m.id) == Some(&state.read_up_to(m.id)))
+    }
+
     pub fn members(&self) -> &[Member] {
         &self.members
     }
@@ -48,5 +59,73 @@ impl Membership {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::{Aggregate, ConversationId, DisplayName, Username};
+
+    fn member(name: &str) -> Member {
+        let username = Username::parse(name).unwrap();
+        Member {
+            id: UserId::new(),
+            display_name: DisplayName::from_username(&username),
+            username,
+        }
+    }
+
+    fn read(id: ConversationId, reader: &Member, peer: &Member, up_to: i64) -> ConversationEvent {
+        ConversationEvent::MessagesRead {
+            conversation_id: id,
+            reader_id: reader.id,
+            peer_id: peer.id,
+            up_to,
+            read_at: chrono::Utc::now(),
+        }
+    }
+
+    fn started() -> (ConversationId, Member, Member, Conversation) {
+        let (ann, ben) = (member("ann"), member("ben"));
+        let id = ConversationId::for_pair(ann.id, ben.id);
+        let state = Conversation::default().evolve(&ConversationEvent::ConversationStarted {
+            conversation_id: id,
+            members: [ann.clone(), ben.clone()],
+        });
+        (id, ann, ben, state)
+    }
+
+    #[test]
+    fn a_read_receipt_moves_forward_only() {
+        let (id, ann, ben, state) = started();
+        let mut membership = Membership::of(&state);
+        assert!(membership.is_member(ann.id) && membership.is_member(ben.id));
+        assert!(!membership.is_member(UserId::new()));
+        membership.apply(&read(id, &ben, &ann, 3));
+        membership.apply(&read(id, &ben, &ann, 2));
+        assert_eq!(membership.read_up_to(ben.id), 3);
+        assert_eq!(membership.read_up_to(ann.id), 0);
+    }
+
+    #[test]
+    fn it_goes_stale_when_someone_reads_and_not_when_someone_sends() {
+        let (id, ann, ben, state) = started();
+        let membership = Membership::of(&state);
+        let sent = state.evolve(&ConversationEvent::MessageSent {
+            conversation_id: id,
+            message_id: uuid::Uuid::new_v4(),
+            seq: 1,
+            sender: ann.clone(),
+            recipient: ben.clone(),
+            body: domain::MessageBody::parse("hi").unwrap(),
+            client_id: domain::ClientId::parse("c1").unwrap(),
+            sent_at: chrono::Utc::now(),
+        });
+        assert!(membership.is_current(&sent));
+        let read = sent.evolve(&read(id, &ben, &ann, 1));
+        assert!(!membership.is_current(&read));
+        assert!(Membership::of(&read).is_current(&read));
+        assert!(!Membership::default().is_current(&read));
     }
 }

@@ -197,6 +197,8 @@ pub struct Conversation {
     messages: Vec<MessageState>,
     by_id: HashMap<Uuid, i64>,
     read_up_to: HashMap<UserId, i64>,
+    /// Bytes of message text held, kept as events are applied so that sizing the state is O(1).
+    text_bytes: usize,
 }
 
 impl Conversation {
@@ -223,6 +225,29 @@ impl Conversation {
 
     pub fn read_up_to(&self, user: UserId) -> i64 {
         self.read_up_to.get(&user).copied().unwrap_or(0)
+    }
+
+    /// Roughly how many bytes of memory this state holds, in constant time: a cache of states
+    /// bounds memory, not a count, since one long conversation outweighs thousands of new ones.
+    pub fn approximate_size(&self) -> usize {
+        use std::mem::size_of;
+        /// The counts of an `Arc<str>`'s allocation, beside the text.
+        const ARC_HEADER: usize = 2 * size_of::<usize>();
+        /// A hash table's control byte per bucket.
+        const CONTROL: usize = 1;
+        let names: usize = self
+            .members
+            .iter()
+            .map(|m| m.username.as_str().len() + m.display_name.as_str().len())
+            .sum();
+        size_of::<Self>()
+            + self.members.capacity() * size_of::<Member>()
+            + names
+            + self.messages.capacity() * size_of::<MessageState>()
+            + self.messages.len() * ARC_HEADER
+            + self.text_bytes
+            + self.by_id.capacity() * (size_of::<(Uuid, i64)>() + CONTROL)
+            + self.read_up_to.capacity() * (size_of::<(UserId, i64)>() + CONTROL)
     }
 
     fn member_pair(&self, user: UserId) -> Result<(&Member, &Member), ConversationError> {
@@ -391,6 +416,7 @@ impl Aggregate for Conversation {
                 ..
             } => {
                 self.by_id.insert(*message_id, *seq);
+                self.text_bytes += body.as_str().len();
                 self.messages.push(MessageState {
                     sender: sender.id,
                     deleted: false,
@@ -399,6 +425,8 @@ impl Aggregate for Conversation {
             }
             E::MessageEdited { seq, body, .. } => {
                 if let Some(message) = self.messages.get_mut((*seq - 1) as usize) {
+                    self.text_bytes =
+                        (self.text_bytes + body.as_str().len()).saturating_sub(message.body.len());
                     message.body = body.as_str().into();
                 }
             }
@@ -637,5 +665,30 @@ mod tests {
         given::<Conversation>(&history)
             .when(read(-1))
             .then_error(ConversationError::NegativeReadPosition);
+    }
+
+    #[test]
+    fn the_size_of_a_state_follows_its_text() {
+        let p = pair();
+        let short = Conversation::from_events(&[started(&p), sent(&p, 1, &p.alice, "c1", "hi")]);
+        let long_text = "x".repeat(4000);
+        let long =
+            Conversation::from_events(&[started(&p), sent(&p, 1, &p.alice, "c1", &long_text)]);
+        assert!(long.approximate_size() >= short.approximate_size() + 3998);
+        let long_size = long.approximate_size();
+        let edited = long.evolve(&ConversationEvent::MessageEdited {
+            conversation_id: p.id,
+            message_id: p.id.message_id(p.alice.id, &ClientId::parse("c1").unwrap()),
+            seq: 1,
+            editor_id: p.alice.id,
+            recipient_id: p.bob.id,
+            body: MessageBody::parse("hi").unwrap(),
+            edited_at: at(),
+        });
+        assert_eq!(edited.approximate_size(), long_size - 3998);
+        let many = (1..=1000).fold(Conversation::from_events(&[started(&p)]), |state, seq| {
+            state.evolve(&sent(&p, seq, &p.alice, &format!("c{seq}"), "hi"))
+        });
+        assert!(many.approximate_size() > 1000 * (size_of::<Uuid>() + 2));
     }
 }

@@ -8,6 +8,7 @@ pub mod aggregate;
 pub mod conversation;
 pub mod ids;
 pub mod message;
+pub mod reservation;
 pub mod user;
 pub mod username;
 
@@ -17,8 +18,6 @@ pub use conversation::{
 };
 pub use ids::UserId;
 pub use message::{ClientId, MessageBody};
-pub use user::{
-    PasswordHash, Reservation, ReservationError, ReservationEvent, Reserve, UnlinkReason, User,
-    UserCommand, UserError, UserEvent,
-};
+pub use reservation::{Reservation, ReservationError, ReservationEvent, Reserve};
+pub use user::{PasswordHash, UnlinkReason, User, UserCommand, UserError, UserEvent};
 pub use username::{DisplayName, Username, ValidationError};

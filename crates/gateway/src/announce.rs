@@ -6,13 +6,8 @@ use wire::ServerFrame;
 
 /// The people who share a conversation with `user`.
 pub(crate) async fn peers(gateway: &Gateway, user: UserId) -> Vec<UserId> {
-    let peers: Result<Vec<uuid::Uuid>, _> =
-        sqlx::query_scalar("SELECT peer_id FROM history.members WHERE user_id = $1")
-            .bind(user.as_uuid())
-            .fetch_all(gateway.deps().store.pool())
-            .await;
-    match peers {
-        Ok(peers) => peers.into_iter().map(UserId::from_uuid).collect(),
+    match projections::history::queries::peers_of(gateway.deps().store.pool(), user).await {
+        Ok(peers) => peers,
         Err(error) => {
             tracing::warn!(%error, "cannot look up peers for presence");
             vec![]

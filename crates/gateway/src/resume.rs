@@ -5,7 +5,7 @@
 //! which the writer drains skipping cursors it already sent. No event falls between the two.
 
 use crate::Gateway;
-use domain::UserId;
+use domain::{ConversationId, UserId};
 use std::time::Duration;
 
 /// Events read per round trip while replaying.
@@ -38,16 +38,13 @@ impl Replay {
                 "history lags; a resume may miss conversations started just now"
             );
         }
-        let conversations: Vec<uuid::Uuid> =
-            sqlx::query_scalar("SELECT conversation_id FROM history.members WHERE user_id = $1")
-                .bind(user.as_uuid())
-                .fetch_all(deps.store.pool())
-                .await?;
+        let conversations =
+            projections::history::queries::conversations_of(deps.store.pool(), user).await?;
         Ok(Self {
             user,
             streams: conversations
                 .iter()
-                .map(|id| format!("conversation-{id}"))
+                .map(ConversationId::stream_id)
                 .collect(),
             from: after,
             head,

@@ -2,7 +2,7 @@
 
 use crate::error::ApiError;
 use crate::session::Session;
-use crate::state::{origin_of, ApiState};
+use crate::state::ApiState;
 use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method, StatusCode};
@@ -73,8 +73,9 @@ pub fn is_cross_site(headers: &HeaderMap, allowed_origins: &[String]) -> bool {
     match headers.get(header::ORIGIN) {
         Some(origin) => origin
             .to_str()
-            .map(|o| !allowed_origins.contains(&origin_of(o)))
-            .unwrap_or(true),
+            .ok()
+            .and_then(origin_of)
+            .is_none_or(|origin| !allowed_origins.contains(&origin)),
         None => headers
             .get("sec-fetch-site")
             .is_some_and(|site| site.as_bytes() == b"cross-site"),
@@ -105,4 +106,50 @@ pub async fn reject_cross_site(
         ));
     }
     Ok(next.run(request).await)
+}
+
+/// The origin a browser sends for a page at `url` (`scheme://host[:port]`, lowercase, default port
+/// left out), so a configured URL and an `Origin` header compare equal when they name one site.
+pub fn origin_of(url: &str) -> Option<String> {
+    let url = url::Url::parse(url).ok()?;
+    Some(url.origin().ascii_serialization()).filter(|origin| origin != "null")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{is_cross_site, origin_of};
+    use axum::http::{header, HeaderMap, HeaderValue};
+
+    #[test]
+    fn origins_drop_the_path_the_case_and_the_default_port() {
+        assert_eq!(
+            origin_of("https://Chat.example.org/app/").as_deref(),
+            Some("https://chat.example.org")
+        );
+        assert_eq!(
+            origin_of("https://chat.example.org:443").as_deref(),
+            Some("https://chat.example.org")
+        );
+        assert_eq!(
+            origin_of("http://127.0.0.1:8080").as_deref(),
+            Some("http://127.0.0.1:8080")
+        );
+        assert_eq!(origin_of("null"), None);
+        assert_eq!(origin_of("chat.example.org"), None);
+    }
+
+    #[test]
+    fn only_the_allowed_origin_is_same_site() {
+        let allowed = vec!["https://chat.example.org".to_owned()];
+        let from = |origin: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::ORIGIN, HeaderValue::from_static(origin));
+            is_cross_site(&headers, &allowed)
+        };
+        assert!(!from("https://chat.example.org"));
+        assert!(!from("https://CHAT.example.org:443"));
+        assert!(from("https://evil.example.org"));
+        assert!(from("http://chat.example.org"));
+        assert!(from("null"));
+    }
 }

@@ -44,30 +44,3 @@ pub struct ApiSettings {
     /// How long a Telegram link token stays valid.
     pub telegram_link_ttl: std::time::Duration,
 }
-
-/// The origin part of a URL: scheme, host and port, no path.
-pub fn origin_of(url: &str) -> String {
-    let trimmed = url.trim_end_matches('/');
-    match trimmed.find("://") {
-        Some(i) => match trimmed[i + 3..].find('/') {
-            Some(slash) => trimmed[..i + 3 + slash].to_owned(),
-            None => trimmed.to_owned(),
-        },
-        None => trimmed.to_owned(),
-    }
-    .to_ascii_lowercase()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::origin_of;
-
-    #[test]
-    fn origins_drop_the_path_and_case() {
-        assert_eq!(
-            origin_of("https://Chat.example.org/app/"),
-            "https://chat.example.org"
-        );
-        assert_eq!(origin_of("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
-    }
-}

@@ -65,13 +65,10 @@ pub struct Telegram {
 
 impl Telegram {
     /// `api_url` points the production code at another Bot API server (a local one, or a test's).
-    pub fn new(token: &str, api_url: &str) -> Result<Self, String> {
-        let url = api_url
-            .parse()
-            .map_err(|e| format!("TELEGRAM_API_URL is not a URL: {e}"))?;
-        Ok(Self {
-            bot: Bot::new(token).set_api_url(url),
-        })
+    pub fn new(token: &str, api_url: url::Url) -> Self {
+        Self {
+            bot: Bot::new(token).set_api_url(api_url),
+        }
     }
 
     pub async fn username(&self) -> Result<String, TelegramError> {

@@ -1,23 +1,30 @@
 //! The one typed configuration, read from the environment with defaults that work on a fresh machine.
+//!
+//! Connection URLs may carry passwords, so they are kept as [`SecretString`]: `Debug` (and so every
+//! log line that prints the config) shows `[REDACTED]`, and only the code that connects exposes them.
+//! Every URL is parsed with [`Url`] here, at start, so a typo fails before any connection is tried,
+//! with the variable's name in the message.
 
+use secrecy::{ExposeSecret, SecretString};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+use url::Url;
 
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Postgres holding the event store and the read models; created at start if missing.
-    pub database_url: String,
+    pub database_url: SecretString,
     /// Upper bound of the connection pool, so a burst queues instead of exhausting the server.
     pub database_max_connections: u32,
     /// Redis for sessions, presence and rate limits.
-    pub redis_url: String,
-    /// NATS with JetStream, the event bus between processes.
-    pub nats_url: String,
+    pub redis_url: SecretString,
+    /// NATS with JetStream, the event bus between processes (one URL or a comma-separated list).
+    pub nats_url: SecretString,
     /// Where the HTTP server listens (every role serves `/healthz` and `/readyz`).
     pub bind: SocketAddr,
     /// The origin browsers use to reach the service; cookie requests from other origins are refused.
-    pub public_url: String,
+    pub public_url: Url,
     /// PUBLIC_URL was not set: it defaults to BIND, and `localhost` is accepted beside 127.0.0.1.
     pub public_url_is_default: bool,
     /// `text` for people, `json` for log collectors.
@@ -54,9 +61,9 @@ pub struct Config {
     /// Proxies (addresses or networks) whose forwarded-client headers are believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Unset: the Telegram bot and notifications are off.
-    pub telegram_bot_token: Option<Secret>,
+    pub telegram_bot_token: Option<SecretString>,
     /// The Bot API server (Telegram's, a local Bot API server, or a test's fake).
-    pub telegram_api_url: String,
+    pub telegram_api_url: Url,
     /// The bot's username for t.me links; asked from Telegram (getMe) when unset.
     pub telegram_bot_username: Option<String>,
     /// Messages younger than this are not notified yet (the recipient may come online or read).
@@ -67,22 +74,6 @@ pub struct Config {
     pub telegram_poll_timeout: Duration,
 }
 
-/// A credential: its `Debug` never shows the value, so printing the config leaks nothing.
-#[derive(Clone)]
-pub struct Secret(pub String);
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(..)")
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -91,11 +82,18 @@ pub enum LogFormat {
 
 /// A variable that is set but cannot be used, named so the operator knows what to fix.
 #[derive(Debug, thiserror::Error)]
-#[error("{variable}={value:?} is invalid: {reason}")]
+#[error("{variable}{} is invalid: {reason}", shown(value))]
 pub struct ConfigError {
     pub variable: &'static str,
-    pub value: String,
+    /// `None` for a variable that may hold a password: the message goes to the terminal and logs.
+    pub value: Option<String>,
     pub reason: String,
+}
+
+fn shown(value: &Option<String>) -> String {
+    value
+        .as_ref()
+        .map_or_else(String::new, |value| format!("={value:?}"))
 }
 
 impl Config {
@@ -113,35 +111,43 @@ impl Config {
         let bind_raw = get("BIND", "127.0.0.1:8080");
         let bind: SocketAddr = bind_raw.parse().map_err(|e| ConfigError {
             variable: "BIND",
-            value: bind_raw.clone(),
+            value: Some(bind_raw.clone()),
             reason: format!("expected host:port ({e})"),
         })?;
-        let public_url = get("PUBLIC_URL", &format!("http://{bind}"));
-        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
-            return Err(ConfigError {
-                variable: "PUBLIC_URL",
-                value: public_url,
-                reason: "expected an http:// or https:// URL".into(),
-            });
-        }
+        let public_url = parse_url(
+            "PUBLIC_URL",
+            &get("PUBLIC_URL", &format!("http://{bind}")),
+            &["http", "https"],
+        )?;
         let log_format = match get("LOG_FORMAT", "text").as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
             other => {
                 return Err(ConfigError {
                     variable: "LOG_FORMAT",
-                    value: other.to_owned(),
+                    value: Some(other.to_owned()),
                     reason: "expected text or json".into(),
                 })
             }
         };
         Ok(Self {
-            database_url: get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/chat"),
+            database_url: secret_url(
+                "DATABASE_URL",
+                get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/chat"),
+                &["postgres", "postgresql"],
+            )?,
             database_max_connections: parse_number(&get, "DATABASE_MAX_CONNECTIONS", "20")?,
-            redis_url: get("REDIS_URL", "redis://127.0.0.1:6379"),
-            nats_url: get("NATS_URL", "nats://127.0.0.1:4222"),
+            redis_url: secret_url(
+                "REDIS_URL",
+                get("REDIS_URL", "redis://127.0.0.1:6379"),
+                REDIS_SCHEMES,
+            )?,
+            nats_url: secret_url(
+                "NATS_URL",
+                get("NATS_URL", "nats://127.0.0.1:4222"),
+                NATS_SCHEMES,
+            )?,
             bind,
-            public_url: public_url.trim_end_matches('/').to_owned(),
             public_url_is_default: lookup("PUBLIC_URL")
                 .filter(|v| !v.trim().is_empty())
                 .is_none(),
@@ -150,7 +156,7 @@ impl Config {
             cookie_secure: parse_bool(
                 &get,
                 "COOKIE_SECURE",
-                if public_url.starts_with("https://") {
+                if public_url.scheme() == "https" {
                     "true"
                 } else {
                     "false"
@@ -185,12 +191,12 @@ impl Config {
             )?),
             telegram_bot_token: lookup("TELEGRAM_BOT_TOKEN")
                 .filter(|v| !v.trim().is_empty())
-                .map(Secret),
+                .map(SecretString::from),
             metrics_bind: match get("METRICS_BIND", "127.0.0.1:9090").as_str() {
                 "off" => None,
                 raw => Some(raw.parse().map_err(|e| ConfigError {
                     variable: "METRICS_BIND",
-                    value: raw.to_owned(),
+                    value: Some(raw.to_owned()),
                     reason: format!("expected host:port or off ({e})"),
                 })?),
             },
@@ -198,11 +204,15 @@ impl Config {
                 let raw = get("TRUSTED_PROXIES", "");
                 http_api::client::parse_trusted(&raw).map_err(|reason| ConfigError {
                     variable: "TRUSTED_PROXIES",
-                    value: raw.clone(),
+                    value: Some(raw.clone()),
                     reason,
                 })?
             },
-            telegram_api_url: get("TELEGRAM_API_URL", "https://api.telegram.org"),
+            telegram_api_url: parse_url(
+                "TELEGRAM_API_URL",
+                &get("TELEGRAM_API_URL", "https://api.telegram.org"),
+                &["http", "https"],
+            )?,
             telegram_bot_username: lookup("TELEGRAM_BOT_USERNAME").filter(|v| !v.trim().is_empty()),
             notify_grace: Duration::from_millis(parse_number(&get, "NOTIFY_GRACE_MS", "5000")?),
             notify_edit_interval: Duration::from_millis(parse_number(
@@ -218,19 +228,87 @@ impl Config {
             web_dir: lookup("WEB_DIR")
                 .filter(|v| !v.trim().is_empty())
                 .map_or_else(default_web_dir, PathBuf::from),
+            public_url,
         })
+    }
+}
+
+/// What the redis crate connects to (TCP, TLS, Unix sockets; Valkey's names too).
+const REDIS_SCHEMES: &[&str] = &[
+    "redis",
+    "rediss",
+    "unix",
+    "redis+unix",
+    "valkey",
+    "valkeys",
+    "valkey+unix",
+];
+
+/// What async-nats connects to.
+const NATS_SCHEMES: &[&str] = &["nats", "tls", "ws", "wss"];
+
+/// A URL with one of `schemes`, or an error naming `variable` and showing the value.
+fn parse_url(variable: &'static str, raw: &str, schemes: &[&str]) -> Result<Url, ConfigError> {
+    check_url(raw, schemes).map_err(|reason| ConfigError {
+        variable,
+        value: Some(raw.to_owned()),
+        reason,
+    })
+}
+
+/// Like [`parse_url`] for a URL that may carry a password: checked, kept secret, never echoed.
+/// A comma-separated list is checked entry by entry (NATS takes several servers).
+fn secret_url(
+    variable: &'static str,
+    raw: String,
+    schemes: &[&str],
+) -> Result<SecretString, ConfigError> {
+    let raw = SecretString::from(raw);
+    for entry in raw.expose_secret().split(',') {
+        if let Err(reason) = check_url(entry.trim(), schemes) {
+            return Err(ConfigError {
+                variable,
+                value: None,
+                reason,
+            });
+        }
+    }
+    Ok(raw)
+}
+
+/// The reason never quotes the URL, so it is safe to show for secret ones.
+fn check_url(raw: &str, schemes: &[&str]) -> Result<Url, String> {
+    let expected = format!(
+        "expected a URL starting with {}",
+        schemes
+            .iter()
+            .map(|scheme| format!("{scheme}://"))
+            .collect::<Vec<_>>()
+            .join(" or ")
+    );
+    match Url::parse(raw) {
+        Err(e) => Err(format!("{expected} ({e})")),
+        Ok(url) if !schemes.contains(&url.scheme()) || url.cannot_be_a_base() => Err(expected),
+        Ok(url) => Ok(url),
     }
 }
 
 impl Config {
     /// Origins allowed to send cookie-authenticated state-changing requests.
     pub fn allowed_origins(&self) -> Vec<String> {
-        let origin = http_api::state::origin_of(&self.public_url);
-        let mut origins = vec![origin.clone()];
+        let mut origins = vec![self.public_url.origin().ascii_serialization()];
         if self.public_url_is_default && self.bind.ip().is_loopback() {
-            origins.push(format!("http://localhost:{}", self.bind.port()));
+            let mut localhost = self.public_url.clone();
+            if localhost.set_host(Some("localhost")).is_ok() {
+                origins.push(localhost.origin().ascii_serialization());
+            }
         }
         origins
+    }
+
+    /// PUBLIC_URL without its trailing slash, for links made by appending a path to it.
+    pub fn public_base(&self) -> &str {
+        self.public_url.as_str().trim_end_matches('/')
     }
 }
 
@@ -244,7 +322,7 @@ fn parse_bool(
         "false" | "0" | "no" => Ok(false),
         other => Err(ConfigError {
             variable,
-            value: other.to_owned(),
+            value: Some(other.to_owned()),
             reason: "expected true or false".into(),
         }),
     }
@@ -269,7 +347,7 @@ fn parse_number<T: std::str::FromStr>(
     value.parse().map_err(|_| ConfigError {
         variable,
         reason: "expected a whole number".into(),
-        value,
+        value: Some(value),
     })
 }
 
@@ -290,13 +368,17 @@ mod tests {
     fn defaults_work_on_a_fresh_machine() {
         let config = config(&[]).unwrap();
         assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
-        assert_eq!(config.public_url, "http://127.0.0.1:8080");
+        assert_eq!(config.public_base(), "http://127.0.0.1:8080");
         assert_eq!(
-            config.database_url,
+            config.database_url.expose_secret(),
             "postgres://postgres@127.0.0.1:5432/chat"
         );
-        assert_eq!(config.redis_url, "redis://127.0.0.1:6379");
-        assert_eq!(config.nats_url, "nats://127.0.0.1:4222");
+        assert_eq!(config.redis_url.expose_secret(), "redis://127.0.0.1:6379");
+        assert_eq!(config.nats_url.expose_secret(), "nats://127.0.0.1:4222");
+        assert_eq!(
+            config.telegram_api_url.as_str(),
+            "https://api.telegram.org/"
+        );
         assert_eq!(config.log_format, LogFormat::Text);
         assert!(!config.cookie_secure);
         assert!(config.web_dir.join("package.json").exists());
@@ -325,6 +407,13 @@ mod tests {
             ("LOG_FORMAT", "xml"),
             ("DATABASE_MAX_CONNECTIONS", "many"),
             ("PUBLIC_URL", "example.com"),
+            ("PUBLIC_URL", "ftp://chat.example.org"),
+            ("DATABASE_URL", "127.0.0.1:5432/chat"),
+            ("DATABASE_URL", "mysql://root@127.0.0.1/chat"),
+            ("REDIS_URL", "127.0.0.1:6379"),
+            ("NATS_URL", "nats://127.0.0.1:4222,localhost"),
+            ("NATS_URL", "http://127.0.0.1:4222"),
+            ("TELEGRAM_API_URL", "api.telegram.org"),
             ("SHUTDOWN_GRACE_SECS", "-1"),
             ("COOKIE_SECURE", "maybe"),
             ("TRUSTED_PROXIES", "10.0.0.0/33"),
@@ -349,7 +438,51 @@ mod tests {
 
     #[test]
     fn the_public_url_loses_its_trailing_slash() {
-        let config = config(&[("PUBLIC_URL", "https://chat.example.org/")]).unwrap();
-        assert_eq!(config.public_url, "https://chat.example.org");
+        let root = config(&[("PUBLIC_URL", "https://chat.example.org/")]).unwrap();
+        assert_eq!(root.public_base(), "https://chat.example.org");
+        let path = config(&[("PUBLIC_URL", "https://example.org/chat/")]).unwrap();
+        assert_eq!(path.public_base(), "https://example.org/chat");
+    }
+
+    #[test]
+    fn connection_urls_stay_out_of_debug_output_and_errors() {
+        let config = config(&[
+            ("DATABASE_URL", "postgres://chat:hunter2@db:5432/chat"),
+            ("REDIS_URL", "redis://:hunter3@redis:6379"),
+            ("NATS_URL", "nats://user:hunter4@nats:4222"),
+            ("TELEGRAM_BOT_TOKEN", "123:hunter5"),
+        ])
+        .unwrap();
+        let printed = format!("{config:?}");
+        for secret in ["hunter2", "hunter3", "hunter4", "hunter5"] {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
+        let err = config_error("DATABASE_URL", "postgres://chat:hunter2@db:port/chat");
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(err.contains("DATABASE_URL"), "{err}");
+    }
+
+    fn config_error(variable: &str, value: &str) -> String {
+        config(&[(variable, value)]).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn several_nats_servers_are_accepted() {
+        let config = config(&[("NATS_URL", "nats://a:4222, nats://b:4222")]).unwrap();
+        assert_eq!(
+            config.nats_url.expose_secret(),
+            "nats://a:4222, nats://b:4222"
+        );
+    }
+
+    #[test]
+    fn other_databases_and_redis_forms_are_accepted() {
+        for (variable, value) in [
+            ("DATABASE_URL", "postgresql://chat@db/chat?sslmode=require"),
+            ("REDIS_URL", "rediss://redis:6380/1"),
+            ("REDIS_URL", "unix:///run/redis.sock"),
+        ] {
+            assert!(config(&[(variable, value)]).is_ok(), "{variable}={value}");
+        }
     }
 }

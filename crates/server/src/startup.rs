@@ -22,6 +22,7 @@ use notifier::{Notifier, NotifierConfig};
 use projections::history::History;
 use projections::telegram::TelegramLinks;
 use projections::{Projection, ProjectionWatch};
+use secrecy::ExposeSecret;
 use sqlx::PgPool;
 use std::future::IntoFuture;
 use std::net::SocketAddr;
@@ -53,11 +54,11 @@ impl Application {
             crate::metrics::handle();
         }
         let pool = prepare_database(&config).await?;
-        let redis = redis::Client::open(config.redis_url.as_str())
+        let redis = redis::Client::open(config.redis_url.expose_secret())
             .with_context(|| "REDIS_URL is not a valid Redis URL")?;
         let nats = async_nats::ConnectOptions::new()
             .retry_on_initial_connect()
-            .connect(config.nats_url.as_str())
+            .connect(config.nats_url.expose_secret())
             .await
             .with_context(|| "NATS_URL is not a valid NATS URL")?;
         let listener = TcpListener::bind(config.bind)
@@ -78,10 +79,10 @@ impl Application {
             .await
             .context("cannot create the telegram read model's schema")?;
         let telegram = match &config.telegram_bot_token {
-            Some(token) => Some(
-                Telegram::new(token.expose(), &config.telegram_api_url)
-                    .map_err(anyhow::Error::msg)?,
-            ),
+            Some(token) => Some(Telegram::new(
+                token.expose_secret(),
+                config.telegram_api_url.clone(),
+            )),
             None => None,
         };
         let telegram_bot = bot_username(&config, telegram.as_ref()).await;
@@ -134,7 +135,7 @@ impl Application {
                 grace: config.notify_grace,
                 edit_interval: config.notify_edit_interval,
                 poll_timeout: config.telegram_poll_timeout,
-                public_url: config.public_url.clone(),
+                public_url: config.public_base().to_owned(),
             }),
         });
         let gateway = if roles.contains(&Role::Api) {
@@ -296,12 +297,15 @@ impl Application {
 
 /// Creates the database if missing and applies migrations (also the `chatd migrate` subcommand).
 pub async fn prepare_database(config: &Config) -> anyhow::Result<PgPool> {
-    eventstore::create_database_if_missing(&config.database_url)
+    eventstore::create_database_if_missing(config.database_url.expose_secret())
         .await
         .context("cannot reach Postgres at DATABASE_URL or create its database")?;
-    let pool = eventstore::connect(&config.database_url, config.database_max_connections)
-        .await
-        .context("cannot connect to Postgres at DATABASE_URL")?;
+    let pool = eventstore::connect(
+        config.database_url.expose_secret(),
+        config.database_max_connections,
+    )
+    .await
+    .context("cannot connect to Postgres at DATABASE_URL")?;
     eventstore::migrate(&pool)
         .await
         .context("cannot apply database migrations")?;

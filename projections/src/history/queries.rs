@@ -2,6 +2,7 @@
 
 use crate::ProjectionError;
 use chrono::{DateTime, Utc};
+use domain::{ConversationId, UserId};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -184,4 +185,27 @@ pub async fn message(
             .fetch_optional(pool)
             .await?,
     )
+}
+
+/// The conversations `user` is in: the streams a resuming socket replays.
+pub async fn conversations_of(
+    pool: &PgPool,
+    user: UserId,
+) -> Result<Vec<ConversationId>, ProjectionError> {
+    let ids: Vec<Uuid> =
+        sqlx::query_scalar("SELECT conversation_id FROM history.members WHERE user_id = $1")
+            .bind(user.as_uuid())
+            .fetch_all(pool)
+            .await?;
+    Ok(ids.into_iter().map(ConversationId::from_uuid).collect())
+}
+
+/// Everyone who shares a conversation with `user`: who hears about their presence.
+pub async fn peers_of(pool: &PgPool, user: UserId) -> Result<Vec<UserId>, ProjectionError> {
+    let ids: Vec<Uuid> =
+        sqlx::query_scalar("SELECT peer_id FROM history.members WHERE user_id = $1")
+            .bind(user.as_uuid())
+            .fetch_all(pool)
+            .await?;
+    Ok(ids.into_iter().map(UserId::from_uuid).collect())
 }
