@@ -9,6 +9,7 @@ pub mod dto;
 pub mod error;
 pub mod ids;
 pub mod json;
+pub mod limits;
 pub mod login;
 pub mod openapi;
 pub mod params;

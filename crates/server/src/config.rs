@@ -31,6 +31,11 @@ pub struct Config {
     pub log_format: LogFormat,
     /// How long in-flight requests may take to finish after a shutdown signal.
     pub shutdown_grace: Duration,
+    /// A request head (line and headers) must arrive within this; also how long an idle
+    /// keep-alive connection stays open.
+    pub http_header_timeout: Duration,
+    /// A request body must arrive within this.
+    pub http_body_timeout: Duration,
     /// Mark the session cookie `Secure`; defaults to whether PUBLIC_URL is https.
     pub cookie_secure: bool,
     /// A session unused this long ends.
@@ -153,6 +158,16 @@ impl Config {
                 .is_none(),
             log_format,
             shutdown_grace: Duration::from_secs(parse_number(&get, "SHUTDOWN_GRACE_SECS", "10")?),
+            http_header_timeout: Duration::from_millis(parse_number(
+                &get,
+                "HTTP_HEADER_TIMEOUT_MS",
+                "10000",
+            )?),
+            http_body_timeout: Duration::from_millis(parse_number(
+                &get,
+                "HTTP_BODY_TIMEOUT_MS",
+                "15000",
+            )?),
             cookie_secure: parse_bool(
                 &get,
                 "COOKIE_SECURE",

@@ -6,6 +6,7 @@ pub mod config;
 pub mod health;
 pub mod metrics;
 pub mod roles;
+pub mod serve;
 pub mod shutdown;
 pub mod startup;
 pub mod state;

@@ -8,7 +8,6 @@ use anyhow::Context;
 use app::{Accounts, Conversations, HashCost, PasswordHasher};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use bus::{Bus, BusConfig};
 use eventstore::{Appender, AppenderOptions, EventStore};
@@ -24,8 +23,6 @@ use projections::telegram::TelegramLinks;
 use projections::{Projection, ProjectionWatch};
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
-use std::future::IntoFuture;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -261,26 +258,8 @@ impl Application {
             }
         }
         let grace = self.state.config.shutdown_grace;
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        // Small frames (a message, then its ack) must not wait for the peer's delayed ACK.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(error) = tcp.set_nodelay(true) {
-                tracing::debug!(%error, "cannot set TCP_NODELAY");
-            }
-        });
-        let serve = axum::serve(listener, service)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .into_future();
-        let grace_expired = async {
-            shutdown.cancelled().await;
-            tokio::time::sleep(grace).await;
-        };
-        tokio::select! {
-            result = serve => result.context("HTTP server failed")?,
-            () = grace_expired => tracing::warn!(?grace, "requests still running after the grace period; stopping anyway"),
-        }
+        let header_timeout = self.state.config.http_header_timeout;
+        crate::serve::serve(self.listener, self.router, header_timeout, shutdown, grace).await;
         self.tasks_stop.cancel();
         // Commands already queued (a socket's sends in flight) are stored before the appender stops.
         let drained = tokio::time::timeout(grace, self.state.api.conversations.idle()).await;
@@ -313,6 +292,7 @@ pub async fn prepare_database(config: &Config) -> anyhow::Result<PgPool> {
 }
 
 fn router(state: AppState, roles: &[Role], gateway: Option<Gateway>) -> Router {
+    let body_timeout = state.config.http_body_timeout;
     let mut router = Router::new()
         .merge(health::router())
         .fallback(not_found)
@@ -328,7 +308,14 @@ fn router(state: AppState, roles: &[Role], gateway: Option<Gateway>) -> Router {
             gateway,
         }));
     }
-    router.layer(axum::middleware::from_fn(crate::metrics::track))
+    router
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            body_timeout,
+        ))
+        .layer(axum::middleware::from_fn(
+            http_api::limits::refuse_oversized,
+        ))
+        .layer(axum::middleware::from_fn(crate::metrics::track))
 }
 
 async fn api_state(
