@@ -54,6 +54,11 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state);
     let assets = Router::new()
         .nest_service("/static", ServeDir::new(web_dir.join("static")))
+        // Asked for by pages that link no icon (the API docs), and by some browsers regardless.
+        .route_service(
+            "/favicon.ico",
+            tower_http::services::ServeFile::new(web_dir.join("static/favicon.svg")),
+        )
         .nest_service(
             "/vendor/htmx.min.js",
             tower_http::services::ServeFile::new(
