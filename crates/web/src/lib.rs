@@ -68,3 +68,60 @@ pub fn router(state: ApiState) -> Router {
         .layer(cache);
     pages.merge(assets)
 }
+
+#[cfg(test)]
+mod tests {
+    /// What a strict Content-Security-Policy blocks, or htmx with allowEval off refuses to run.
+    const INLINE_CODE: [&str; 4] = [
+        "hx-on",  // hx-on:*, hx-on::*
+        "js:",    // hx-vals="js:...", and "javascript:" too
+        "style=", // inline style attributes
+        "<style", // inline style elements
+    ];
+
+    /// Whether `line` has an event handler attribute (` onclick=`, ` onload=` ...).
+    fn has_handler_attribute(line: &str) -> bool {
+        line.match_indices(" on").any(|(at, _)| {
+            let rest = &line[at + 3..];
+            let name_length = rest.chars().take_while(char::is_ascii_lowercase).count();
+            name_length > 0 && rest[name_length..].starts_with('=')
+        })
+    }
+
+    #[test]
+    fn templates_hold_no_inline_code() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/templates");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).expect("web/templates") {
+            let path = entry.expect("a template").path();
+            let html = std::fs::read_to_string(&path).expect("a readable template");
+            for (number, line) in html.lines().enumerate() {
+                let place = format!("{}:{}", path.display(), number + 1);
+                for pattern in INLINE_CODE {
+                    assert!(!line.contains(pattern), "{place}: {pattern:?} in {line:?}");
+                }
+                assert!(
+                    !has_handler_attribute(line),
+                    "{place}: a handler in {line:?}"
+                );
+                if line.contains("<script") {
+                    assert!(line.contains(" src="), "{place}: an inline script");
+                }
+            }
+            checked += 1;
+        }
+        assert!(
+            checked >= 5,
+            "only {checked} templates in {}",
+            dir.display()
+        );
+    }
+
+    #[test]
+    fn handler_attributes_are_told_from_words() {
+        assert!(has_handler_attribute(r#"<button onclick="go()">"#));
+        assert!(has_handler_attribute("<img src=x onerror=alert(1)>"));
+        assert!(!has_handler_attribute("(valid once, for 10 minutes)"));
+        assert!(!has_handler_attribute("log on = sign in"));
+    }
+}
