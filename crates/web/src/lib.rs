@@ -10,7 +10,8 @@ mod render;
 mod settings;
 mod views;
 
-use axum::middleware::from_fn_with_state;
+use axum::http::{header, HeaderValue};
+use axum::middleware::{from_fn_with_state, map_response};
 use axum::routing::{get, post};
 use axum::Router;
 use http_api::ApiState;
@@ -21,8 +22,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 pub fn router(state: ApiState) -> Router {
     let web_dir = state.settings.web_dir.clone();
     let cache = SetResponseHeaderLayer::if_not_present(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("public, max-age=3600"),
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
     );
     let pages = Router::new()
         .route("/", get(pages::home))
@@ -51,6 +52,7 @@ pub fn router(state: ApiState) -> Router {
             http_api::auth::reject_cross_site,
         ))
         .layer(CookieManagerLayer::new())
+        .layer(map_response(http_api::headers::page))
         .with_state(state);
     let assets = Router::new()
         .nest_service("/static", ServeDir::new(web_dir.join("static")))
@@ -65,7 +67,11 @@ pub fn router(state: ApiState) -> Router {
                 web_dir.join("node_modules/htmx.org/dist/htmx.min.js"),
             ),
         )
-        .layer(cache);
+        .layer(cache)
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ));
     pages.merge(assets)
 }
 
