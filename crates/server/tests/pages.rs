@@ -1,11 +1,11 @@
 //! The web pages over plain HTTP, without a browser: the security headers of every page, fragment
-//! and API answer, and the favicon.
+//! and API answer, the favicon, and the page's own answer to a cross-site form.
 //! (`browser.rs` checks in a real browser that the pages work under their policy.)
 
 mod common;
 
 use common::cases::{expect, expect_eq, Cases};
-use common::{spawn_app, ApiUser, TestApp};
+use common::{answer, spawn_app, ApiUser, TestApp};
 use reqwest::header::{self, HeaderMap};
 use serde_json::json;
 use std::collections::HashMap;
@@ -251,5 +251,68 @@ async fn pages_have_a_favicon() -> anyhow::Result<()> {
         let body = response.text().await?;
         assert!(body.contains("<svg"), "{path} is not an SVG: {body}");
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_cross_site_form_is_refused_with_a_page_not_json() -> anyhow::Result<()> {
+    let app = spawn_app(&[]).await?;
+    let (tab, conversation, _) = alice_with_a_message(&app).await?;
+    let mut cases = Cases::new();
+    for (case, request) in [
+        (
+            "a logout posted from another site's page",
+            tab.post(app.url("/logout"))
+                .header(header::ORIGIN, "http://evil.example"),
+        ),
+        (
+            "a message sent by a cross-site fetch",
+            tab.post(app.url(&format!("/conversations/{conversation}/send")))
+                .header("Sec-Fetch-Site", "cross-site")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body("body=not+from+me&client_id=evil"),
+        ),
+    ] {
+        cases
+            .run(case, async {
+                let response = request.send().await?;
+                expect_eq(response.status().as_u16(), 403)?;
+                let headers = response.headers().clone();
+                let kind = header(&headers, "content-type")?.to_owned();
+                let body = response.text().await?;
+                expect(
+                    kind.starts_with("text/html"),
+                    format!("answered as {kind}: {body}"),
+                )?;
+                expect(
+                    body.contains("another site")
+                        && serde_json::from_str::<serde_json::Value>(&body).is_err(),
+                    format!("not a page that says why: {body}"),
+                )?;
+                expect_page_headers(&headers, Policy::Page, true)
+            })
+            .await;
+    }
+    cases.finish()?;
+    // Nothing happened: the session lives and no message was added.
+    let me = tab.get(app.url("/api/v1/me")).send().await?;
+    assert_eq!(me.status(), 200, "the session survived");
+    let (status, history) = answer(
+        tab.get(app.url(&format!("/api/v1/conversations/{conversation}/messages")))
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(status, 200);
+    assert_eq!(history["messages"].as_array().map(Vec::len), Some(1));
+
+    // The same form from the service's own origin goes through.
+    let response = tab
+        .post(app.url("/logout"))
+        .header(header::ORIGIN, "http://chat.test")
+        .send()
+        .await?;
+    assert_eq!(response.status(), 303);
+    assert_eq!(header(response.headers(), "location")?, "/login");
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! Every page goes through the same command handlers and read models as the JSON API.
 
 mod chat;
+mod cross_site;
 mod pages;
 mod render;
 mod settings;
@@ -47,10 +48,7 @@ pub fn router(state: ApiState) -> Router {
             "/settings/sessions/revoke-others",
             post(settings::revoke_others),
         )
-        .layer(from_fn_with_state(
-            state.clone(),
-            http_api::auth::reject_cross_site,
-        ))
+        .layer(from_fn_with_state(state.clone(), cross_site::reject))
         .layer(CookieManagerLayer::new())
         .layer(map_response(http_api::headers::page))
         .with_state(state);
