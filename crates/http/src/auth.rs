@@ -82,23 +82,29 @@ pub fn is_cross_site(headers: &HeaderMap, allowed_origins: &[String]) -> bool {
     }
 }
 
-/// Refuses state-changing requests sent by a browser from another site.
+/// Whether both faces refuse `request` as cross-site: it changes state, a browser says it comes
+/// from another site, and it is not a bearer request.
 ///
 /// The session cookie is SameSite=Lax, and this checks `Origin` (or, without it, `Sec-Fetch-Site`)
 /// against PUBLIC_URL as a second line. Bearer requests are exempt: a browser never attaches a
 /// bearer token by itself. Requests with neither header come from non-browser clients.
-pub async fn reject_cross_site(
-    State(state): State<ApiState>,
-    request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
+pub fn is_cross_site_request(request: &Request, allowed_origins: &[String]) -> bool {
     let safe = matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
     let headers = request.headers();
     let bearer = matches!(bearer_token(headers), Ok(Some(_)));
-    if !safe && !bearer && is_cross_site(headers, &state.settings.allowed_origins) {
+    !safe && !bearer && is_cross_site(headers, allowed_origins)
+}
+
+/// Refuses cross-site requests ([`is_cross_site_request`]) with the API's JSON error.
+pub async fn reject_cross_site(
+    State(state): State<ApiState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    if is_cross_site_request(&request, &state.settings.allowed_origins) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "cross_site_request",

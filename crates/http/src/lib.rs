@@ -7,6 +7,7 @@ pub mod auth;
 pub mod client;
 pub mod dto;
 pub mod error;
+pub mod headers;
 pub mod ids;
 pub mod json;
 pub mod limits;
@@ -22,8 +23,7 @@ pub use kv::Kv;
 pub use state::{ApiSettings, ApiState};
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::header;
-use axum::middleware::from_fn_with_state;
+use axum::middleware::{from_fn_with_state, map_response};
 use axum::routing::get;
 use axum::Router;
 use tower_cookies::CookieManagerLayer;
@@ -57,21 +57,12 @@ pub fn router(state: ApiState) -> Router {
                 async move { openapi::json_document(&document) }
             }),
         )
-        .route("/api/docs", get(openapi::docs_page))
-        .route(
-            "/api/docs/init.js",
-            get(|| async {
-                (
-                    [(header::CONTENT_TYPE, "text/javascript")],
-                    openapi::DOCS_INIT,
-                )
-            }),
-        )
-        .nest_service("/api/docs/swagger-ui", openapi::swagger_ui_assets(&web_dir))
+        .merge(openapi::docs_router(&web_dir))
         .method_not_allowed_fallback(openapi::method_not_allowed)
         .layer(from_fn_with_state(state.clone(), auth::reject_cross_site))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
-        .layer(CookieManagerLayer::new());
+        .layer(CookieManagerLayer::new())
+        .layer(map_response(headers::api));
     api.with_state(state)
 }
 

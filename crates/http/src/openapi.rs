@@ -1,10 +1,16 @@
 //! The OpenAPI document, generated from the handlers' annotations, and a local Swagger UI page.
 
 use crate::error::ApiError;
-use axum::http::{header, StatusCode};
+use crate::headers;
+use crate::state::ApiState;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::map_response;
 use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use axum::Router;
 use std::path::Path;
 use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -44,12 +50,30 @@ impl Modify for SecuritySchemes {
     }
 }
 
+/// The Swagger UI page, under its own Content-Security-Policy, and its scripts and styles.
+pub fn docs_router(web_dir: &Path) -> Router<ApiState> {
+    let page = Router::new()
+        .route("/api/docs", get(docs_page))
+        .layer(map_response(headers::docs));
+    let files = Router::new()
+        .route(
+            "/api/docs/init.js",
+            get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], DOCS_INIT) }),
+        )
+        .nest_service("/api/docs/swagger-ui", swagger_ui_assets(web_dir))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=3600"),
+        ));
+    page.merge(files)
+}
+
 /// Swagger UI's files, from the npm package `swagger-ui-dist` installed under `web/node_modules`.
-pub fn swagger_ui_assets(web_dir: &Path) -> ServeDir {
+fn swagger_ui_assets(web_dir: &Path) -> ServeDir {
     ServeDir::new(web_dir.join("node_modules/swagger-ui-dist"))
 }
 
-pub async fn docs_page() -> impl IntoResponse {
+async fn docs_page() -> impl IntoResponse {
     Html(DOCS_PAGE)
 }
 
@@ -86,10 +110,12 @@ const DOCS_PAGE: &str = r#"<!doctype html>
 "#;
 
 /// Kept out of the page so a strict Content-Security-Policy needs no inline script.
-pub const DOCS_INIT: &str = r##"window.ui = SwaggerUIBundle({
+const DOCS_INIT: &str = r##"window.ui = SwaggerUIBundle({
   url: "/api/v1/openapi.json",
   dom_id: "#swagger-ui",
   presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
-  layout: "StandaloneLayout"
+  layout: "StandaloneLayout",
+  // Not swagger.io's validator badge: the page loads nothing from other sites.
+  validatorUrl: null
 });
 "##;

@@ -1,6 +1,9 @@
 //! The web page in a real browser: two headless Chromium windows (two users, two cookie jars)
 //! driven through chromedriver with fantoccini, against the app with real Postgres, Redis and NATS.
 //!
+//! Whatever the browsers log at warning level or above fails the test unless the scenario caused it
+//! on purpose: a Content-Security-Policy violation, a script error, a failed load (a missing favicon).
+//!
 //! Needs `chromium` and `chromedriver` (Debian: `apt-get install chromium chromium-driver`;
 //! `scripts/test` installs them). `CHROMIUM` and `CHROMEDRIVER` override their paths.
 //! Screenshots of both windows are saved to `target/screenshots/{alice,bob}.png`.
@@ -9,6 +12,7 @@ mod common;
 
 use common::spawn_app;
 use fantoccini::key::Key;
+use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
@@ -107,6 +111,8 @@ impl Driver {
                     format!("--user-data-dir={}", profile.display()),
                 ],
             },
+            // Console messages, CSP violations and failed loads, for `BrowserLog`.
+            "goog:loggingPrefs": { "browser": "ALL" },
         });
         let Value::Object(capabilities) = capabilities else {
             unreachable!("a JSON object")
@@ -119,6 +125,87 @@ impl Driver {
             .map_err(|e| anyhow::anyhow!("starting a Chromium session: {e}"))?;
         Ok(client)
     }
+}
+
+/// Takes what the browser logged since the last take (chromedriver's log endpoint). It holds what
+/// every page logged, also before any of our scripts ran and on pages without them (the API docs).
+#[derive(Debug)]
+struct BrowserLog;
+
+impl WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        (
+            axum::http::Method::POST,
+            Some(json!({"type": "browser"}).to_string()),
+        )
+    }
+}
+
+/// The warnings and errors `client`'s browser logged since the last look, as "LEVEL message".
+async fn logged_problems(client: &Client) -> anyhow::Result<Vec<String>> {
+    let entries = client.issue_cmd(BrowserLog).await?;
+    let entries = entries
+        .as_array()
+        .ok_or_else(|| anyhow::anyhow!("the browser log is not a list: {entries}"))?;
+    Ok(entries
+        .iter()
+        .filter(|entry| matches!(entry["level"].as_str(), Some("WARNING" | "SEVERE")))
+        .map(|entry| {
+            format!(
+                "{} {}",
+                entry["level"].as_str().unwrap_or_default(),
+                entry["message"].as_str().unwrap_or_default()
+            )
+        })
+        .collect())
+}
+
+/// Fails unless the warnings and errors `who`'s browser logged since the last look are exactly
+/// `expected` (each a part of one entry): what the scenario provoked on purpose. Waits for the
+/// expected ones, which may arrive after the page showed its result.
+async fn expect_logged(client: &Client, who: &str, expected: &[&str]) -> anyhow::Result<()> {
+    let deadline = Instant::now() + WAIT;
+    let mut logged = logged_problems(client).await?;
+    loop {
+        let missing: Vec<&&str> = expected
+            .iter()
+            .filter(|want| !logged.iter().any(|entry| entry.contains(*want)))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{who}'s browser did not log {missing:?}; it logged:\n{}",
+            logged.join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        logged.extend(logged_problems(client).await?);
+    }
+    let unexpected: Vec<&str> = logged
+        .iter()
+        .map(String::as_str)
+        .filter(|entry| !expected.iter().any(|want| entry.contains(want)))
+        .collect();
+    anyhow::ensure!(
+        unexpected.is_empty(),
+        "{who}'s browser logged:\n{}",
+        unexpected.join("\n")
+    );
+    Ok(())
+}
+
+/// A refused form: the browser logs the page's status as a failed load.
+fn refused(path: &str, status: u16) -> String {
+    format!("{path} - Failed to load resource: the server responded with a status of {status}")
 }
 
 /// Polls `probe` until it succeeds (up to `WAIT`); fails with `what` and the last reason.
@@ -358,6 +445,7 @@ async fn scenario(alice: &Client, bob: &Client, base: &str) -> anyhow::Result<()
     })
     .await?;
     anyhow::ensure!(error.contains("taken"), "#username-error reads {error:?}");
+    expect_logged(bob, "Bob", &[&refused("/register", 409)]).await?;
     anyhow::ensure!(
         bob.current_url().await?.path() == "/register",
         "a refused registration left /register"
@@ -385,6 +473,7 @@ async fn scenario(alice: &Client, bob: &Client, base: &str) -> anyhow::Result<()
     })
     .await?;
     anyhow::ensure!(error.contains("nobody_here"), "#with-error reads {error:?}");
+    expect_logged(alice, "Alice", &[&refused("/conversations", 422)]).await?;
     anyhow::ensure!(value_of(alice, "input#start-with").await? == "nobody_here");
     type_into(alice, "form#start input#start-with", "bob").await?;
     click(alice, "form#start button[type=submit]").await?;
@@ -527,6 +616,31 @@ async fn scenario(alice: &Client, bob: &Client, base: &str) -> anyhow::Result<()
     wait_for_presence(alice, "Alice", true).await?;
     wait_for_transcript(bob, false, &transcript).await?;
     assert_not_reloaded(alice, "Alice").await?;
+
+    // Alice looks at her settings and at the API's docs (Swagger UI); Bob logs out.
+    click(alice, "nav a[href='/settings']").await?;
+    wait_for_path(alice, "Alice to open her settings", |p| p == "/settings").await?;
+    wait_for_text(alice, "ul.sessions li strong", "This device").await?;
+    alice.goto(&format!("{base}/api/docs")).await?;
+    eventually("the API docs to list the operations", || async {
+        let operations = alice.find_all(Locator::Css(".opblock-summary")).await?;
+        anyhow::ensure!(operations.len() >= 8, "{} shown", operations.len());
+        Ok(())
+    })
+    .await?;
+    click(alice, ".opblock-summary").await?;
+    eventually("an operation to open", || async {
+        alice
+            .find(Locator::Css(".opblock.is-open .opblock-body"))
+            .await?;
+        Ok(())
+    })
+    .await?;
+    click(bob, "button#logout").await?;
+    wait_for_path(bob, "Bob to land on /login", |p| p == "/login").await?;
+    for (client, who) in [(alice, "Alice"), (bob, "Bob")] {
+        expect_logged(client, who, &[]).await?;
+    }
     Ok(())
 }
 

@@ -5,12 +5,14 @@
 //! Every page goes through the same command handlers and read models as the JSON API.
 
 mod chat;
+mod cross_site;
 mod pages;
 mod render;
 mod settings;
 mod views;
 
-use axum::middleware::from_fn_with_state;
+use axum::http::{header, HeaderValue};
+use axum::middleware::{from_fn_with_state, map_response};
 use axum::routing::{get, post};
 use axum::Router;
 use http_api::ApiState;
@@ -21,8 +23,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 pub fn router(state: ApiState) -> Router {
     let web_dir = state.settings.web_dir.clone();
     let cache = SetResponseHeaderLayer::if_not_present(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("public, max-age=3600"),
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
     );
     let pages = Router::new()
         .route("/", get(pages::home))
@@ -46,20 +48,84 @@ pub fn router(state: ApiState) -> Router {
             "/settings/sessions/revoke-others",
             post(settings::revoke_others),
         )
-        .layer(from_fn_with_state(
-            state.clone(),
-            http_api::auth::reject_cross_site,
-        ))
+        .layer(from_fn_with_state(state.clone(), cross_site::reject))
         .layer(CookieManagerLayer::new())
+        .layer(map_response(http_api::headers::page))
         .with_state(state);
     let assets = Router::new()
         .nest_service("/static", ServeDir::new(web_dir.join("static")))
+        // Asked for by pages that link no icon (the API docs), and by some browsers regardless.
+        .route_service(
+            "/favicon.ico",
+            tower_http::services::ServeFile::new(web_dir.join("static/favicon.svg")),
+        )
         .nest_service(
             "/vendor/htmx.min.js",
             tower_http::services::ServeFile::new(
                 web_dir.join("node_modules/htmx.org/dist/htmx.min.js"),
             ),
         )
-        .layer(cache);
+        .layer(cache)
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ));
     pages.merge(assets)
+}
+
+#[cfg(test)]
+mod tests {
+    /// What a strict Content-Security-Policy blocks, or htmx with allowEval off refuses to run.
+    const INLINE_CODE: [&str; 4] = [
+        "hx-on",  // hx-on:*, hx-on::*
+        "js:",    // hx-vals="js:...", and "javascript:" too
+        "style=", // inline style attributes
+        "<style", // inline style elements
+    ];
+
+    /// Whether `line` has an event handler attribute (` onclick=`, ` onload=` ...).
+    fn has_handler_attribute(line: &str) -> bool {
+        line.match_indices(" on").any(|(at, _)| {
+            let rest = &line[at + 3..];
+            let name_length = rest.chars().take_while(char::is_ascii_lowercase).count();
+            name_length > 0 && rest[name_length..].starts_with('=')
+        })
+    }
+
+    #[test]
+    fn templates_hold_no_inline_code() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/templates");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).expect("web/templates") {
+            let path = entry.expect("a template").path();
+            let html = std::fs::read_to_string(&path).expect("a readable template");
+            for (number, line) in html.lines().enumerate() {
+                let place = format!("{}:{}", path.display(), number + 1);
+                for pattern in INLINE_CODE {
+                    assert!(!line.contains(pattern), "{place}: {pattern:?} in {line:?}");
+                }
+                assert!(
+                    !has_handler_attribute(line),
+                    "{place}: a handler in {line:?}"
+                );
+                if line.contains("<script") {
+                    assert!(line.contains(" src="), "{place}: an inline script");
+                }
+            }
+            checked += 1;
+        }
+        assert!(
+            checked >= 5,
+            "only {checked} templates in {}",
+            dir.display()
+        );
+    }
+
+    #[test]
+    fn handler_attributes_are_told_from_words() {
+        assert!(has_handler_attribute(r#"<button onclick="go()">"#));
+        assert!(has_handler_attribute("<img src=x onerror=alert(1)>"));
+        assert!(!has_handler_attribute("(valid once, for 10 minutes)"));
+        assert!(!has_handler_attribute("log on = sign in"));
+    }
 }

@@ -37,6 +37,11 @@ pub fn error(error: ApiError) -> Response {
         StatusCode::FORBIDDEN => "Not allowed.",
         _ => "Something went wrong.",
     };
+    notice(status, message)
+}
+
+/// A plain page that says `message` (text of our own, not escaped) and links back home.
+pub fn notice(status: StatusCode, message: &'static str) -> Response {
     (status, Html(format!("<!doctype html><meta charset=utf-8><title>chat</title><p>{message} <a href=\"/\">Back</a></p>"))).into_response()
 }
 

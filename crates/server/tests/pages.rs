@@ -1,0 +1,318 @@
+//! The web pages over plain HTTP, without a browser: the security headers of every page, fragment
+//! and API answer, the favicon, and the page's own answer to a cross-site form.
+//! (`browser.rs` checks in a real browser that the pages work under their policy.)
+
+mod common;
+
+use common::cases::{expect, expect_eq, Cases};
+use common::{answer, spawn_app, ApiUser, TestApp};
+use reqwest::header::{self, HeaderMap};
+use serde_json::json;
+use std::collections::HashMap;
+
+const PASSWORD: &str = "correct horse battery";
+
+/// A Content-Security-Policy as directive -> its sources.
+fn directives(policy: &str) -> HashMap<String, Vec<String>> {
+    policy
+        .split(';')
+        .filter_map(|directive| {
+            let mut words = directive.split_whitespace();
+            let name = words.next()?.to_ascii_lowercase();
+            Some((name, words.map(str::to_owned).collect()))
+        })
+        .collect()
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> anyhow::Result<&'a str> {
+    let value = headers
+        .get(name)
+        .ok_or_else(|| anyhow::anyhow!("no {name} header"))?;
+    Ok(value.to_str()?)
+}
+
+/// Which Content-Security-Policy a page has.
+#[derive(Clone, Copy, Debug)]
+enum Policy {
+    /// Our pages: nothing from anywhere but this origin, nothing inline.
+    Page,
+    /// Swagger UI: also inline styles and `data:` images; scripts as strict as a page's.
+    SwaggerUi,
+}
+
+impl Policy {
+    /// The sources it may allow besides 'self' and 'none', by directive.
+    fn extras(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Policy::Page => &[],
+            Policy::SwaggerUi => &[("style-src", "'unsafe-inline'"), ("img-src", "data:")],
+        }
+    }
+}
+
+/// The headers every HTML page carries: a strict CSP, no framing, no sniffing, no referrer to
+/// other sites; and, when `signed_in`, never stored.
+fn expect_page_headers(headers: &HeaderMap, kind: Policy, signed_in: bool) -> anyhow::Result<()> {
+    let policy = header(headers, "content-security-policy")?;
+    let csp = directives(policy);
+    for (name, want) in [
+        ("default-src", "'self'"),
+        ("connect-src", "'self'"),
+        ("object-src", "'none'"),
+        ("base-uri", "'none'"),
+        ("frame-ancestors", "'none'"),
+        ("form-action", "'self'"),
+    ] {
+        expect(
+            csp.get(name) == Some(&vec![want.to_owned()]),
+            format!("{name} is not just {want}: {policy:?}"),
+        )?;
+    }
+    // No 'unsafe-inline' (but where listed), 'unsafe-eval', other hosts or whole schemes.
+    for (name, sources) in &csp {
+        for source in sources {
+            expect(
+                source == "'self'"
+                    || source == "'none'"
+                    || kind.extras().contains(&(name.as_str(), source.as_str())),
+                format!("{name} allows {source}: {policy:?}"),
+            )?;
+        }
+    }
+    expect_eq(header(headers, "x-frame-options")?, "DENY")?;
+    expect_eq(header(headers, "x-content-type-options")?, "nosniff")?;
+    let referrer = header(headers, "referrer-policy")?;
+    expect(
+        matches!(referrer, "same-origin" | "no-referrer"),
+        format!("Referrer-Policy is {referrer:?}"),
+    )?;
+    if signed_in {
+        let cache = header(headers, "cache-control")?;
+        expect(
+            cache.split(',').any(|d| d.trim() == "no-store"),
+            format!("a signed-in page with Cache-Control {cache:?}"),
+        )?;
+    }
+    Ok(())
+}
+
+/// A client that keeps cookies, as a browser tab, and shows redirects instead of following them.
+fn browser_tab() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default()
+}
+
+/// Alice, signed in through the login form's API (a cookie, as a browser), in a conversation with
+/// Bob that holds one message: (her tab, conversation id, message id).
+async fn alice_with_a_message(app: &TestApp) -> anyhow::Result<(reqwest::Client, String, String)> {
+    let alice = ApiUser::new(app, "alice").await?;
+    ApiUser::new(app, "bob").await?;
+    let (status, started) = alice
+        .post("/api/v1/conversations", json!({"with": "bob"}))
+        .await?;
+    anyhow::ensure!(status == 201 || status == 200, "start: {status} {started}");
+    let conversation = started["conversation"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let (status, sent) = alice
+        .post(
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            json!({"body": "hello", "client_id": "c1"}),
+        )
+        .await?;
+    anyhow::ensure!(status == 201, "send: {status} {sent}");
+    let message = sent["message"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let tab = browser_tab();
+    let login = app.login_with(&tab, "alice", PASSWORD).await?;
+    anyhow::ensure!(login.status() == 200, "login: {}", login.status());
+    Ok((tab, conversation, message))
+}
+
+#[tokio::test]
+async fn every_page_and_fragment_carries_the_security_headers() -> anyhow::Result<()> {
+    let app = spawn_app(&[]).await?;
+    let (tab, conversation, message) = alice_with_a_message(&app).await?;
+    let anonymous = browser_tab();
+    let mut cases = Cases::new();
+    for (path, signed_in, policy) in [
+        ("/login".to_owned(), false, Policy::Page),
+        ("/register".to_owned(), false, Policy::Page),
+        ("/conversations".to_owned(), true, Policy::Page),
+        ("/conversations/list".to_owned(), true, Policy::Page),
+        (format!("/conversations/{conversation}"), true, Policy::Page),
+        (
+            format!("/conversations/{conversation}/older?before=2"),
+            true,
+            Policy::Page,
+        ),
+        (
+            format!("/conversations/{conversation}/messages/{message}"),
+            true,
+            Policy::Page,
+        ),
+        ("/settings".to_owned(), true, Policy::Page),
+        ("/api/docs".to_owned(), false, Policy::SwaggerUi),
+    ] {
+        let client = if signed_in { &tab } else { &anonymous };
+        cases
+            .run(&path, async {
+                let response = client.get(app.url(&path)).send().await?;
+                expect_eq(response.status().as_u16(), 200)?;
+                let html = header(response.headers(), "content-type")?.starts_with("text/html");
+                expect(html, "not text/html")?;
+                expect_page_headers(response.headers(), policy, signed_in)
+            })
+            .await;
+    }
+    // A page that sends a signed-out visitor away, and an error page, are pages too.
+    for (path, status) in [("/settings", 303), ("/conversations/not-an-id", 404)] {
+        let client = if status == 303 { &anonymous } else { &tab };
+        cases
+            .run(path, async {
+                let response = client.get(app.url(path)).send().await?;
+                expect_eq(response.status().as_u16(), status)?;
+                expect_page_headers(response.headers(), Policy::Page, true)
+            })
+            .await;
+    }
+    cases.finish()
+}
+
+#[tokio::test]
+async fn api_answers_are_never_sniffed_nor_stored() -> anyhow::Result<()> {
+    let app = spawn_app(&[]).await?;
+    let token = app.signed_up("carol").await?;
+    let http = reqwest::Client::new();
+    let mut cases = Cases::new();
+    for (case, request, status) in [
+        (
+            "a signed-in read",
+            http.get(app.url("/api/v1/me")).bearer_auth(&token),
+            200,
+        ),
+        ("a refusal", http.get(app.url("/api/v1/me")), 401),
+        (
+            "a malformed body",
+            http.post(app.url("/api/v1/auth/login"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body("{"),
+            400,
+        ),
+        (
+            "a method the route does not take",
+            http.put(app.url("/api/v1/me")).bearer_auth(&token),
+            405,
+        ),
+        (
+            "the OpenAPI document",
+            http.get(app.url("/api/v1/openapi.json")),
+            200,
+        ),
+    ] {
+        cases
+            .run(case, async {
+                let response = request.send().await?;
+                expect_eq(response.status().as_u16(), status)?;
+                let headers = response.headers();
+                expect_eq(header(headers, "x-content-type-options")?, "nosniff")?;
+                let cache = header(headers, "cache-control")?;
+                expect(
+                    cache.split(',').any(|d| d.trim() == "no-store"),
+                    format!("Cache-Control {cache:?}"),
+                )
+            })
+            .await;
+    }
+    cases.finish()
+}
+
+#[tokio::test]
+async fn pages_have_a_favicon() -> anyhow::Result<()> {
+    let app = spawn_app(&[]).await?;
+    let page = reqwest::get(app.url("/login")).await?.text().await?;
+    let link = r#"<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">"#;
+    assert!(page.contains(link), "the page does not link its icon");
+    // Pages that do not link one (the API docs) make the browser ask for /favicon.ico.
+    for path in ["/static/favicon.svg", "/favicon.ico"] {
+        let response = reqwest::get(app.url(path)).await?;
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(
+            header(response.headers(), "content-type")?,
+            "image/svg+xml",
+            "{path}"
+        );
+        let body = response.text().await?;
+        assert!(body.contains("<svg"), "{path} is not an SVG: {body}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_cross_site_form_is_refused_with_a_page_not_json() -> anyhow::Result<()> {
+    let app = spawn_app(&[]).await?;
+    let (tab, conversation, _) = alice_with_a_message(&app).await?;
+    let mut cases = Cases::new();
+    for (case, request) in [
+        (
+            "a logout posted from another site's page",
+            tab.post(app.url("/logout"))
+                .header(header::ORIGIN, "http://evil.example"),
+        ),
+        (
+            "a message sent by a cross-site fetch",
+            tab.post(app.url(&format!("/conversations/{conversation}/send")))
+                .header("Sec-Fetch-Site", "cross-site")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body("body=not+from+me&client_id=evil"),
+        ),
+    ] {
+        cases
+            .run(case, async {
+                let response = request.send().await?;
+                expect_eq(response.status().as_u16(), 403)?;
+                let headers = response.headers().clone();
+                let kind = header(&headers, "content-type")?.to_owned();
+                let body = response.text().await?;
+                expect(
+                    kind.starts_with("text/html"),
+                    format!("answered as {kind}: {body}"),
+                )?;
+                expect(
+                    body.contains("another site")
+                        && serde_json::from_str::<serde_json::Value>(&body).is_err(),
+                    format!("not a page that says why: {body}"),
+                )?;
+                expect_page_headers(&headers, Policy::Page, true)
+            })
+            .await;
+    }
+    cases.finish()?;
+    // Nothing happened: the session lives and no message was added.
+    let me = tab.get(app.url("/api/v1/me")).send().await?;
+    assert_eq!(me.status(), 200, "the session survived");
+    let (status, history) = answer(
+        tab.get(app.url(&format!("/api/v1/conversations/{conversation}/messages")))
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(status, 200);
+    assert_eq!(history["messages"].as_array().map(Vec::len), Some(1));
+
+    // The same form from the service's own origin goes through.
+    let response = tab
+        .post(app.url("/logout"))
+        .header(header::ORIGIN, "http://chat.test")
+        .send()
+        .await?;
+    assert_eq!(response.status(), 303);
+    assert_eq!(header(response.headers(), "location")?, "/login");
+    Ok(())
+}
