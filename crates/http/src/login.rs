@@ -4,6 +4,7 @@
 use crate::auth::{Authenticated, SESSION_COOKIE};
 use crate::dto::rfc3339;
 use crate::error::ApiError;
+use crate::ratelimit::Attempt;
 use crate::state::ApiState;
 use app::{AppError, Password, UserProfile};
 use axum::http::{header, HeaderMap};
@@ -31,12 +32,19 @@ pub async fn log_in(
     let address =
         crate::client::client_ip(peer.ip(), headers, &state.settings.trusted_proxies).to_string();
     let limiter = &state.limiter;
-    if let Some(wait) = limiter
+    match limiter
         .begin_attempt(username, &address)
         .await
         .map_err(|e| ApiError::unavailable(&e))?
     {
-        return Err(ApiError::too_many_requests(wait));
+        Attempt::Refused { retry_after_secs } => {
+            return Err(ApiError::too_many_requests(retry_after_secs));
+        }
+        Attempt::Proceed { delay } if !delay.is_zero() => {
+            tracing::info!(?delay, "login slowed: this username failed often");
+            tokio::time::sleep(delay).await;
+        }
+        Attempt::Proceed { .. } => {}
     }
     let profile = match state
         .accounts

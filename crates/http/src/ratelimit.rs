@@ -1,27 +1,59 @@
-//! Login throttling: attempts are counted per username and per client address in Redis, over a
-//! fixed window that starts at the first attempt; a successful login takes its attempt back, so in
-//! effect failures are what counts.
+//! Login throttling, as the OWASP Authentication Cheat Sheet advises: slow guessing down without
+//! handing strangers a way to lock someone out.
 //!
-//! A user who types the right password is never slowed down by an attacker guessing from
-//! elsewhere, until the attacker exhausts that username's budget.
+//! Failures are counted in Redis over a fixed window that starts at the first one, three ways:
+//! - per (username, client address): over the limit, that address gets 429 for that username;
+//! - per client address: over the limit, that address gets 429 for every username;
+//! - per username, from anywhere: never refused, but each attempt past the threshold waits a
+//!   little longer (doubling, capped), so a botnet's guesses slow to a crawl while the owner, who
+//!   types the right password once, waits a few seconds at worst and gets in.
+//!
+//! Attempts are counted before the password is checked, atomically, so a thousand parallel guesses
+//! cannot all pass a check made before any of them failed; a success takes its attempt back.
 
 use kv::Kv;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy)]
 pub struct LoginLimits {
-    pub per_username: u32,
+    pub per_username_and_address: u32,
     pub per_address: u32,
+    /// Failures of a username (from anywhere) after which its logins are slowed.
+    pub username_slowdown_after: u32,
+    /// The longest an attempt is slowed.
+    pub max_delay: Duration,
     pub window: Duration,
 }
 
 impl Default for LoginLimits {
     fn default() -> Self {
         Self {
-            per_username: 5,
+            per_username_and_address: 5,
             per_address: 20,
+            username_slowdown_after: 5,
+            max_delay: Duration::from_secs(8),
             window: Duration::from_secs(15 * 60),
         }
+    }
+}
+
+/// What a login attempt may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// Check the password, after waiting this long.
+    Proceed { delay: Duration },
+    /// Refused: try again in this many seconds.
+    Refused { retry_after_secs: u64 },
+}
+
+impl LoginLimits {
+    /// The slowdown of a username with `failures` so far: 250 ms at the threshold, doubling.
+    pub fn delay(&self, failures: u32) -> Duration {
+        if failures <= self.username_slowdown_after {
+            return Duration::ZERO;
+        }
+        let doublings = (failures - self.username_slowdown_after - 1).min(16);
+        (Duration::from_millis(250) * 2u32.pow(doublings)).min(self.max_delay)
     }
 }
 
@@ -36,21 +68,18 @@ impl LoginLimiter {
         Self { kv, limits }
     }
 
-    /// `Some(seconds to wait)` when this username or address has failed too often.
-    /// Counts an attempt *before* the password is checked, atomically, so a thousand parallel
-    /// guesses cannot all pass a check made before any of them failed. `Some(seconds to wait)` when
-    /// this username or address is over its limit.
+    /// Counts this attempt and says whether it may go on.
     pub async fn begin_attempt(
         &self,
         username: &str,
         address: &str,
-    ) -> Result<Option<u64>, redis::RedisError> {
+    ) -> Result<Attempt, redis::RedisError> {
         let mut conn = self.kv.conn().await?;
-        let (user_key, addr_key) = self.keys(username, address);
+        let keys = self.keys(username, address);
         let window = self.limits.window.as_secs().max(1);
         let mut pipe = redis::pipe();
         pipe.atomic();
-        for key in [&user_key, &addr_key] {
+        for key in &keys {
             // Starts the window at the first attempt; later ones do not extend it.
             pipe.cmd("SET")
                 .arg(key)
@@ -62,11 +91,11 @@ impl LoginLimiter {
                 .incr(key, 1)
                 .ttl(key);
         }
-        let (user, user_ttl, addr, addr_ttl): (u32, i64, u32, i64) =
+        let (pair, pair_ttl, addr, addr_ttl, user, _): (u32, i64, u32, i64, u32, i64) =
             pipe.query_async(&mut conn).await?;
         let mut wait = None;
         for (count, limit, ttl) in [
-            (user, self.limits.per_username, user_ttl),
+            (pair, self.limits.per_username_and_address, pair_ttl),
             (addr, self.limits.per_address, addr_ttl),
         ] {
             if count > limit {
@@ -74,10 +103,16 @@ impl LoginLimiter {
                 wait = Some(wait.map_or(secs, |w: u64| w.max(secs)));
             }
         }
-        Ok(wait)
+        Ok(match wait {
+            Some(retry_after_secs) => Attempt::Refused { retry_after_secs },
+            // This attempt is counted in `user`; the delay is for the failures before it.
+            None => Attempt::Proceed {
+                delay: self.limits.delay(user.saturating_sub(1)),
+            },
+        })
     }
 
-    /// A successful login was not a failure: the username's count is cleared and the address's
+    /// A successful login was not a failure: the username's counts are cleared and the address's
     /// attempt taken back.
     pub async fn record_success(
         &self,
@@ -85,20 +120,50 @@ impl LoginLimiter {
         address: &str,
     ) -> Result<(), redis::RedisError> {
         let mut conn = self.kv.conn().await?;
-        let (user_key, addr_key) = self.keys(username, address);
+        let [pair_key, addr_key, user_key] = self.keys(username, address);
         redis::pipe()
+            .del(pair_key)
             .del(user_key)
             .decr(addr_key, 1)
             .exec_async(&mut conn)
             .await
     }
 
-    fn keys(&self, username: &str, address: &str) -> (String, String) {
+    fn keys(&self, username: &str, address: &str) -> [String; 3] {
         // Bounded, so arbitrary input cannot make arbitrarily long keys.
         let username: String = username.trim().to_lowercase().chars().take(64).collect();
-        (
-            self.kv.key(format_args!("login-failures:user:{username}")),
+        [
+            self.kv
+                .key(format_args!("login-failures:pair:{username}:{address}")),
             self.kv.key(format_args!("login-failures:addr:{address}")),
-        )
+            self.kv.key(format_args!("login-failures:user:{username}")),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_username_under_attack_is_slowed_never_refused() {
+        let limits = LoginLimits::default();
+        let cases = [
+            (0, 0),
+            (5, 0),
+            (6, 250),
+            (7, 500),
+            (8, 1_000),
+            (10, 4_000),
+            (11, 8_000),
+            (1_000_000, 8_000),
+        ];
+        for (failures, millis) in cases {
+            assert_eq!(
+                limits.delay(failures),
+                Duration::from_millis(millis),
+                "after {failures} failures"
+            );
+        }
     }
 }

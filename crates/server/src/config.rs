@@ -43,7 +43,10 @@ pub struct Config {
     /// A session ends this long after login, however active.
     pub session_max_age: Duration,
     /// Failed logins allowed per username, and per client address, within the window.
-    pub login_failures_per_username: u32,
+    /// Failed logins for one username from one address before that pair gets 429.
+    pub login_failures_per_username_and_address: u32,
+    /// Failed logins for one username (from anywhere) after which its logins are slowed.
+    pub login_slowdown_after: u32,
     pub login_failures_per_address: u32,
     pub login_failure_window: Duration,
     /// Prepended to every Redis key, so deployments (or tests) can share one Redis.
@@ -187,7 +190,12 @@ impl Config {
                 "SESSION_MAX_AGE_SECS",
                 "2592000",
             )?),
-            login_failures_per_username: parse_number(&get, "LOGIN_FAILURES_PER_USERNAME", "5")?,
+            login_failures_per_username_and_address: parse_number(
+                &get,
+                "LOGIN_FAILURES_PER_USERNAME_AND_ADDRESS",
+                "5",
+            )?,
+            login_slowdown_after: parse_number(&get, "LOGIN_SLOWDOWN_AFTER", "5")?,
             login_failures_per_address: parse_number(&get, "LOGIN_FAILURES_PER_ADDRESS", "20")?,
             login_failure_window: Duration::from_secs(parse_number(
                 &get,

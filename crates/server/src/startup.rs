@@ -348,9 +348,11 @@ async fn api_state(
         limiter: LoginLimiter::new(
             kv,
             LoginLimits {
-                per_username: config.login_failures_per_username,
+                per_username_and_address: config.login_failures_per_username_and_address,
                 per_address: config.login_failures_per_address,
+                username_slowdown_after: config.login_slowdown_after,
                 window: config.login_failure_window,
+                ..LoginLimits::default()
             },
         ),
         settings: Arc::new(ApiSettings {

@@ -224,7 +224,7 @@ async fn wrong_password_and_unknown_user_are_indistinguishable() -> anyhow::Resu
 #[tokio::test]
 async fn repeated_login_failures_are_throttled_then_released() -> anyhow::Result<()> {
     let app = spawn_app(&[
-        ("LOGIN_FAILURES_PER_USERNAME", "3"),
+        ("LOGIN_FAILURES_PER_USERNAME_AND_ADDRESS", "3"),
         ("LOGIN_FAILURES_PER_ADDRESS", "100"),
         ("LOGIN_FAILURE_WINDOW_SECS", "2"),
     ])
@@ -263,7 +263,7 @@ async fn repeated_login_failures_are_throttled_then_released() -> anyhow::Result
 #[tokio::test]
 async fn too_many_failures_from_one_address_are_throttled_across_usernames() -> anyhow::Result<()> {
     let app = spawn_app(&[
-        ("LOGIN_FAILURES_PER_USERNAME", "100"),
+        ("LOGIN_FAILURES_PER_USERNAME_AND_ADDRESS", "100"),
         ("LOGIN_FAILURES_PER_ADDRESS", "4"),
     ])
     .await?;
@@ -612,7 +612,7 @@ async fn expect_logins_from(
 async fn per_address_limits_use_forwarded_addresses_only_from_trusted_proxies() -> anyhow::Result<()>
 {
     let limits = [
-        ("LOGIN_FAILURES_PER_USERNAME", "100"),
+        ("LOGIN_FAILURES_PER_USERNAME_AND_ADDRESS", "100"),
         ("LOGIN_FAILURES_PER_ADDRESS", "2"),
     ];
     let behind_proxy =
@@ -674,7 +674,7 @@ async fn per_address_limits_use_forwarded_addresses_only_from_trusted_proxies() 
 
 #[tokio::test]
 async fn parallel_guesses_cannot_all_slip_past_the_limit() -> anyhow::Result<()> {
-    let app = spawn_app(&[("LOGIN_FAILURES_PER_USERNAME", "5")]).await?;
+    let app = spawn_app(&[("LOGIN_FAILURES_PER_USERNAME_AND_ADDRESS", "5")]).await?;
     app.register("olga", PASSWORD).await?;
     let mut guesses = tokio::task::JoinSet::new();
     for n in 0..20 {
@@ -732,5 +732,44 @@ async fn a_session_ends_when_idle_too_long_or_too_old_however_active() -> anyhow
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert!(ended >= Duration::from_secs(4), "ended at {ended:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn guesses_from_everywhere_slow_a_username_down_but_never_lock_its_owner_out(
+) -> anyhow::Result<()> {
+    let app = spawn_app(&[
+        ("TRUSTED_PROXIES", "127.0.0.1/32"),
+        ("LOGIN_SLOWDOWN_AFTER", "2"),
+    ])
+    .await?;
+    app.register("vera", PASSWORD).await?;
+    // A botnet: every guess from another address, so no address or pair reaches its limit.
+    for n in 1..=6 {
+        let status = login_from(&app, &format!("203.0.113.{n}"), "vera").await?;
+        assert_eq!(status, 401, "guess {n} is checked, not refused");
+    }
+    let started = std::time::Instant::now();
+    let response = reqwest::Client::new()
+        .post(app.url("/api/v1/auth/login"))
+        .header("X-Real-IP", "198.51.100.7")
+        .json(&json!({"username": "vera", "password": PASSWORD}))
+        .send()
+        .await?;
+    assert_eq!(response.status(), 200, "the owner gets in");
+    // Six failures, two free: the seventh attempt waits 250 ms doubled three times.
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "slowed: {:?}",
+        started.elapsed()
+    );
+    // A success clears the slowdown.
+    let started = std::time::Instant::now();
+    assert_eq!(login_from(&app, "203.0.113.9", "vera").await?, 401);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
     Ok(())
 }
