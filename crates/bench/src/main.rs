@@ -99,6 +99,7 @@ async fn main() -> anyhow::Result<()> {
         .env("NATS_STREAM", format!("B{unique}"))
         .env("NATS_SUBJECT_PREFIX", format!("b{unique}"))
         .env("LOGIN_FAILURES_PER_ADDRESS", "1000000")
+        .env("RATE_LIMITS", "off")
         .env("RUST_LOG", "warn")
         .kill_on_drop(true)
         .spawn()?;

@@ -3,6 +3,7 @@
 use crate::{announce, Gateway};
 use app::AppError;
 use domain::{ClientId, ConversationId, Member, MessageBody, Username};
+use kv::Limit;
 use std::future::Future;
 use std::pin::Pin;
 use wire::{ClientFrame, ServerFrame, UserRef};
@@ -29,6 +30,7 @@ fn app_error_frame(error: &AppError, client_id: Option<&str>) -> ServerFrame {
         message: error.public_message(),
         field: error.field().map(str::to_owned),
         client_id: client_id.map(str::to_owned),
+        retry_after_ms: None,
     })
 }
 
@@ -97,6 +99,9 @@ async fn send(
         Some(Err(e)) => return Err(invalid(&e.message, e.field)),
         None => return Err(invalid("is required", "body")),
     };
+    if let Some(wait) = gateway.deps().rate.check(Limit::Send, me.id).await {
+        return Err(ServerFrame::rate_limited(wait.as_millis() as u64).for_send(client));
+    }
     let conversations = &gateway.deps().conversations;
     let id = match (conversation_id, to) {
         (Some(id), _) => match uuid::Uuid::parse_str(&id) {

@@ -56,6 +56,8 @@ pub struct GatewayDeps {
     pub conversations: Conversations,
     pub presence: Presence,
     pub kv: Kv,
+    /// The same limits as the API's: a WebSocket `send` counts against the user's send rate.
+    pub rate: kv::RateLimiter,
     pub settings: GatewaySettings,
 }
 

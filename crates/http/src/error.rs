@@ -88,6 +88,18 @@ impl ApiError {
         error
     }
 
+    /// Over a rate limit: try again after `wait`.
+    pub fn rate_limited(wait: std::time::Duration) -> Self {
+        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+        let mut error = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            format!("too many requests; try again in {secs} s"),
+        );
+        error.retry_after = Some(secs);
+        error
+    }
+
     /// A dependency (Postgres, Redis) is down: the client may retry; nothing was changed.
     pub fn unavailable(cause: &(dyn StdError + 'static)) -> Self {
         tracing::error!(error = %Chain(cause), "dependency unavailable");

@@ -20,7 +20,7 @@ pub mod session;
 pub mod state;
 
 pub use kv::Kv;
-pub use state::{ApiSettings, ApiState};
+pub use state::{ApiSettings, ApiState, TelegramBot};
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn_with_state, map_response};

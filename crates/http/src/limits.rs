@@ -8,6 +8,8 @@ use axum::extract::Request;
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use kv::{Limit, RateLimiter};
+use std::fmt::Display;
 
 /// Answers 413 before reading a body whose `Content-Length` is over the limit. (A chunked body
 /// without a length is still stopped at the limit as it is read.)
@@ -26,4 +28,16 @@ pub async fn refuse_oversized(request: Request, next: Next) -> Response {
         .into_response();
     }
     next.run(request).await
+}
+
+/// 429 with `Retry-After` when `subject` is over `limit`'s rate.
+pub async fn within(
+    rate: &RateLimiter,
+    limit: Limit,
+    subject: impl Display,
+) -> Result<(), ApiError> {
+    match rate.check(limit, subject).await {
+        None => Ok(()),
+        Some(wait) => Err(ApiError::rate_limited(wait)),
+    }
 }

@@ -24,6 +24,8 @@ pub struct ApiState {
     pub presence: kv::Presence,
     /// Login failure counters (Redis).
     pub limiter: LoginLimiter,
+    /// Rate limits on registrations, sends, starts, look-ups and link requests (Redis).
+    pub rate: kv::RateLimiter,
     pub settings: Arc<ApiSettings>,
 }
 
@@ -37,10 +39,34 @@ pub struct ApiSettings {
     pub cookie_secure: bool,
     /// Holds `node_modules/` with the front-end packages served locally (Swagger UI, htmx).
     pub web_dir: PathBuf,
-    /// The Telegram bot's username for t.me links; `None` when Telegram is off or unreachable.
-    pub telegram_bot: Option<String>,
+    /// The Telegram bot's username for t.me links, once known.
+    pub telegram_bot: TelegramBot,
     /// Proxies whose X-Real-IP / X-Forwarded-For name the client (nginx).
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// How long a Telegram link token stays valid.
     pub telegram_link_ttl: std::time::Duration,
+}
+
+/// The bot's username for t.me links: unknown while Telegram is off, or until the Bot API first
+/// answers `getMe` (asked again in the background until it does, so a Telegram hiccup at start
+/// does not leave linking off until a restart). Shared, so the answer reaches every handler.
+#[derive(Debug, Clone, Default)]
+pub struct TelegramBot(Arc<std::sync::OnceLock<String>>);
+
+impl TelegramBot {
+    /// Already known (configured).
+    pub fn known(username: String) -> Self {
+        let bot = Self::default();
+        bot.learn(username);
+        bot
+    }
+
+    /// Records the username; the first one stays.
+    pub fn learn(&self, username: String) {
+        let _ = self.0.set(username);
+    }
+
+    pub fn username(&self) -> Option<&str> {
+        self.0.get().map(String::as_str)
+    }
 }

@@ -3,6 +3,7 @@
 mod connection;
 pub mod link_tokens;
 pub mod presence;
+pub mod rate_limit;
 pub mod session_ends;
 
 pub use connection::Kv;
@@ -13,3 +14,4 @@ pub fn session_key(kv: &Kv, session_id: &str) -> String {
     kv.key(format_args!("session:{session_id}"))
 }
 pub use presence::{Presence, PresenceStatus};
+pub use rate_limit::{Limit, Rate, RateLimiter, RateLimits};

@@ -56,7 +56,7 @@ pub const PRIVATE_ONLY: &str = "I only work in a private chat: open a chat with 
 
 pub const NOT_LINKED: &str = "This chat is not linked to any account.";
 
-pub const HELP: &str = "Commands:\n/start <code> - link this chat (use the link from Settings on the web)\n/stop - unlink this chat";
+pub const HELP: &str = "Commands:\n/start &lt;code&gt; - link this chat (use the link from Settings on the web)\n/stop - unlink this chat";
 
 pub fn linked(username: &str, display_name: &str) -> String {
     format!(
@@ -76,6 +76,96 @@ pub fn unlinked(username: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Why Telegram would refuse `text` in HTML parse mode, if it would: only the tags it
+    /// supports, each closed in order, and only the entities it knows.
+    fn telegram_html_error(text: &str) -> Option<String> {
+        const TAGS: [&str; 14] = [
+            "b",
+            "strong",
+            "i",
+            "em",
+            "u",
+            "ins",
+            "s",
+            "strike",
+            "del",
+            "a",
+            "code",
+            "pre",
+            "tg-spoiler",
+            "blockquote",
+        ];
+        let mut open: Vec<String> = Vec::new();
+        let mut rest = text;
+        while let Some(at) = rest.find(['<', '&', '>']) {
+            let tail = &rest[at..];
+            if tail.starts_with('>') {
+                return Some(format!("a bare '>' at {tail:?}"));
+            }
+            if tail.starts_with('&') {
+                let entity = tail.split_once(';').map(|(e, _)| e)?;
+                let known =
+                    ["&lt", "&gt", "&amp", "&quot"].contains(&entity) || entity.starts_with("&#");
+                if !known {
+                    return Some(format!("unknown entity {entity};"));
+                }
+                rest = &tail[entity.len() + 1..];
+                continue;
+            }
+            let Some((tag, after)) = tail[1..].split_once('>') else {
+                return Some(format!("an unclosed '<' at {tail:?}"));
+            };
+            if let Some(name) = tag.strip_prefix('/') {
+                if open.pop().as_deref() != Some(name) {
+                    return Some(format!("</{name}> closes nothing open"));
+                }
+            } else {
+                let name = tag.split_whitespace().next().unwrap_or_default();
+                if !TAGS.contains(&name) {
+                    return Some(format!("<{name}> is not a tag Telegram supports"));
+                }
+                open.push(name.to_owned());
+            }
+            rest = after;
+        }
+        open.last().map(|name| format!("<{name}> is never closed"))
+    }
+
+    #[test]
+    fn every_text_the_bot_sends_is_html_telegram_accepts() {
+        let nasty = "<Eve> & \"co\" </b>";
+        let texts = [
+            ("start", START_WITHOUT_TOKEN.to_owned()),
+            ("invalid token", INVALID_TOKEN.to_owned()),
+            ("private only", PRIVATE_ONLY.to_owned()),
+            ("not linked", NOT_LINKED.to_owned()),
+            ("help", HELP.to_owned()),
+            ("linked", linked("eve", nasty)),
+            ("unlinked", unlinked(nasty)),
+            (
+                "one message",
+                notification(nasty, 1, nasty, "https://c/x?a=1&b=<2>"),
+            ),
+            (
+                "several",
+                notification(nasty, 7, &preview(nasty), "https://c"),
+            ),
+        ];
+        for (name, text) in texts {
+            assert_eq!(telegram_html_error(&text), None, "{name}: {text}");
+        }
+        // The checker itself catches what Telegram refuses.
+        for bad in [
+            "/start <code> - link",
+            "<b>open",
+            "a &nbsp; b",
+            "<div>x</div>",
+            "x > y",
+        ] {
+            assert!(telegram_html_error(bad).is_some(), "{bad}");
+        }
+    }
 
     #[test]
     fn markup_in_names_and_bodies_is_escaped() {

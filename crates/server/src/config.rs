@@ -36,6 +36,8 @@ pub struct Config {
     pub http_header_timeout: Duration,
     /// A request body must arrive within this.
     pub http_body_timeout: Duration,
+    /// Per-user and per-address rate limits; `None` when `RATE_LIMITS=off` (load tests).
+    pub rate_limits: Option<kv::RateLimits>,
     /// Mark the session cookie `Secure`; defaults to whether PUBLIC_URL is https.
     pub cookie_secure: bool,
     /// A session unused this long ends.
@@ -171,6 +173,7 @@ impl Config {
                 "HTTP_BODY_TIMEOUT_MS",
                 "15000",
             )?),
+            rate_limits: parse_rate_limits(&get)?,
             cookie_secure: parse_bool(
                 &get,
                 "COOKIE_SECURE",
@@ -359,6 +362,42 @@ fn default_web_dir() -> PathBuf {
     } else {
         PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web"))
     }
+}
+
+/// `RATE_LIMITS=on|off`, and each limit's rate as `N/s`, `N/min`, `N/hour` or `N/day`.
+fn parse_rate_limits(
+    get: &impl Fn(&str, &str) -> String,
+) -> Result<Option<kv::RateLimits>, ConfigError> {
+    match get("RATE_LIMITS", "on").to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" => {}
+        "off" | "false" | "0" => return Ok(None),
+        other => {
+            return Err(ConfigError {
+                variable: "RATE_LIMITS",
+                value: Some(other.to_owned()),
+                reason: "expected on or off".into(),
+            })
+        }
+    }
+    let defaults = kv::RateLimits::default();
+    let rate = |variable: &'static str, default: kv::Rate| {
+        let raw = get(variable, "");
+        if raw.trim().is_empty() {
+            return Ok(default);
+        }
+        kv::Rate::parse(&raw).ok_or(ConfigError {
+            variable,
+            value: Some(raw),
+            reason: "expected a rate such as 30/min (per s, min, hour or day)".into(),
+        })
+    };
+    Ok(Some(kv::RateLimits {
+        register: rate("RATE_LIMIT_REGISTER", defaults.register)?,
+        send: rate("RATE_LIMIT_SEND", defaults.send)?,
+        start: rate("RATE_LIMIT_START", defaults.start)?,
+        lookup: rate("RATE_LIMIT_LOOKUP", defaults.lookup)?,
+        link: rate("RATE_LIMIT_LINK", defaults.link)?,
+    }))
 }
 
 fn parse_number<T: std::str::FromStr>(

@@ -14,7 +14,7 @@ use eventstore::{Appender, AppenderOptions, EventStore};
 use gateway::{Gateway, GatewayDeps, GatewaySettings};
 use http_api::ratelimit::{LoginLimiter, LoginLimits};
 use http_api::session::{SessionPolicy, SessionStore};
-use http_api::{ApiSettings, Kv};
+use http_api::{ApiSettings, Kv, TelegramBot};
 use kv::Presence;
 use notifier::telegram::Telegram;
 use notifier::{Notifier, NotifierConfig};
@@ -82,10 +82,11 @@ impl Application {
             )),
             None => None,
         };
-        let telegram_bot = bot_username(&config, telegram.as_ref()).await;
         let store = EventStore::new(pool);
         let tasks_stop = CancellationToken::new();
         let mut tasks = JoinSet::new();
+        let telegram_bot =
+            bot_username(&config, telegram.as_ref(), &mut tasks, tasks_stop.clone()).await;
         let appender_stop = CancellationToken::new();
         let (appender, appender_task) = Appender::start(
             store.clone(),
@@ -143,6 +144,7 @@ impl Application {
                     history,
                     conversations: api.conversations.clone(),
                     presence,
+                    rate: api.rate.clone(),
                     kv,
                     settings: GatewaySettings {
                         ping_interval: config.ws_ping_interval,
@@ -325,8 +327,11 @@ async fn api_state(
     kv: Kv,
     presence: Presence,
     history: ProjectionWatch,
-    telegram_bot: Option<String>,
+    telegram_bot: TelegramBot,
 ) -> anyhow::Result<http_api::ApiState> {
+    if config.rate_limits.is_none() {
+        tracing::warn!("RATE_LIMITS=off: registrations, sends and look-ups are not rate limited");
+    }
     // Hashing the timing-equalizing dummy password is CPU work: keep it off the runtime.
     let hasher = tokio::task::spawn_blocking(|| PasswordHasher::new(HashCost::default()))
         .await
@@ -345,6 +350,7 @@ async fn api_state(
                 absolute_lifetime: config.session_max_age,
             },
         ),
+        rate: kv::RateLimiter::new(kv.clone(), config.rate_limits),
         limiter: LoginLimiter::new(
             kv,
             LoginLimits {
@@ -375,27 +381,62 @@ async fn not_found() -> impl IntoResponse {
     )
 }
 
-/// The bot's username for t.me links: configured, or asked from Telegram once at start.
-async fn bot_username(config: &Config, telegram: Option<&Telegram>) -> Option<String> {
-    let telegram = telegram?;
+/// The bot's username for t.me links: configured, or asked from Telegram at start and, if it does
+/// not answer, again in the background (1 s, doubling to a minute) until it does: linking turns
+/// on then, without a restart.
+async fn bot_username(
+    config: &Config,
+    telegram: Option<&Telegram>,
+    tasks: &mut JoinSet<()>,
+    stop: CancellationToken,
+) -> TelegramBot {
+    let Some(telegram) = telegram else {
+        return TelegramBot::default();
+    };
     if let Some(username) = &config.telegram_bot_username {
-        return Some(username.clone());
+        return TelegramBot::known(username.clone());
     }
+    let bot = TelegramBot::default();
+    if ask_username(telegram, &bot).await {
+        return bot;
+    }
+    tracing::warn!("linking Telegram chats is off until the Bot API answers getMe; retrying");
+    let (telegram, learned) = (telegram.clone(), bot.clone());
+    tasks.spawn(async move {
+        let mut delay = std::time::Duration::from_secs(1);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(delay) => {}
+            }
+            if ask_username(&telegram, &learned).await {
+                tracing::info!("the Telegram Bot API answered; linking is on");
+                return;
+            }
+            delay = (delay * 2).min(std::time::Duration::from_secs(60));
+        }
+    });
+    bot
+}
+
+/// One `getMe`; true once the username is known.
+async fn ask_username(telegram: &Telegram, bot: &TelegramBot) -> bool {
     match tokio::time::timeout(std::time::Duration::from_secs(5), telegram.username()).await {
-        Ok(Ok(username)) if !username.is_empty() => Some(username),
+        Ok(Ok(username)) if !username.is_empty() => {
+            bot.learn(username);
+            true
+        }
         Ok(Ok(_)) => {
-            tracing::error!("the Telegram bot has no username; linking is off");
-            None
+            tracing::error!("the Telegram bot has no username; linking stays off");
+            false
         }
         Ok(Err(error)) => {
-            tracing::error!(%error, "cannot reach the Telegram Bot API (getMe); linking is off until restart");
-            None
+            tracing::warn!(%error, "cannot reach the Telegram Bot API (getMe)");
+            false
         }
         Err(_) => {
-            tracing::error!(
-                "the Telegram Bot API did not answer getMe; linking is off until restart"
-            );
-            None
+            tracing::warn!("the Telegram Bot API did not answer getMe");
+            false
         }
     }
 }

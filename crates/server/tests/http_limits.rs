@@ -1,10 +1,12 @@
-//! What a request may cost the server: bodies over the limit are refused before they are read, and
-//! a client that trickles its request head or body does not keep the connection.
+//! What a request may cost the server: bodies over the limit are refused before they are read, a
+//! client that trickles its request head or body does not keep the connection, and rates are limited.
 
 mod common;
 
-use common::spawn_app;
+use common::{spawn_app, ApiUser};
+use serde_json::json;
 use std::time::{Duration, Instant};
+use testkit::ws::Connect;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -68,5 +70,74 @@ async fn a_trickled_request_head_or_body_loses_its_connection() -> anyhow::Resul
         took < Duration::from_secs(5),
         "body: answered after {took:?}"
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn registrations_sends_and_look_ups_are_rate_limited_with_retry_after() -> anyhow::Result<()>
+{
+    let app = spawn_app(&[
+        ("RATE_LIMIT_REGISTER", "2/hour"),
+        ("RATE_LIMIT_SEND", "3/min"),
+        ("RATE_LIMIT_LOOKUP", "2/min"),
+    ])
+    .await?;
+    let alice = ApiUser::new(&app, "alice").await?;
+    ApiUser::new(&app, "bob").await?;
+    // The third registration from this address.
+    let response = app.register("carol", "correct horse battery").await?;
+    assert_eq!(response.status(), 429);
+    let retry_after: u64 = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        (60..=1_800).contains(&retry_after),
+        "Retry-After {retry_after}"
+    );
+    let body: serde_json::Value = response.json().await?;
+    assert_eq!(body["error"]["code"], "too_many_requests");
+
+    for n in 1..=3 {
+        let (status, body) = alice
+            .post(
+                "/api/v1/messages",
+                json!({"to": "bob", "body": format!("m{n}"), "client_id": format!("c{n}")}),
+            )
+            .await?;
+        assert_eq!(status, 201, "send {n}: {body}");
+    }
+    let (status, body) = alice
+        .post(
+            "/api/v1/messages",
+            json!({"to": "bob", "body": "m4", "client_id": "c4"}),
+        )
+        .await?;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (429, &json!("too_many_requests"))
+    );
+    // The socket's sends count against the same rate.
+    let mut socket = Connect::new(&app.base).bearer(&alice.token).open().await?;
+    socket
+        .send(json!({"type": "send", "to": "bob", "body": "m5", "client_id": "c5"}))
+        .await?;
+    let error = socket.next_of("error").await?;
+    assert_eq!(error["code"], "too_many_requests", "{error}");
+    assert_eq!(error["client_id"], "c5");
+    assert!(
+        error["retry_after_ms"].as_u64().is_some_and(|ms| ms > 0),
+        "{error}"
+    );
+
+    for n in 1..=2 {
+        assert_eq!(alice.get("/api/v1/users/bob").await?.0, 200, "look-up {n}");
+    }
+    assert_eq!(alice.get("/api/v1/users/bob").await?.0, 429);
+    // Nothing over the limit was stored.
+    let (_, page) = alice.get("/api/v1/conversations").await?;
+    assert_eq!(page["conversations"][0]["last_message"]["body"], "m3");
     Ok(())
 }

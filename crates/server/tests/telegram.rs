@@ -267,3 +267,27 @@ async fn a_notifier_restarted_mid_burst_sends_nothing_twice_and_loses_nothing() 
     assert_eq!(sent.len(), 1, "{sent:?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn linking_turns_on_by_itself_once_the_bot_api_answers_after_failing_at_start(
+) -> anyhow::Result<()> {
+    let fake = FakeTelegram::start().await?;
+    for _ in 0..3 {
+        fake.fail_next("getMe", Failure::RetryAfter(1));
+    }
+    let app = telegram_app(&fake, &[Role::Api]).await?;
+    let alice = ApiUser::new(&app, "alice").await?;
+    let (status, body) = alice.post("/api/v1/telegram/link", json!({})).await?;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (503, &json!("telegram_unavailable")),
+        "{body}"
+    );
+    common::until(WAIT, "linking to turn on", async || {
+        let (status, body) = alice.post("/api/v1/telegram/link", json!({})).await?;
+        Ok(status == 200 && body["url"].as_str().is_some_and(|u| u.contains("t.me/")))
+    })
+    .await?;
+    assert!(fake.calls("getMe").len() >= 4, "asked again after failing");
+    Ok(())
+}

@@ -15,7 +15,9 @@ use eventstore::EventStore;
 use http_api::auth::Authenticated;
 use http_api::error::ApiError;
 use http_api::ids::{conversation_id, message_id as parse_message_id};
+use http_api::limits::within;
 use http_api::ApiState;
+use kv::Limit;
 use projections::history::queries;
 use serde::Deserialize;
 use std::time::Duration;
@@ -123,6 +125,9 @@ pub async fn start(
     Form(form): Form<StartForm>,
 ) -> Response {
     let wanted = form.with.trim().to_owned();
+    if let Err(error) = within(&state.rate, Limit::Start, auth.session.user_id).await {
+        return render::error(error);
+    }
     let outcome = match Username::parse(&wanted) {
         Ok(username) => {
             state
@@ -336,6 +341,9 @@ pub async fn send(
         return send_error("Reload the page and try again.");
     };
     let me = auth.session.user_id;
+    if within(&state.rate, Limit::Send, me).await.is_err() {
+        return send_error("You are sending too fast; wait a moment.");
+    }
     let sent = match state.conversations.send(id, me, client_id, body).await {
         Ok(sent) => sent,
         Err(AppError::NotFound(_)) => return render::error(ApiError::not_found("conversation")),

@@ -8,8 +8,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use domain::{DisplayName, Username};
+use http_api::limits::within;
 use http_api::login::{log_in, log_out};
 use http_api::ApiState;
+use kv::Limit;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use tower_cookies::Cookies;
@@ -132,6 +134,10 @@ pub async fn register(
     let (Ok(username), Ok(password), Ok(display_name)) = (username, password, display_name) else {
         return render::page(StatusCode::UNPROCESSABLE_ENTITY, &page);
     };
+    let address = http_api::client::client_ip(peer.ip(), &headers, &state.settings.trusted_proxies);
+    if let Err(error) = within(&state.rate, Limit::Register, address).await {
+        return render::error(error);
+    }
     match state
         .accounts
         .register(username.clone(), password, display_name)

@@ -7,7 +7,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use domain::UnlinkReason;
 use http_api::dto::rfc3339;
 use http_api::error::ApiError;
+use http_api::limits::within;
 use http_api::ApiState;
+use kv::Limit;
 
 pub async fn page(State(state): State<ApiState>, Visitor(auth): Visitor) -> Response {
     let outcome = async {
@@ -31,7 +33,7 @@ pub async fn page(State(state): State<ApiState>, Visitor(auth): Visitor) -> Resp
                 username: profile.username.to_string(),
                 display_name: profile.display_name.to_string(),
             }),
-            telegram_available: state.settings.telegram_bot.is_some(),
+            telegram_available: state.settings.telegram_bot.username().is_some(),
             telegram_linked: linked,
             sessions,
         })
@@ -44,9 +46,12 @@ pub async fn page(State(state): State<ApiState>, Visitor(auth): Visitor) -> Resp
 }
 
 pub async fn link_telegram(State(state): State<ApiState>, Visitor(auth): Visitor) -> Response {
-    let Some(bot) = state.settings.telegram_bot.clone() else {
+    let Some(bot) = state.settings.telegram_bot.username().map(str::to_owned) else {
         return render::error(ApiError::not_found("telegram"));
     };
+    if let Err(error) = within(&state.rate, Limit::Link, auth.session.user_id).await {
+        return render::error(error);
+    }
     match kv::link_tokens::create(
         state.presence.kv(),
         auth.session.user_id,

@@ -91,6 +91,9 @@ pub struct ErrorFrame {
     pub field: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// Over a rate limit (`too_many_requests`): when the client may try again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }
 
 impl ServerFrame {
@@ -126,6 +129,18 @@ impl ServerFrame {
             message: message.to_owned(),
             field: None,
             client_id: None,
+            retry_after_ms: None,
+        })
+    }
+
+    /// Over a rate limit: the client may try again after `retry_after_ms`.
+    pub fn rate_limited(retry_after_ms: u64) -> Self {
+        Self::Error(ErrorFrame {
+            code: "too_many_requests".to_owned(),
+            message: format!("too many requests; try again in {retry_after_ms} ms"),
+            field: None,
+            client_id: None,
+            retry_after_ms: Some(retry_after_ms),
         })
     }
 
@@ -136,6 +151,7 @@ impl ServerFrame {
             message: message.to_owned(),
             field: Some(field.to_owned()),
             client_id: None,
+            retry_after_ms: None,
         })
     }
 

@@ -4,6 +4,7 @@ use crate::auth::Authenticated;
 use crate::dto::{UserDto, UserEnvelope};
 use crate::error::{ApiError, ErrorBody};
 use crate::json::{required, ApiJson};
+use crate::limits::within;
 use crate::login::{log_in, log_out};
 use crate::state::ApiState;
 use app::Password;
@@ -11,6 +12,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use domain::{DisplayName, Username};
+use kv::Limit;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use tower_cookies::Cookies;
@@ -45,10 +47,13 @@ pub struct RegisterRequest {
         (status = 201, description = "Registered", body = UserEnvelope),
         (status = 409, description = "Username taken (code username_taken)", body = ErrorBody),
         (status = 422, description = "A field is invalid; `field` names it", body = ErrorBody),
+        (status = 429, description = "Too many registrations from this address; see Retry-After", body = ErrorBody),
     )
 )]
 async fn register(
     State(state): State<ApiState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<UserEnvelope>), ApiError> {
     let username = Username::parse(required(&body.username, "username")?)?;
@@ -58,6 +63,9 @@ async fn register(
         .as_deref()
         .map(DisplayName::parse)
         .transpose()?;
+    // Each registration costs an argon2 hash: limited per client address.
+    let address = crate::client::client_ip(peer.ip(), &headers, &state.settings.trusted_proxies);
+    within(&state.rate, Limit::Register, address).await?;
     let profile = state
         .accounts
         .register(username, password, display_name)

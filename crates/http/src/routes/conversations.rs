@@ -13,6 +13,7 @@ use crate::dto::{
 use crate::error::{ApiError, ErrorBody};
 use crate::ids::{conversation_id, message_id};
 use crate::json::{required, ApiJson};
+use crate::limits::within;
 use crate::params::{ApiPath, ApiQuery};
 use crate::state::ApiState;
 use app::SentMessage;
@@ -20,6 +21,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use domain::{ClientId, ConversationId, MessageBody, Username};
+use kv::Limit;
 use projections::history::queries;
 use std::time::Duration;
 use utoipa_axum::router::OpenApiRouter;
@@ -107,6 +109,7 @@ async fn start_conversation(
     let raw = required(&body.with, "with")?;
     let with = Username::parse(raw)
         .map_err(|_| ApiError::validation("with", format!("there is no user named {raw}")))?;
+    within(&state.rate, Limit::Start, auth.session.user_id).await?;
     let (id, appended) = state
         .conversations
         .start(auth.session.user_id, &with)
@@ -205,6 +208,7 @@ async fn send_message(
 ) -> Result<(StatusCode, Json<MessageEnvelope>), ApiError> {
     let id = conversation_id(&id)?;
     let (text, client_id) = parse_send(&body.body, &body.client_id)?;
+    within(&state.rate, Limit::Send, auth.session.user_id).await?;
     let sent = state
         .conversations
         .send(id, auth.session.user_id, client_id, text)
@@ -231,6 +235,7 @@ async fn send_message_to_user(
     let to = Username::parse(raw)
         .map_err(|_| ApiError::validation("to", format!("there is no user named {raw}")))?;
     let (text, client_id) = parse_send(&body.body, &body.client_id)?;
+    within(&state.rate, Limit::Send, auth.session.user_id).await?;
     let sent = state
         .conversations
         .send_to(auth.session.user_id, &to, client_id, text)

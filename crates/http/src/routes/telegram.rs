@@ -2,12 +2,14 @@
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ErrorBody};
+use crate::limits::within;
 use crate::state::ApiState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::Utc;
 use domain::UnlinkReason;
+use kv::Limit;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -30,6 +32,7 @@ pub struct TelegramLink {
     responses(
         (status = 200, description = "A one-time link to the bot, valid for 10 minutes", body = TelegramLink),
         (status = 503, description = "Telegram is not configured or unreachable (code telegram_unavailable)", body = ErrorBody),
+        (status = 429, description = "Too many link requests; see Retry-After", body = ErrorBody),
     ),
     security(("session_cookie" = []), ("bearer" = []))
 )]
@@ -37,7 +40,8 @@ async fn create_link(
     State(state): State<ApiState>,
     auth: Authenticated,
 ) -> Result<Json<TelegramLink>, ApiError> {
-    let Some(bot) = state.settings.telegram_bot.as_deref() else {
+    within(&state.rate, Limit::Link, auth.session.user_id).await?;
+    let Some(bot) = state.settings.telegram_bot.username() else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "telegram_unavailable",

@@ -3,12 +3,14 @@
 use crate::auth::Authenticated;
 use crate::dto::{rfc3339, UserDto};
 use crate::error::{ApiError, ErrorBody};
+use crate::limits::within;
 use crate::params::ApiPath;
 use crate::routes::sessions::SessionDto;
 use crate::state::ApiState;
 use axum::extract::State;
 use axum::Json;
 use domain::Username;
+use kv::Limit;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -59,7 +61,7 @@ async fn me(
         session: SessionDto::new(&auth.session, &auth.session.id),
         telegram: TelegramStatus {
             linked,
-            available: state.settings.telegram_bot.is_some(),
+            available: state.settings.telegram_bot.username().is_some(),
         },
     }))
 }
@@ -86,14 +88,16 @@ pub struct ProfileEnvelope {
         (status = 200, description = "The public profile, with presence", body = ProfileEnvelope),
         (status = 401, description = "Not logged in", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
+        (status = 429, description = "Too many look-ups; see Retry-After", body = ErrorBody),
     ),
     security(("session_cookie" = []), ("bearer" = []))
 )]
 async fn user_profile(
     State(state): State<ApiState>,
-    _auth: Authenticated,
+    auth: Authenticated,
     ApiPath(username): ApiPath<String>,
 ) -> Result<Json<ProfileEnvelope>, ApiError> {
+    within(&state.rate, Limit::Lookup, auth.session.user_id).await?;
     // A name that cannot exist is simply not found.
     let username = Username::parse(&username).map_err(|_| ApiError::not_found("user"))?;
     let profile = state.accounts.profile_by_username(&username).await?;

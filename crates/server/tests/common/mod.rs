@@ -86,6 +86,13 @@ pub async fn spawn_app_with_roles(
         ("METRICS_BIND".into(), "127.0.0.1:0".into()),
         ("NATS_STREAM".into(), stream.clone()),
         ("NATS_SUBJECT_PREFIX".into(), subject_prefix.clone()),
+        // Limits stay on (every request runs them) but far above what tests send; tests of the
+        // limits themselves set their own.
+        ("RATE_LIMIT_REGISTER".into(), "100000/min".into()),
+        ("RATE_LIMIT_SEND".into(), "100000/s".into()),
+        ("RATE_LIMIT_START".into(), "100000/min".into()),
+        ("RATE_LIMIT_LOOKUP".into(), "100000/min".into()),
+        ("RATE_LIMIT_LINK".into(), "100000/min".into()),
     ]);
     for name in ["REDIS_URL", "NATS_URL"] {
         if let Ok(value) = std::env::var(name) {
