@@ -15,7 +15,7 @@ impl ProjectionError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             Self::Store(e) => e.is_unavailable(),
-            Self::Database(e) => !matches!(e, sqlx::Error::Database(_) | sqlx::Error::Decode(_)),
+            Self::Database(e) => eventstore::is_connection_failure(e),
             Self::Unknown(_) => false,
         }
     }

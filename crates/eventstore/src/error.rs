@@ -52,7 +52,7 @@ impl Error {
     /// wrong with the request itself.
     pub fn is_unavailable(&self) -> bool {
         match self {
-            Self::Database(e) => !matches!(e, sqlx::Error::Database(_)),
+            Self::Database(e) => is_connection_failure(e),
             Self::Batch(inner) => inner.is_unavailable(),
             Self::Stopped => true,
             _ => false,
@@ -61,6 +61,55 @@ impl Error {
 
     /// The database refused a statement (as opposed to being unreachable).
     pub(crate) fn is_statement_failure(&self) -> bool {
-        matches!(self, Self::Database(sqlx::Error::Database(_)))
+        matches!(self, Self::Database(e @ sqlx::Error::Database(_)) if !is_connection_failure(e))
+    }
+}
+
+/// Whether Postgres could not be reached, or is going away or full (as opposed to refusing a
+/// statement, or a bug): a retry may succeed. Only these are "unavailable" (503) to clients; the
+/// rest are internal errors (500), logged with their cause.
+pub fn is_connection_failure(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::BeginFailed => true,
+        // Class 08: connection exception; 57P: operator intervention (shutdown, crash recovery);
+        // 53300: too many connections.
+        sqlx::Error::Database(e) => e.code().is_some_and(|code| {
+            code.starts_with("08") || code.starts_with("57P") || code == "53300"
+        }),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_unreachable_database_is_unavailable() {
+        let cases = [
+            (
+                "refused connection",
+                sqlx::Error::Io(std::io::ErrorKind::ConnectionRefused.into()),
+                true,
+            ),
+            ("pool exhausted", sqlx::Error::PoolTimedOut, true),
+            ("pool closed", sqlx::Error::PoolClosed, true),
+            ("no row", sqlx::Error::RowNotFound, false),
+            ("bad column", sqlx::Error::ColumnNotFound("x".into()), false),
+            ("undecodable", sqlx::Error::Decode("nope".into()), false),
+        ];
+        for (name, error, unavailable) in cases {
+            assert_eq!(
+                Error::Database(error).is_unavailable(),
+                unavailable,
+                "{name}"
+            );
+        }
     }
 }

@@ -17,7 +17,7 @@ pub use append::{append_in_tx, AppendResult, ExpectedVersion, StreamAppend};
 pub use appender::{Appender, AppenderOptions};
 pub use checkpoint::{advance_checkpoint, load_checkpoint, save_checkpoint};
 pub use database::{connect, create_database_if_missing, migrate, MIGRATOR};
-pub use error::Error;
+pub use error::{is_connection_failure, Error};
 pub use event::{Metadata, NewEvent, RecordedEvent};
 pub use subscription::{Subscription, SubscriptionOptions};
 
