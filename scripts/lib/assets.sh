@@ -22,6 +22,8 @@ WEB_ASSET_FILES=(
   node_modules/swagger-ui-dist/swagger-ui.css
   node_modules/swagger-ui-dist/swagger-ui-standalone-preset.js
   node_modules/htmx.org/dist/htmx.min.js
+  # A dev dependency: the OpenAPI 3.1 validator the tests run on the served document.
+  node_modules/@seriousme/openapi-schema-validator/bin/validate-api-cli.js
 )
 
 _assets_log() { printf '[assets] %s\n' "$*" >&2; }
