@@ -871,3 +871,47 @@ async fn every_route_but_register_and_login_refuses_a_caller_without_a_session(
     );
     cases.finish()
 }
+
+#[tokio::test]
+async fn without_the_session_store_nobody_gets_in() -> anyhow::Result<()> {
+    // Redis (sessions, login counters) unreachable: every door that needs it refuses with 503,
+    // none lets a caller through.
+    let app = spawn_app(&[("REDIS_URL", "redis://127.0.0.1:1")]).await?;
+    let client = reqwest::Client::new();
+    let mut cases = Cases::new();
+    for (case, request) in [
+        (
+            "a bearer token",
+            client
+                .get(app.url("/api/v1/me"))
+                .bearer_auth("some-token-0123456789abcdefghijklmnopqrstuv"),
+        ),
+        (
+            "a session cookie",
+            client.get(app.url("/api/v1/conversations")).header(
+                header::COOKIE,
+                "session=some-token-0123456789abcdefghijklmnop",
+            ),
+        ),
+        (
+            "a login",
+            client
+                .post(app.url("/api/v1/auth/login"))
+                .json(&json!({"username": "nobody", "password": PASSWORD})),
+        ),
+        (
+            "a WebSocket upgrade",
+            client
+                .get(app.url("/api/v1/ws"))
+                .bearer_auth("some-token-0123456789abcdefghijklmnopqrstuv"),
+        ),
+    ] {
+        cases
+            .run(case, async {
+                let got = answer(request.send().await?).await?;
+                expect_answer(&got, 503, &[("/error/code", json!("unavailable"))])
+            })
+            .await;
+    }
+    cases.finish()
+}
