@@ -10,7 +10,31 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tower_cookies::Cookies;
 
+/// The session cookie's name over plain http (local development).
 pub const SESSION_COOKIE: &str = "session";
+
+/// The session cookie's name when it is `Secure` (COOKIE_SECURE). Browsers accept a `__Host-`
+/// cookie only over https, with `Secure`, `Path=/` and no `Domain`, and only from this host: no
+/// sibling subdomain and no plain-http page can set or shadow it (ASVS 3.4.4).
+pub const SECURE_SESSION_COOKIE: &str = "__Host-session";
+
+/// The name the session cookie has on this server: [`SECURE_SESSION_COOKIE`] when it is marked
+/// `Secure`, else [`SESSION_COOKIE`]. Only that name is read: a plain `session` cookie is not a
+/// session on a secure server (anyone who could set it there could pick its value).
+pub fn session_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
+}
+
+/// The session token the request's cookie carries, if any.
+pub fn session_cookie(cookies: &Cookies, secure: bool) -> Option<String> {
+    cookies
+        .get(session_cookie_name(secure))
+        .map(|cookie| cookie.value().to_owned())
+}
 
 /// An authenticated caller. Extracting it answers 401 when there is no live session.
 pub struct Authenticated {
@@ -35,8 +59,8 @@ where
                 let cookies = Cookies::from_request_parts(parts, &state)
                     .await
                     .map_err(|(_, msg)| ApiError::bug(msg))?;
-                match cookies.get(SESSION_COOKIE) {
-                    Some(cookie) => (cookie.value().to_owned(), true),
+                match session_cookie(&cookies, state.settings.cookie_secure) {
+                    Some(token) => (token, true),
                     None => return Err(ApiError::unauthorized()),
                 }
             }

@@ -62,13 +62,20 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let inner = e.into_inner();
         let message = inner.to_string();
         if inner.is_data() && path == "." {
-            match message.strip_prefix("missing field `") {
-                Some(rest) => {
-                    let field = rest.split('`').next().unwrap_or("body");
-                    ApiError::validation(field, "is required")
-                }
+            let named = |prefix: &str| {
+                message
+                    .strip_prefix(prefix)
+                    .and_then(|rest| rest.split('`').next())
+                    .map(str::to_owned)
+            };
+            if let Some(field) = named("missing field `") {
+                ApiError::validation(field, "is required")
+            } else if let Some(field) = named("duplicate field `") {
+                // One value per field: a second one is refused, never silently preferred.
+                ApiError::validation(field, "is given more than once")
+            } else {
                 // serde's message would name our Rust type ("expected struct RegisterRequest").
-                None => ApiError::validation("body", "the body must be a JSON object"),
+                ApiError::validation("body", "the body must be a JSON object")
             }
         } else if inner.is_data() {
             ApiError::validation(path, message)
@@ -111,12 +118,17 @@ mod tests {
 
     #[test]
     fn refusals_name_the_field_and_never_our_types() {
-        let cases: [(&str, u16, Option<&str>); 5] = [
+        let cases: [(&str, u16, Option<&str>); 6] = [
             ("5", 422, Some("body")),
             ("[]", 422, Some("body")),
             ("{}", 422, Some("username")),
             (r#"{"username": "a", "age": "old"}"#, 422, Some("age")),
             ("{", 400, None),
+            (
+                r#"{"username": "a", "username": "b"}"#,
+                422,
+                Some("username"),
+            ),
         ];
         for (body, status, field) in cases {
             let error = parse::<RegisterRequest>(body.as_bytes()).unwrap_err();

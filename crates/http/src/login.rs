@@ -1,7 +1,7 @@
 //! Logging a person in and out, the same way through both faces: the JSON API's `/auth` routes and
 //! the web page's forms enforce the same login limits and set the same session cookie.
 
-use crate::auth::{Authenticated, SESSION_COOKIE};
+use crate::auth::{session_cookie_name, Authenticated};
 use crate::dto::rfc3339;
 use crate::error::ApiError;
 use crate::ratelimit::Attempt;
@@ -70,11 +70,7 @@ pub async fn log_in(
         .await
         .map_err(|e| ApiError::unavailable(&e))?;
     let lifetime = state.sessions.policy().absolute_lifetime;
-    let mut cookie = Cookie::new(SESSION_COOKIE, token.as_str().to_owned());
-    cookie.set_http_only(true);
-    cookie.set_same_site(SameSite::Lax);
-    cookie.set_path("/");
-    cookie.set_secure(state.settings.cookie_secure);
+    let mut cookie = session_cookie(state, token.as_str().to_owned());
     cookie.set_max_age(time::Duration::seconds(lifetime.as_secs() as i64));
     cookies.add(cookie);
     tracing::info!(user_id = %profile.id, "logged in");
@@ -96,8 +92,20 @@ pub async fn log_out(
         .revoke(auth.session.user_id, &auth.session.id)
         .await
         .map_err(|e| ApiError::unavailable(&e))?;
-    let mut expired = Cookie::new(SESSION_COOKIE, "");
-    expired.set_path("/");
-    cookies.remove(expired);
+    // The removal carries the cookie's attributes: a browser ignores a `__Host-` cookie, even an
+    // expired one, that is not `Secure` with `Path=/`.
+    cookies.remove(session_cookie(state, String::new()));
     Ok(())
+}
+
+/// The session cookie with `value`: HttpOnly, SameSite=Lax, `Path=/`, no `Domain`, and `Secure`
+/// (named `__Host-session`) when COOKIE_SECURE is set.
+fn session_cookie(state: &ApiState, value: String) -> Cookie<'static> {
+    let secure = state.settings.cookie_secure;
+    let mut cookie = Cookie::new(session_cookie_name(secure), value);
+    cookie.set_http_only(true);
+    cookie.set_same_site(SameSite::Lax);
+    cookie.set_path("/");
+    cookie.set_secure(secure);
+    cookie
 }

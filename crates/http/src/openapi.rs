@@ -41,7 +41,11 @@ impl Modify for SecuritySchemes {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "session_cookie",
-            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("session"))),
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "session",
+                "Set by login; HttpOnly and SameSite=Lax. Named `__Host-session` (and Secure) \
+                 when the service runs over https (COOKIE_SECURE), `session` otherwise.",
+            ))),
         );
         components.add_security_scheme(
             "bearer",

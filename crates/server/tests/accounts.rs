@@ -773,3 +773,184 @@ async fn guesses_from_everywhere_slow_a_username_down_but_never_lock_its_owner_o
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_session_token_in_the_url_authenticates_nothing() -> anyhow::Result<()> {
+    let app = spawn_app(&[]).await?;
+    let token = app.signed_up("kim").await?;
+    let client = reqwest::Client::new();
+    let mut cases = Cases::new();
+    for path in [
+        "/api/v1/me?token={t}",
+        "/api/v1/me?access_token={t}",
+        "/api/v1/me?session={t}",
+        "/api/v1/ws?token={t}",
+        "/api/v1/ws?access_token={t}",
+    ] {
+        let url = app.url(&path.replace("{t}", &token));
+        cases
+            .run(path, async {
+                let got = answer(client.get(&url).send().await?).await?;
+                expect_answer(&got, 401, &[("/error/code", json!("unauthorized"))])
+            })
+            .await;
+    }
+    cases.finish()
+}
+
+#[tokio::test]
+async fn every_login_issues_a_fresh_token_and_a_planted_one_is_never_adopted() -> anyhow::Result<()>
+{
+    let app = spawn_app(&[]).await?;
+    app.register("lena", PASSWORD).await?;
+    // A value someone else chose and planted in the victim's browser before she logs in.
+    let planted = "planted-by-someone-else-0123456789abcdefghijklmno";
+    let login = reqwest::Client::new()
+        .post(app.url("/api/v1/auth/login"))
+        .header(header::COOKIE, format!("session={planted}"))
+        .json(&json!({"username": "lena", "password": PASSWORD}))
+        .send()
+        .await?;
+    let cookie = login
+        .headers()
+        .get(header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .and_then(|pair| pair.strip_prefix("session="))
+        .unwrap_or_default()
+        .to_owned();
+    let (status, body) = answer(login).await?;
+    assert_eq!(status, 200, "{body}");
+    let first = body["token"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(cookie, first, "the cookie carries the issued token");
+    assert_ne!(first, planted, "the planted value was adopted");
+    let second = app.signed_up_again("lena").await?;
+    assert_ne!(first, second, "a second login reused the first token");
+    let client = reqwest::Client::new();
+    let planted_cookie = reqwest::Client::new()
+        .get(app.url("/api/v1/me"))
+        .header(header::COOKIE, format!("session={planted}"))
+        .send()
+        .await?
+        .status();
+    assert_eq!(planted_cookie, 401, "the planted value became a session");
+    expect_me(
+        &app,
+        &[
+            ("the first login's token", &client, Some(&first), 200),
+            ("the second login's token", &client, Some(&second), 200),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn every_route_but_register_and_login_refuses_a_caller_without_a_session(
+) -> anyhow::Result<()> {
+    let app = spawn_app(&[]).await?;
+    let (status, document) = answer(reqwest::get(app.url("/api/v1/openapi.json")).await?).await?;
+    assert_eq!(status, 200);
+    let paths = document["paths"].as_object().cloned().unwrap_or_default();
+    let client = reqwest::Client::new();
+    let mut public = Vec::new();
+    let mut cases = Cases::new();
+    for (path, item) in &paths {
+        for method in ["get", "post", "put", "patch", "delete"] {
+            let Some(operation) = item.get(method) else {
+                continue;
+            };
+            if operation.get("security").is_none() {
+                public.push(format!("{method} {path}"));
+                continue;
+            }
+            // Any id will do: the session is checked before anything is looked up.
+            let mut concrete = path.clone();
+            while let (Some(open), Some(close)) = (concrete.find('{'), concrete.find('}')) {
+                concrete.replace_range(open..=close, "00000000-0000-0000-0000-000000000000");
+            }
+            let url = app.url(&concrete);
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes())?;
+            for (credential, header_value) in [
+                ("no credential", None),
+                (
+                    "an unknown bearer token",
+                    Some((header::AUTHORIZATION, "Bearer not-a-session")),
+                ),
+                (
+                    "an unknown session cookie",
+                    Some((header::COOKIE, "session=not-a-session")),
+                ),
+            ] {
+                let mut request = client.request(method.clone(), &url).json(&json!({}));
+                if let Some((name, value)) = header_value {
+                    request = request.header(name, value);
+                }
+                cases
+                    .run(format!("{method} {path} with {credential}"), async {
+                        let got = answer(request.send().await?).await?;
+                        expect_answer(&got, 401, &[("/error/code", json!("unauthorized"))])
+                    })
+                    .await;
+            }
+        }
+    }
+    cases.record(
+        "only registration and login are public",
+        expect_eq(
+            public,
+            vec![
+                "post /api/v1/auth/login".to_owned(),
+                "post /api/v1/auth/register".to_owned(),
+            ],
+        ),
+    );
+    cases.record(
+        "every route was tried",
+        expect(paths.len() >= 12, format!("only {} paths", paths.len())),
+    );
+    cases.finish()
+}
+
+#[tokio::test]
+async fn without_the_session_store_nobody_gets_in() -> anyhow::Result<()> {
+    // Redis (sessions, login counters) unreachable: every door that needs it refuses with 503,
+    // none lets a caller through.
+    let app = spawn_app(&[("REDIS_URL", "redis://127.0.0.1:1")]).await?;
+    let client = reqwest::Client::new();
+    let mut cases = Cases::new();
+    for (case, request) in [
+        (
+            "a bearer token",
+            client
+                .get(app.url("/api/v1/me"))
+                .bearer_auth("some-token-0123456789abcdefghijklmnopqrstuv"),
+        ),
+        (
+            "a session cookie",
+            client.get(app.url("/api/v1/conversations")).header(
+                header::COOKIE,
+                "session=some-token-0123456789abcdefghijklmnop",
+            ),
+        ),
+        (
+            "a login",
+            client
+                .post(app.url("/api/v1/auth/login"))
+                .json(&json!({"username": "nobody", "password": PASSWORD})),
+        ),
+        (
+            "a WebSocket upgrade",
+            client
+                .get(app.url("/api/v1/ws"))
+                .bearer_auth("some-token-0123456789abcdefghijklmnopqrstuv"),
+        ),
+    ] {
+        cases
+            .run(case, async {
+                let got = answer(request.send().await?).await?;
+                expect_answer(&got, 503, &[("/error/code", json!("unavailable"))])
+            })
+            .await;
+    }
+    cases.finish()
+}

@@ -2,6 +2,7 @@
 
 mod common;
 
+use common::cases::{expect, expect_answer, expect_eq, Cases};
 use common::{spawn_app, TestApp};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -239,8 +240,48 @@ async fn history_pages_back_through_250_messages() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A route about one conversation (and maybe one of its messages), as an outsider calls it.
+struct Route {
+    name: &'static str,
+    method: reqwest::Method,
+    /// With `{c}` for the conversation id and `{m}` for the message id.
+    path: &'static str,
+    body: Option<Value>,
+}
+
+impl Route {
+    fn new(name: &'static str, method: reqwest::Method, path: &'static str) -> Self {
+        Self {
+            name,
+            method,
+            path,
+            body: None,
+        }
+    }
+
+    fn with(mut self, body: Value) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    async fn call(
+        &self,
+        user: &User,
+        conversation: &str,
+        message: &str,
+    ) -> anyhow::Result<(u16, Value)> {
+        let path = self
+            .path
+            .replace("{c}", conversation)
+            .replace("{m}", message);
+        user.call(self.method.clone(), &path, self.body.clone())
+            .await
+    }
+}
+
 #[tokio::test]
 async fn outsiders_get_404_for_everything_about_a_conversation() -> anyhow::Result<()> {
+    use reqwest::Method;
     let app = spawn_app(&[]).await?;
     let alice = User::new(&app, "alice").await?;
     User::new(&app, "bob").await?;
@@ -251,41 +292,131 @@ async fn outsiders_get_404_for_everything_about_a_conversation() -> anyhow::Resu
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    // Eve has a conversation of her own, whose id she may use with alice's message id.
+    let own = eve.start_with("bob").await?;
+    let unknown = "00000000-0000-0000-0000-000000000000";
 
-    let checks = [
-        eve.get(&format!("/api/v1/conversations/{id}")).await?,
-        eve.history(&id, "").await?,
-        eve.send(&id, "let me in", "e1").await?,
-        eve.post(
-            &format!("/api/v1/conversations/{id}/read"),
-            json!({"up_to": 1}),
+    let routes = [
+        Route::new("get", Method::GET, "/api/v1/conversations/{c}"),
+        Route::new("history", Method::GET, "/api/v1/conversations/{c}/messages"),
+        Route::new("send", Method::POST, "/api/v1/conversations/{c}/messages")
+            .with(json!({"body": "let me in", "client_id": "e1"})),
+        Route::new("read", Method::POST, "/api/v1/conversations/{c}/read")
+            .with(json!({"up_to": 1})),
+        Route::new(
+            "edit",
+            Method::PATCH,
+            "/api/v1/conversations/{c}/messages/{m}",
         )
-        .await?,
-        eve.call(
-            reqwest::Method::PATCH,
-            &format!("/api/v1/conversations/{id}/messages/{message_id}"),
-            Some(json!({"body": "mine now"})),
-        )
-        .await?,
-        eve.call(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/conversations/{id}/messages/{message_id}"),
-            None,
-        )
-        .await?,
-        // An id that does not exist, and one that is not an id, look the same.
-        eve.history("00000000-0000-0000-0000-000000000000", "")
-            .await?,
-        eve.history("not-an-id", "").await?,
+        .with(json!({"body": "mine now"})),
+        Route::new(
+            "delete",
+            Method::DELETE,
+            "/api/v1/conversations/{c}/messages/{m}",
+        ),
     ];
-    for (status, body) in &checks {
-        assert_eq!(*status, 404, "{body}");
-        assert_eq!(body["error"]["code"], "not_found");
-        assert!(!body.to_string().contains("private"));
+    let mut cases = Cases::new();
+    for route in &routes {
+        // Whatever the route, the conversation (or the message) is not there for eve: the same
+        // answer as for an id that never existed there, and nothing of what it holds.
+        let mut attempts = vec![(
+            format!("{} on alice's conversation", route.name),
+            id.as_str(),
+            unknown,
+        )];
+        if route.path.contains("{m}") {
+            attempts.push((
+                format!(
+                    "{} of alice's message through eve's own conversation",
+                    route.name
+                ),
+                own.as_str(),
+                own.as_str(),
+            ));
+        }
+        for (case, conversation, baseline) in attempts {
+            let outcome = async {
+                let never = route.call(&eve, baseline, unknown).await?;
+                let got = route.call(&eve, conversation, &message_id).await?;
+                expect_answer(&got, 404, &[("/error/code", json!("not_found"))])?;
+                expect_eq(&got, &never)?;
+                let text = got.1.to_string();
+                expect(
+                    ["private", "alice", "bob", message_id.as_str()]
+                        .iter()
+                        .all(|secret| !text.contains(secret)),
+                    format!("leaks: {text}"),
+                )
+            }
+            .await;
+            cases.record(case, outcome);
+        }
     }
-    assert!(eve.conversations().await?.is_empty());
+    cases.record(
+        "an id that is not an id looks like one that does not exist",
+        async {
+            let got = eve.history("not-an-id", "").await?;
+            expect_answer(&got, 404, &[("/error/code", json!("not_found"))])
+        }
+        .await,
+    );
+    // Starting "with bob", or sending to bob by name, gives eve her own conversation with him,
+    // never alice's.
+    cases.record(
+        "start",
+        async {
+            let (status, started) = eve
+                .post("/api/v1/conversations", json!({"with": "bob"}))
+                .await?;
+            expect_eq(status, 200)?;
+            let got = started["conversation"]["id"].as_str().unwrap_or_default();
+            expect(got == own && got != id, format!("started {got}"))?;
+            expect(
+                !started.to_string().contains("private"),
+                format!("leaks: {started}"),
+            )
+        }
+        .await,
+    );
+    cases.record(
+        "send to bob by name",
+        async {
+            let (status, sent) = eve
+                .post(
+                    "/api/v1/messages",
+                    json!({"to": "bob", "body": "hi bob", "client_id": "e2"}),
+                )
+                .await?;
+            expect_eq(status, 201)?;
+            expect_eq(
+                sent["message"]["conversation_id"].as_str(),
+                Some(own.as_str()),
+            )
+        }
+        .await,
+    );
+    cases.record(
+        "eve's list holds only her own conversation",
+        async {
+            let listed: Vec<String> = eve
+                .conversations()
+                .await?
+                .iter()
+                .filter_map(|c| c["id"].as_str().map(str::to_owned))
+                .collect();
+            expect_eq(listed, vec![own.clone()])
+        }
+        .await,
+    );
+    cases.finish()?;
     let (_, page) = alice.history(&id, "").await?;
     assert_eq!(bodies(&page), ["private"], "nothing changed");
+    assert_eq!(page["messages"][0]["edited"], false);
+    assert_eq!(
+        alice.conversations().await?[0]["unread"],
+        0,
+        "no read by eve"
+    );
     Ok(())
 }
 

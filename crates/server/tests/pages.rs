@@ -316,3 +316,83 @@ async fn a_cross_site_form_is_refused_with_a_page_not_json() -> anyhow::Result<(
     assert_eq!(header(response.headers(), "location")?, "/login");
     Ok(())
 }
+
+#[tokio::test]
+async fn an_outsider_gets_not_found_pages_for_a_conversation_and_changes_nothing(
+) -> anyhow::Result<()> {
+    let app = spawn_app(&[]).await?;
+    let (_, conversation, message) = alice_with_a_message(&app).await?;
+    anyhow::ensure!(app.register("eve", PASSWORD).await?.status() == 201);
+    let eve = browser_tab();
+    anyhow::ensure!(app.login_with(&eve, "eve", PASSWORD).await?.status() == 200);
+    let form = |body: &'static str| {
+        move |request: reqwest::RequestBuilder| {
+            request
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(body)
+        }
+    };
+    let c = &conversation;
+    let mut cases = Cases::new();
+    for (case, method, path, with_body) in [
+        (
+            "the conversation page",
+            reqwest::Method::GET,
+            format!("/conversations/{c}"),
+            None,
+        ),
+        (
+            "older messages",
+            reqwest::Method::GET,
+            format!("/conversations/{c}/older?before=2"),
+            None,
+        ),
+        (
+            "one message",
+            reqwest::Method::GET,
+            format!("/conversations/{c}/messages/{message}"),
+            None,
+        ),
+        (
+            "a send",
+            reqwest::Method::POST,
+            format!("/conversations/{c}/send"),
+            Some(form("body=let+me+in&client_id=e1")),
+        ),
+        (
+            "a read",
+            reqwest::Method::POST,
+            format!("/conversations/{c}/read"),
+            Some(form("up_to=1")),
+        ),
+    ] {
+        cases
+            .run(case, async {
+                let mut request = eve.request(method, app.url(&path));
+                if let Some(with_body) = with_body {
+                    request = with_body(request);
+                }
+                let response = request.send().await?;
+                expect_eq(response.status().as_u16(), 404)?;
+                let text = response.text().await?;
+                expect(
+                    ["hello", "alice", "bob"]
+                        .iter()
+                        .all(|secret| !text.contains(secret)),
+                    format!("leaks: {text}"),
+                )
+            })
+            .await;
+    }
+    cases.finish()?;
+    // Nothing changed: still one message, unread by bob (eve's read counted for nobody).
+    let bob = ApiUser::with_token(&app, &app.signed_up_again("bob").await?);
+    let (status, history) = bob
+        .get(&format!("/api/v1/conversations/{conversation}/messages"))
+        .await?;
+    assert_eq!(status, 200);
+    assert_eq!(history["messages"].as_array().map(Vec::len), Some(1));
+    let (_, listed) = bob.get("/api/v1/conversations").await?;
+    assert_eq!(listed["conversations"][0]["unread"], 1);
+    Ok(())
+}

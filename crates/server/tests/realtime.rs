@@ -2,6 +2,7 @@
 
 mod common;
 
+use common::cases::{expect, expect_eq, Cases};
 use common::{spawn_app, TestApp};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -408,15 +409,136 @@ async fn typing_reaches_the_peer_and_is_rate_limited() -> anyhow::Result<()> {
     }
     bob_socket
         .assert_no("typing", Duration::from_millis(700))
+        .await
+}
+
+/// The error frame a socket answers `frame` with.
+async fn refusal(socket: &mut Socket, frame: Value) -> anyhow::Result<Value> {
+    socket.send(frame).await?;
+    socket.next_of("error").await
+}
+
+#[tokio::test]
+async fn an_outsiders_socket_gets_errors_and_nothing_of_a_conversation() -> anyhow::Result<()> {
+    let app = spawn_app(&[]).await?;
+    let alice = Person::new(&app, "alice").await?;
+    let bob = Person::new(&app, "bob").await?;
+    let eve = Person::new(&app, "eve").await?;
+    let conversation = alice.start_with(&app.base, &bob).await?;
+    let mut alice_socket = alice.socket(&app.base).await?;
+    let mut bob_socket = bob.socket(&app.base).await?;
+    let mut eve_socket = eve.socket(&app.base).await?;
+    alice.send_rest(&app.base, &bob, "private").await?;
+    for socket in [&mut alice_socket, &mut bob_socket] {
+        assert_eq!(socket.bodies(1).await?, ["private"]);
+    }
+    let unknown = uuid::Uuid::new_v4().to_string();
+
+    let mut cases = Cases::new();
+    for (case, frame) in [
+        (
+            "a send to the conversation's id",
+            json!({"type": "send", "conversation_id": conversation, "body": "let me in", "client_id": "e1"}),
+        ),
+        (
+            "typing in it",
+            json!({"type": "typing", "conversation_id": conversation}),
+        ),
+    ] {
+        // The same answer as for an id that never existed, naming nothing of the conversation.
+        let never = frame.to_string().replace(&conversation, &unknown);
+        let outcome = async {
+            let got = refusal(&mut eve_socket, frame).await?;
+            let want = refusal(&mut eve_socket, serde_json::from_str(&never)?).await?;
+            expect_eq(&got["code"], &json!("not_found"))?;
+            expect_eq(&got, &want)?;
+            let text = got.to_string();
+            expect(
+                ["private", "alice", "bob", conversation.as_str()]
+                    .iter()
+                    .all(|secret| !text.contains(secret)),
+                format!("leaks: {text}"),
+            )
+        }
+        .await;
+        cases.record(case, outcome);
+    }
+    // A send by name to a member lands in eve's own conversation with him, never in theirs.
+    cases.record(
+        "a send to bob by name",
+        async {
+            eve_socket
+                .send(json!({"type": "send", "to": "bob", "body": "hi bob", "client_id": "e2"}))
+                .await?;
+            let ack = eve_socket.next_of("ack").await?;
+            let landed = ack["message"]["conversation_id"]
+                .as_str()
+                .unwrap_or_default();
+            expect(landed != conversation, format!("landed in {landed}"))
+        }
+        .await,
+    );
+    // Resuming from the start, by frame or by URL, replays eve's own events only.
+    let mut resumed = Connect::new(&app.base)
+        .bearer(&eve.token)
+        .after(Some(0))
+        .open()
         .await?;
-    // Not a member: an error, and nothing reaches anyone.
-    let carol = Person::new(&app, "carol").await?;
-    let mut carol_socket = carol.socket(&app.base).await?;
-    carol_socket
-        .send(json!({"type": "typing", "conversation_id": conversation}))
+    eve_socket
+        .send(json!({"type": "resume", "after": 0}))
         .await?;
-    assert_eq!(carol_socket.next_of("error").await?["code"], "not_found");
-    Ok(())
+    for (case, socket) in [
+        ("a resume frame", &mut eve_socket),
+        ("a resume in the URL", &mut resumed),
+    ] {
+        let outcome = async {
+            let mut seen = Vec::new();
+            loop {
+                let frame =
+                    match tokio::time::timeout(Duration::from_millis(700), socket.next()).await {
+                        Ok(frame) => frame?,
+                        Err(_) => break,
+                    };
+                seen.push(frame);
+            }
+            let text = serde_json::to_string(&seen)?;
+            expect(
+                !text.contains(&conversation) && !text.contains("private"),
+                format!("replayed their conversation: {text}"),
+            )?;
+            // Not an empty replay: eve's own conversation is in it.
+            expect(
+                text.contains("hi bob"),
+                format!("eve's own message is missing: {text}"),
+            )
+        }
+        .await;
+        cases.record(case, outcome);
+    }
+    // Nothing of eve's reached alice or bob about their conversation.
+    cases.record(
+        "no typing reached bob",
+        bob_socket
+            .assert_no("typing", Duration::from_millis(300))
+            .await,
+    );
+    cases.finish()?;
+    let history: Value = alice
+        .http
+        .get(app.url(&format!("/api/v1/conversations/{conversation}/messages")))
+        .bearer_auth(&alice.token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let bodies: Vec<&str> = history["messages"]
+        .as_array()
+        .map(|m| m.iter().filter_map(|m| m["body"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(bodies, ["private"], "nothing was added");
+    alice_socket
+        .assert_no("message.new", Duration::from_millis(300))
+        .await
 }
 
 #[tokio::test]

@@ -17,11 +17,8 @@ use std::net::SocketAddr;
 use tower_cookies::Cookies;
 
 pub async fn home(State(state): State<ApiState>, cookies: Cookies) -> Redirect {
-    let logged_in = match cookies.get(http_api::auth::SESSION_COOKIE) {
-        Some(cookie) => matches!(
-            state.sessions.authenticate(cookie.value()).await,
-            Ok(Some(_))
-        ),
+    let logged_in = match http_api::auth::session_cookie(&cookies, state.settings.cookie_secure) {
+        Some(token) => matches!(state.sessions.authenticate(&token).await, Ok(Some(_))),
         None => false,
     };
     Redirect::to(if logged_in {
