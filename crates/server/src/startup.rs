@@ -311,6 +311,14 @@ fn router(state: AppState, roles: &[Role], gateway: Option<Gateway>) -> Router {
         }));
     }
     router
+        // Every answer, including health checks, unknown paths and refusals made before a
+        // face's own header layer runs (ASVS 14.4.4).
+        .layer(
+            tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+                axum::http::header::X_CONTENT_TYPE_OPTIONS,
+                axum::http::HeaderValue::from_static("nosniff"),
+            ),
+        )
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             body_timeout,
         ))

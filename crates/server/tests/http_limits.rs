@@ -40,6 +40,12 @@ async fn a_body_announced_over_the_limit_is_refused_before_it_is_read() -> anyho
             "{path}: {answer}"
         );
         assert!(
+            answer
+                .to_ascii_lowercase()
+                .contains("x-content-type-options: nosniff"),
+            "{path}: {answer}"
+        );
+        assert!(
             took < Duration::from_secs(5),
             "{path}: answered after {took:?}"
         );
