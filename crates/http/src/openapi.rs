@@ -21,7 +21,7 @@ use utoipa::{Modify, OpenApi};
         description = "An event-sourced, real-time messenger. Errors always have the shape \
                        {\"error\": {\"code\", \"message\", \"field\"?}}."
     ),
-    modifiers(&SecuritySchemes),
+    modifiers(&SecuritySchemes, &WebSocketPath),
     // The WebSocket at /api/v1/ws speaks these frames (JSON text, tagged by `type`).
     components(schemas(wire::ServerFrame, wire::ClientFrame)),
     tags(
@@ -51,6 +51,61 @@ impl Modify for SecuritySchemes {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// `GET /api/v1/ws`, served by the gateway (not an axum route of this crate), described here so the
+/// document lists every route the service answers.
+struct WebSocketPath;
+
+impl Modify for WebSocketPath {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
+        use utoipa::openapi::{ObjectBuilder, Required, ResponseBuilder, Type};
+        let response = |text: &str| ResponseBuilder::new().description(text).build();
+        let operation = OperationBuilder::new()
+            .tag("realtime")
+            .summary(Some("Real-time events over a WebSocket"))
+            .description(Some(
+                "Upgrade to a WebSocket. The server sends `ServerFrame`s (JSON text, tagged by \
+                 `type`): `hello` first, then every durable event of the user's conversations \
+                 with its `cursor`, and ephemeral `typing`/`presence`; the client sends \
+                 `ClientFrame`s (`send`, `typing`, `resume`, `visibility`). Close 4001: the \
+                 session ended; 4008: resume from your last cursor; 1009: frame too big.",
+            ))
+            .parameter(
+                ParameterBuilder::new()
+                    .name("after")
+                    .parameter_in(ParameterIn::Query)
+                    .required(Required::False)
+                    .description(Some("Replay every durable frame after this cursor first"))
+                    .schema(Some(
+                        ObjectBuilder::new()
+                            .schema_type(Type::Integer)
+                            .minimum(Some(0)),
+                    )),
+            )
+            .response("101", response("Switched to the WebSocket protocol"))
+            .response("401", response("Not logged in"))
+            .response(
+                "403",
+                response("A cookie session from another site (code cross_site_request)"),
+            )
+            .response("422", response("Invalid `after` (field `after`)"))
+            .response("400", response("Not a valid WebSocket handshake"))
+            .response("426", response("Not a WebSocket upgrade request"))
+            .security(utoipa::openapi::security::SecurityRequirement::new(
+                "session_cookie",
+                Vec::<String>::new(),
+            ))
+            .security(utoipa::openapi::security::SecurityRequirement::new(
+                "bearer",
+                Vec::<String>::new(),
+            ))
+            .build();
+        openapi
+            .paths
+            .add_path_operation("/api/v1/ws", vec![HttpMethod::Get], operation);
     }
 }
 

@@ -311,6 +311,12 @@ fn router(state: AppState, roles: &[Role], gateway: Option<Gateway>) -> Router {
         }));
     }
     router
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            body_timeout,
+        ))
+        .layer(axum::middleware::from_fn(
+            http_api::limits::refuse_oversized,
+        ))
         // Every answer, including health checks, unknown paths and refusals made before a
         // face's own header layer runs (ASVS 14.4.4).
         .layer(
@@ -319,12 +325,6 @@ fn router(state: AppState, roles: &[Role], gateway: Option<Gateway>) -> Router {
                 axum::http::HeaderValue::from_static("nosniff"),
             ),
         )
-        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
-            body_timeout,
-        ))
-        .layer(axum::middleware::from_fn(
-            http_api::limits::refuse_oversized,
-        ))
         .layer(axum::middleware::from_fn(crate::metrics::track))
 }
 

@@ -41,6 +41,10 @@ async fn the_served_document_is_valid_openapi_and_describes_served_routes() -> a
     // Every documented operation is routed: unauthenticated, each answers 401 or a
     // validation error, never "no such route" (404 with not_found, or 405).
     let paths = document["paths"].as_object().cloned().unwrap_or_default();
+    assert!(
+        paths.contains_key("/api/v1/ws"),
+        "the WebSocket route is described too"
+    );
     let client = reqwest::Client::new();
     let mut checked = 0;
     for (path, item) in &paths {
