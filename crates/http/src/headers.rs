@@ -39,6 +39,17 @@ pub async fn docs(mut response: Response) -> Response {
 /// not stored unless its route says otherwise (the docs' static files may be cached).
 pub async fn api(mut response: Response) -> Response {
     let headers = response.headers_mut();
+    // A JSON answer opened directly in a browser is a download, never a page (ASVS 14.4.2).
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if json {
+        headers
+            .entry(header::CONTENT_DISPOSITION)
+            .or_insert(HeaderValue::from_static(
+                "attachment; filename=\"api.json\"",
+            ));
+    }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -46,6 +57,25 @@ pub async fn api(mut response: Response) -> Response {
     headers
         .entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Text sent without a charset gets `charset=utf-8` (everything we serve is UTF-8), so no
+/// browser guesses one (ASVS 14.4.1). Static files come from `ServeDir`, which names none.
+pub async fn charset(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    let Some(kind) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return response;
+    };
+    let textual = kind.starts_with("text/") || kind.starts_with("application/javascript");
+    if textual && !kind.contains("charset") {
+        if let Ok(value) = HeaderValue::from_str(&format!("{kind}; charset=utf-8")) {
+            headers.insert(header::CONTENT_TYPE, value);
+        }
+    }
     response
 }
 

@@ -120,6 +120,9 @@ pub fn docs_router(web_dir: &Path) -> Router<ApiState> {
             get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], DOCS_INIT) }),
         )
         .nest_service("/api/docs/swagger-ui", swagger_ui_assets(web_dir))
+        // The package also ships sample pages (index.html, oauth2-redirect.html): they get the
+        // docs page's policy too, so none of its HTML can be framed or run foreign code.
+        .layer(map_response(headers::docs))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
             HeaderValue::from_static("public, max-age=3600"),

@@ -295,6 +295,11 @@ pub async fn prepare_database(config: &Config) -> anyhow::Result<PgPool> {
 
 fn router(state: AppState, roles: &[Role], gateway: Option<Gateway>) -> Router {
     let body_timeout = state.config.http_body_timeout;
+    // Served over https (PUBLIC_URL, COOKIE_SECURE): browsers must never fall back to http.
+    let hsts = state
+        .config
+        .cookie_secure
+        .then(|| axum::http::HeaderValue::from_static("max-age=31536000; includeSubDomains"));
     let mut router = Router::new()
         .merge(health::router())
         .fallback(not_found)
@@ -310,6 +315,13 @@ fn router(state: AppState, roles: &[Role], gateway: Option<Gateway>) -> Router {
             gateway,
         }));
     }
+    let router = match hsts {
+        Some(value) => router.layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+            axum::http::header::STRICT_TRANSPORT_SECURITY,
+            value,
+        )),
+        None => router,
+    };
     router
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             body_timeout,
@@ -325,6 +337,7 @@ fn router(state: AppState, roles: &[Role], gateway: Option<Gateway>) -> Router {
                 axum::http::HeaderValue::from_static("nosniff"),
             ),
         )
+        .layer(axum::middleware::map_response(http_api::headers::charset))
         .layer(axum::middleware::from_fn(crate::metrics::track))
 }
 

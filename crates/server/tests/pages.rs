@@ -396,3 +396,63 @@ async fn an_outsider_gets_not_found_pages_for_a_conversation_and_changes_nothing
     assert_eq!(listed["conversations"][0]["unread"], 1);
     Ok(())
 }
+
+#[tokio::test]
+async fn text_names_its_charset_json_downloads_and_package_pages_are_protected(
+) -> anyhow::Result<()> {
+    let app = spawn_app(&[]).await?;
+    let header = |response: &reqwest::Response, name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    for path in ["/static/app.js", "/static/app.css", "/api/docs/init.js"] {
+        let response = reqwest::get(app.url(path)).await?;
+        assert_eq!(response.status(), 200, "{path}");
+        let kind = header(&response, "content-type");
+        assert!(kind.contains("charset=utf-8"), "{path}: {kind}");
+    }
+    let response = reqwest::get(app.url("/api/v1/me")).await?;
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        header(&response, "content-disposition"),
+        r#"attachment; filename="api.json""#
+    );
+    for path in [
+        "/api/docs/swagger-ui/index.html",
+        "/api/docs/swagger-ui/oauth2-redirect.html",
+    ] {
+        let response = reqwest::get(app.url(path)).await?;
+        assert!(
+            header(&response, "content-security-policy").contains("frame-ancestors 'none'"),
+            "{path}"
+        );
+        assert_eq!(header(&response, "x-frame-options"), "DENY", "{path}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn browsers_are_told_to_stay_on_https_only_when_served_over_https() -> anyhow::Result<()> {
+    for (secure, expected) in [("true", true), ("false", false)] {
+        let app = spawn_app(&[("COOKIE_SECURE", secure)]).await?;
+        for path in ["/login", "/api/v1/me", "/healthz"] {
+            let response = reqwest::get(app.url(path)).await?;
+            let hsts = response
+                .headers()
+                .get("strict-transport-security")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            assert_eq!(
+                hsts.as_deref()
+                    .is_some_and(|v| v.starts_with("max-age=31536000")),
+                expected,
+                "COOKIE_SECURE={secure} {path}: {hsts:?}"
+            );
+        }
+    }
+    Ok(())
+}
