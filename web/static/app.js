@@ -133,8 +133,19 @@
     form.addEventListener("htmx:configRequest", function (event) {
       event.detail.parameters.client_id = newClientId();
     });
+    // A refused send answers with its real status and its reason, retargeted at #send-error:
+    // show the reason (htmx swaps no error answer by itself) and keep the typed text.
+    // (htmx fires beforeSwap on the target, which is outside the form.)
+    document.body.addEventListener("htmx:beforeSwap", function (event) {
+      const target = event.detail.target;
+      if (event.detail.xhr.status >= 400 && target && target.id === "send-error") {
+        event.detail.shouldSwap = true;
+        event.detail.isError = false;
+      }
+    });
     form.addEventListener("htmx:afterRequest", function (event) {
-      if (event.detail.successful) {
+      const status = event.detail.xhr ? event.detail.xhr.status : 0;
+      if (status >= 200 && status < 300) {
         form.reset();
         document.getElementById("send-error").textContent = "";
       }

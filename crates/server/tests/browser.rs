@@ -498,6 +498,35 @@ async fn scenario(alice: &Client, bob: &Client, base: &str) -> anyhow::Result<()
     })
     .await?;
     anyhow::ensure!(peer.contains("Alice"), "Bob's list names the peer {peer:?}");
+    // A refused send shows why and keeps what was typed (it used to wipe both at once).
+    alice
+        .execute(
+            "document.getElementById('compose').value = '   '; return null;",
+            vec![],
+        )
+        .await?;
+    click(alice, "form#send button[type=submit]").await?;
+    let error = eventually("#send-error for an empty message", || async {
+        let text = text_of(alice, "#send-error").await?;
+        anyhow::ensure!(!text.is_empty(), "#send-error is empty");
+        Ok(text)
+    })
+    .await?;
+    anyhow::ensure!(
+        error.contains("must not be empty"),
+        "#send-error reads {error:?}"
+    );
+    anyhow::ensure!(
+        value_of(alice, "textarea#compose").await? == "   ",
+        "a refused send emptied #compose"
+    );
+    expect_logged(alice, "Alice", &[&refused("/send", 422)]).await?;
+    alice
+        .execute(
+            "document.getElementById('compose').value = ''; return null;",
+            vec![],
+        )
+        .await?;
     let mut transcript: Transcript = vec![];
     send(alice, "hello bob").await?;
     transcript.push((true, "hello bob"));

@@ -302,13 +302,15 @@ pub struct SendForm {
     client_id: String,
 }
 
-/// Shown beside the send box instead of appending anything.
-fn send_error(message: &str) -> Response {
+/// Shown beside the send box instead of appending anything, with the refusal's real status, so the
+/// page keeps the typed text (it clears the box only after a successful send).
+fn send_error(status: StatusCode, message: &str) -> Response {
     let escaped = message
         .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;");
     (
+        status,
         [
             (
                 HeaderName::from_static("hx-retarget"),
@@ -335,21 +337,35 @@ pub async fn send(
     };
     let body = match MessageBody::parse(&form.body) {
         Ok(body) => body,
-        Err(e) => return send_error(&format!("The message {}.", e.message)),
+        Err(e) => {
+            return send_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &format!("The message {}.", e.message),
+            )
+        }
     };
     let Ok(client_id) = ClientId::parse(&form.client_id) else {
-        return send_error("Reload the page and try again.");
+        return send_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Reload the page and try again.",
+        );
     };
     let me = auth.session.user_id;
     if within(&state.rate, Limit::Send, me).await.is_err() {
-        return send_error("You are sending too fast; wait a moment.");
+        return send_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "You are sending too fast; wait a moment.",
+        );
     }
     let sent = match state.conversations.send(id, me, client_id, body).await {
         Ok(sent) => sent,
         Err(AppError::NotFound(_)) => return render::error(ApiError::not_found("conversation")),
         Err(error) => {
             tracing::warn!(%error, "a web send failed");
-            return send_error("The message could not be sent; please try again.");
+            return send_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The message could not be sent; please try again.",
+            );
         }
     };
     // Answered from the stored event, as the API does: a send never waits for a read model.
