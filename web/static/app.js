@@ -30,7 +30,12 @@
       if (frame.cursor && frame.type !== "hello") cursor = Math.max(cursor, frame.cursor);
       handle(frame);
     };
-    socket.onclose = function () {
+    socket.onclose = function (event) {
+      // 4001: this session ended (logged out here or elsewhere, revoked): log in again.
+      if (event.code === 4001) {
+        location.href = "/login";
+        return;
+      }
       document.body.classList.add("offline");
       setTimeout(connect, delay);
       delay = Math.min(delay * 2, 10000);

@@ -667,6 +667,34 @@ async fn scenario(alice: &Client, bob: &Client, base: &str) -> anyhow::Result<()
     .await?;
     click(bob, "button#logout").await?;
     wait_for_path(bob, "Bob to land on /login", |p| p == "/login").await?;
+
+    // Alice ends her browser's session from elsewhere ("log out everywhere else" from another
+    // device): the open conversation page goes to /login by itself, at once.
+    alice.goto(&format!("{base}{path}")).await?;
+    wait_for_transcript(alice, true, &transcript).await?;
+    let http = reqwest::Client::new();
+    let login: serde_json::Value = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"username": "alice", "password": PASSWORD}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = login["token"].as_str().unwrap_or_default();
+    let ended = http
+        .delete(format!("{base}/api/v1/sessions"))
+        .bearer_auth(token)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        ended.status() == 200,
+        "log out elsewhere: {}",
+        ended.status()
+    );
+    wait_for_path(alice, "Alice's ended session to land on /login", |p| {
+        p == "/login"
+    })
+    .await?;
     for (client, who) in [(alice, "Alice"), (bob, "Bob")] {
         expect_logged(client, who, &[]).await?;
     }

@@ -456,3 +456,38 @@ async fn browsers_are_told_to_stay_on_https_only_when_served_over_https() -> any
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn an_htmx_request_without_a_session_takes_the_page_to_login() -> anyhow::Result<()> {
+    let app = spawn_app(&[]).await?;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let path = format!("/conversations/{}/send", uuid::Uuid::new_v4());
+    let send = |htmx: bool| {
+        let mut request = client
+            .post(app.url(&path))
+            .header("origin", "http://chat.test")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("body=hello&client_id=c1");
+        if htmx {
+            request = request.header("hx-request", "true");
+        }
+        request.send()
+    };
+    // htmx: a 401 whose HX-Redirect takes the whole page to /login (not the login page pasted
+    // into the conversation).
+    let response = send(true).await?;
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        response
+            .headers()
+            .get("hx-redirect")
+            .and_then(|v| v.to_str().ok()),
+        Some("/login")
+    );
+    // A plain form post: redirected, as before.
+    let response = send(false).await?;
+    assert!(response.status().is_redirection(), "{}", response.status());
+    Ok(())
+}

@@ -45,7 +45,9 @@ pub fn notice(status: StatusCode, message: &'static str) -> Response {
     (status, Html(format!("<!doctype html><meta charset=utf-8><title>chat</title><p>{message} <a href=\"/\">Back</a></p>"))).into_response()
 }
 
-/// A logged-in visitor; anyone else is sent to the login page.
+/// A logged-in visitor; anyone else is sent to the login page: a page load by a redirect, an htmx
+/// request (a send, a fragment) by a 401 whose `HX-Redirect` takes the whole page there, instead of
+/// the login page being pasted into the conversation.
 pub struct Visitor(pub Authenticated);
 
 impl FromRequestParts<ApiState> for Visitor {
@@ -58,7 +60,18 @@ impl FromRequestParts<ApiState> for Visitor {
         match Authenticated::from_request_parts(parts, state).await {
             Ok(auth) => Ok(Self(auth)),
             Err(e) if e.status() == StatusCode::UNAUTHORIZED => {
-                Err(Redirect::to("/login").into_response())
+                if parts.headers.contains_key("hx-request") {
+                    Err((
+                        StatusCode::UNAUTHORIZED,
+                        [(
+                            axum::http::HeaderName::from_static("hx-redirect"),
+                            axum::http::HeaderValue::from_static("/login"),
+                        )],
+                    )
+                        .into_response())
+                } else {
+                    Err(Redirect::to("/login").into_response())
+                }
             }
             Err(e) => Err(error(e)),
         }
