@@ -64,6 +64,8 @@ impl Driver {
         let port = free_port()?;
         let mut child = Command::new(program)
             .arg(format!("--port={port}"))
+            // Not UTC, and not a whole hour off it: times on the page must be the viewer's.
+            .env("TZ", "Asia/Kolkata")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -200,6 +202,30 @@ async fn expect_logged(client: &Client, who: &str, expected: &[&str]) -> anyhow:
         "{who}'s browser logged:\n{}",
         unexpected.join("\n")
     );
+    Ok(())
+}
+
+/// Every message time is the viewer's local time (the browser runs in Asia/Kolkata, UTC+05:30),
+/// the first message of a day is preceded by a day line, and today's says "Today".
+async fn expect_local_times(client: &Client) -> anyhow::Result<()> {
+    let times = client
+        .find_all(Locator::Css("#messages .message time"))
+        .await?;
+    anyhow::ensure!(!times.is_empty(), "no <time> in the messages");
+    let kolkata = chrono::FixedOffset::east_opt(5 * 3600 + 30 * 60)
+        .ok_or_else(|| anyhow::anyhow!("offset"))?;
+    for time in times {
+        let datetime = time.attr("datetime").await?.unwrap_or_default();
+        let instant = chrono::DateTime::parse_from_rfc3339(&datetime)?;
+        let expected = instant.with_timezone(&kolkata).format("%H:%M").to_string();
+        let shown = time.text().await?;
+        anyhow::ensure!(
+            shown == expected,
+            "{datetime} shown as {shown:?}, not {expected:?}"
+        );
+    }
+    let first_line = text_of(client, "#messages .day").await?;
+    anyhow::ensure!(first_line == "Today", "the day line reads {first_line:?}");
     Ok(())
 }
 
@@ -535,6 +561,12 @@ async fn scenario(alice: &Client, bob: &Client, base: &str) -> anyhow::Result<()
         value_of(alice, "textarea#compose").await?.is_empty(),
         "#compose was not emptied after sending"
     );
+    expect_local_times(alice).await?;
+    // Right-to-left text lays itself out: bodies, previews and inputs take their direction from it.
+    for css in ["#messages .message .body", "textarea#compose"] {
+        let dir = alice.find(Locator::Css(css)).await?.attr("dir").await?;
+        anyhow::ensure!(dir.as_deref() == Some("auto"), "{css} has dir {dir:?}");
+    }
     wait_for_text(bob, &format!("{item} .unread.badge"), "1").await?;
     wait_for_text(bob, &format!("{item} .last"), "hello bob").await?;
     assert_not_reloaded(bob, "Bob").await?;

@@ -78,8 +78,16 @@ impl MessageView {
         self.message.body.as_deref().unwrap_or_default()
     }
 
+    /// The UTC time, shown until the page's script puts it in the viewer's time zone.
     pub fn time(&self) -> String {
         self.message.sent_at.format("%H:%M").to_string()
+    }
+
+    /// The instant, for `<time datetime>`: the script reads it to show local time and dates.
+    pub fn datetime(&self) -> String {
+        self.message
+            .sent_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     }
 }
 
