@@ -90,6 +90,23 @@
   localize();
   document.body.addEventListener("htmx:afterSettle", localize);
 
+  // Older messages load as the list scrolls up to its top (the "older" line comes into view inside
+  // the list, not the window); they go above what the reader sees, so the reader's place is kept.
+  let fromBottom = null;
+  document.body.addEventListener("htmx:beforeSwap", function (event) {
+    const box = document.getElementById("messages");
+    if (box && event.detail.target && event.detail.target.id === "older") {
+      fromBottom = box.scrollHeight - box.scrollTop;
+    }
+  });
+  document.body.addEventListener("htmx:afterSettle", function () {
+    const box = document.getElementById("messages");
+    if (box && fromBottom !== null) {
+      box.scrollTop = box.scrollHeight - fromBottom;
+      fromBottom = null;
+    }
+  });
+
   function scrollDown() {
     const box = document.getElementById("messages");
     if (box) box.scrollTop = box.scrollHeight;

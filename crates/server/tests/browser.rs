@@ -700,11 +700,71 @@ async fn scenario(alice: &Client, bob: &Client, base: &str) -> anyhow::Result<()
     click(bob, "button#logout").await?;
     wait_for_path(bob, "Bob to land on /login", |p| p == "/login").await?;
 
+    // Older history: past one page (50), scrolling the list to its top loads the earlier
+    // messages, a page at a time, and the reader stays where they were.
+    let http = reqwest::Client::new();
+    let login: serde_json::Value = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"username": "bob", "password": PASSWORD}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let bob_token = login["token"].as_str().unwrap_or_default().to_owned();
+    for n in 0..60 {
+        let sent = http
+            .post(format!("{base}/api/v1/conversations/{conversation}/messages"))
+            .bearer_auth(&bob_token)
+            .json(&serde_json::json!({"body": format!("later {n}"), "client_id": format!("later-{n}")}))
+            .send()
+            .await?;
+        anyhow::ensure!(sent.status() == 201, "send {n}: {}", sent.status());
+    }
+    let all = transcript.len() + 60;
+    alice.goto(&format!("{base}{path}")).await?;
+    eventually("the newest page of messages", || async {
+        let shown = messages(alice).await?.len();
+        anyhow::ensure!(shown == 50, "{shown} shown");
+        Ok(())
+    })
+    .await?;
+    let mut loaded = 50;
+    while loaded < all {
+        let top = messages(alice)
+            .await?
+            .first()
+            .map(|m| m.seq)
+            .unwrap_or_default();
+        alice
+            .execute(
+                "document.getElementById('messages').scrollTop = 0; return null;",
+                vec![],
+            )
+            .await?;
+        loaded = eventually("an older page to load", || async {
+            let shown = messages(alice).await?.len();
+            anyhow::ensure!(shown > loaded, "still {shown}");
+            Ok(shown)
+        })
+        .await?;
+        let in_view = alice
+            .execute(
+                "const box = document.getElementById('messages').getBoundingClientRect();
+                 const m = document.querySelector(`#messages .message[data-seq='${arguments[0]}']`)
+                   .getBoundingClientRect();
+                 return m.bottom > box.top && m.top < box.bottom;",
+                vec![json!(top)],
+            )
+            .await?;
+        anyhow::ensure!(
+            in_view == json!(true),
+            "message {top} left the view after loading"
+        );
+    }
+    anyhow::ensure!(loaded == all, "{loaded} of {all} shown");
+
     // Alice ends her browser's session from elsewhere ("log out everywhere else" from another
     // device): the open conversation page goes to /login by itself, at once.
-    alice.goto(&format!("{base}{path}")).await?;
-    wait_for_transcript(alice, true, &transcript).await?;
-    let http = reqwest::Client::new();
     let login: serde_json::Value = http
         .post(format!("{base}/api/v1/auth/login"))
         .json(&serde_json::json!({"username": "alice", "password": PASSWORD}))
