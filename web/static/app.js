@@ -142,7 +142,7 @@
       case "message.new": {
         const m = frame.message;
         if (!document.getElementById("msg-" + m.id)) {
-          htmx.ajax("GET", "/conversations/" + conversation + "/messages/" + m.id, { target: "#messages", swap: "beforeend" }).then(scrollDown);
+          htmx.ajax("GET", "/conversations/" + conversation + "/messages/" + m.id, { target: "#messages", swap: "beforeend" });
         }
         if (m.sender.id !== me) {
           document.getElementById("typing").textContent = "";
@@ -219,13 +219,29 @@
         socket.send(JSON.stringify({ type: "typing", conversation_id: conversation }));
       }
     });
+    // A reader who scrolled up to read older messages stays there when new ones arrive; a button
+    // says there are new ones and takes them down.
+    const box = document.getElementById("messages");
+    const newMessages = document.getElementById("new-messages");
+    let atBottom = true;
+    box.addEventListener("scroll", function () {
+      atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+      if (atBottom) newMessages.hidden = true;
+    });
+    newMessages.addEventListener("click", function () {
+      scrollDown();
+      newMessages.hidden = true;
+    });
+    form.addEventListener("htmx:afterRequest", function (event) {
+      if (event.detail.xhr && event.detail.xhr.status < 300) scrollDown();
+    });
     document.body.addEventListener("htmx:afterSwap", function (event) {
       if (event.detail.target.id === "messages") {
         const seen = new Set();
         document.querySelectorAll("#messages .message").forEach(function (m) {
           if (seen.has(m.id)) m.remove(); else seen.add(m.id);
         });
-        scrollDown();
+        if (atBottom) scrollDown(); else newMessages.hidden = false;
         showReceipt();
       }
     });

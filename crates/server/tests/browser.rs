@@ -747,21 +747,61 @@ async fn scenario(alice: &Client, bob: &Client, base: &str) -> anyhow::Result<()
             Ok(shown)
         })
         .await?;
-        let in_view = alice
-            .execute(
-                "const box = document.getElementById('messages').getBoundingClientRect();
-                 const m = document.querySelector(`#messages .message[data-seq='${arguments[0]}']`)
-                   .getBoundingClientRect();
-                 return m.bottom > box.top && m.top < box.bottom;",
-                vec![json!(top)],
-            )
-            .await?;
-        anyhow::ensure!(
-            in_view == json!(true),
-            "message {top} left the view after loading"
-        );
+        // The place is restored once the swap settles, a moment after the messages appear.
+        eventually("the reader's place to be kept", || async {
+            let in_view = alice
+                .execute(
+                    "const box = document.getElementById('messages').getBoundingClientRect();
+                     const m = document.querySelector(`#messages .message[data-seq='${arguments[0]}']`)
+                       .getBoundingClientRect();
+                     return m.bottom > box.top && m.top < box.bottom;",
+                    vec![json!(top)],
+                )
+                .await?;
+            anyhow::ensure!(in_view == json!(true), "message {top} is out of view");
+            Ok(())
+        })
+        .await?;
     }
     anyhow::ensure!(loaded == all, "{loaded} of {all} shown");
+
+    // Scrolled up, Alice is not pulled down by a new message; a button offers to go there.
+    let scroll_top = "return document.getElementById('messages').scrollTop;";
+    let before = alice.execute(scroll_top, vec![]).await?;
+    let sent = http
+        .post(format!(
+            "{base}/api/v1/conversations/{conversation}/messages"
+        ))
+        .bearer_auth(&bob_token)
+        .json(&serde_json::json!({"body": "while you read", "client_id": "while-you-read"}))
+        .send()
+        .await?;
+    anyhow::ensure!(sent.status() == 201, "send: {}", sent.status());
+    eventually("the new message and the button", || async {
+        let shown = messages(alice).await?.len();
+        anyhow::ensure!(shown == all + 1, "{shown} shown");
+        let button = alice.find(Locator::Css("#new-messages")).await?;
+        anyhow::ensure!(button.is_displayed().await?, "#new-messages is hidden");
+        Ok(())
+    })
+    .await?;
+    let after = alice.execute(scroll_top, vec![]).await?;
+    anyhow::ensure!(before == after, "the list moved from {before} to {after}");
+    click(alice, "#new-messages").await?;
+    eventually("the list to reach the new message", || async {
+        let bottom = alice
+            .execute(
+                "const b = document.getElementById('messages');
+                 return b.scrollHeight - b.scrollTop - b.clientHeight < 80;",
+                vec![],
+            )
+            .await?;
+        anyhow::ensure!(bottom == json!(true), "not at the bottom");
+        let button = alice.find(Locator::Css("#new-messages")).await?;
+        anyhow::ensure!(!button.is_displayed().await?, "#new-messages still shown");
+        Ok(())
+    })
+    .await?;
 
     // Alice ends her browser's session from elsewhere ("log out everywhere else" from another
     // device): the open conversation page goes to /login by itself, at once.
