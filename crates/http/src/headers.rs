@@ -35,8 +35,8 @@ pub async fn docs(mut response: Response) -> Response {
     response
 }
 
-/// Marks an API answer: not sniffed (a JSON body is never run as a script or shown as HTML), and
-/// not stored unless its route says otherwise (the docs' static files may be cached).
+/// Marks an API answer: not stored unless its route says otherwise (the docs' static files may be
+/// cached). Not sniffed either, as every answer ([`every_answer`]).
 pub async fn api(mut response: Response) -> Response {
     let headers = response.headers_mut();
     // A JSON answer opened directly in a browser is a download, never a page (ASVS 14.4.2).
@@ -50,20 +50,22 @@ pub async fn api(mut response: Response) -> Response {
                 "attachment; filename=\"api.json\"",
             ));
     }
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
     headers
         .entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
     response
 }
 
-/// Text sent without a charset gets `charset=utf-8` (everything we serve is UTF-8), so no
-/// browser guesses one (ASVS 14.4.1). Static files come from `ServeDir`, which names none.
-pub async fn charset(mut response: Response) -> Response {
+/// What every answer of the service gets, whichever face or refusal made it, applied once by the
+/// server around everything: not sniffed (a JSON body is never run as a script, a text never shown
+/// as HTML; ASVS 14.4.4), and text without a charset gets `charset=utf-8` (everything we serve is
+/// UTF-8, and `ServeDir` names none; ASVS 14.4.1).
+pub async fn every_answer(mut response: Response) -> Response {
     let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     let Some(kind) = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -86,10 +88,6 @@ fn protect_html(headers: &mut HeaderMap, policy: &'static str) {
     );
     // For browsers without CSP's frame-ancestors.
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
     headers.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("same-origin"),

@@ -329,15 +329,10 @@ fn router(state: AppState, roles: &[Role], gateway: Option<Gateway>) -> Router {
         .layer(axum::middleware::from_fn(
             http_api::limits::refuse_oversized,
         ))
-        // Every answer, including health checks, unknown paths and refusals made before a
-        // face's own header layer runs (ASVS 14.4.4).
-        .layer(
-            tower_http::set_header::SetResponseHeaderLayer::if_not_present(
-                axum::http::header::X_CONTENT_TYPE_OPTIONS,
-                axum::http::HeaderValue::from_static("nosniff"),
-            ),
-        )
-        .layer(axum::middleware::map_response(http_api::headers::charset))
+        // Outside every face and early refusal (the 413 above), so nothing escapes it.
+        .layer(axum::middleware::map_response(
+            http_api::headers::every_answer,
+        ))
         .layer(axum::middleware::from_fn(crate::metrics::track))
 }
 

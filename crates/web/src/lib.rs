@@ -65,11 +65,7 @@ pub fn router(state: ApiState) -> Router {
                 web_dir.join("node_modules/htmx.org/dist/htmx.min.js"),
             ),
         )
-        .layer(cache)
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ));
+        .layer(cache);
     pages.merge(assets)
 }
 
