@@ -131,17 +131,7 @@ impl Hub {
 
     /// Every open socket's user and session, to check which sessions still exist.
     pub fn sessions(&self) -> Vec<(UserId, Box<str>)> {
-        self.sockets
-            .lock()
-            .map(|sockets| {
-                sockets
-                    .iter()
-                    .flat_map(|(user, list)| {
-                        list.iter().map(|s| (*user, s.state.session_id.clone()))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.each_socket(|user, s| (user, s.state.session_id.clone()))
     }
 
     pub fn unregister(&self, user: UserId, id: u64) {
@@ -178,15 +168,17 @@ impl Hub {
 
     /// Every open socket here with whether it is visible, for presence heartbeats.
     pub fn sockets(&self) -> Vec<(UserId, u64, bool)> {
+        self.each_socket(|user, s| (user, s.id, s.state.visible.load(Ordering::Relaxed)))
+    }
+
+    /// What `pick` takes from each open socket, copied out so the lock is not held by the caller.
+    fn each_socket<T>(&self, pick: impl Fn(UserId, &Socket) -> T) -> Vec<T> {
         self.sockets
             .lock()
             .map(|sockets| {
                 sockets
                     .iter()
-                    .flat_map(|(user, list)| {
-                        list.iter()
-                            .map(|s| (*user, s.id, s.state.visible.load(Ordering::Relaxed)))
-                    })
+                    .flat_map(|(user, list)| list.iter().map(|s| pick(*user, s)))
                     .collect()
             })
             .unwrap_or_default()
