@@ -22,15 +22,7 @@ pub async fn save_checkpoint(
     subscriber: &str,
     position: i64,
 ) -> Result<(), Error> {
-    sqlx::query(
-        "INSERT INTO checkpoints (subscriber, position, updated_at) VALUES ($1, $2, now())
-         ON CONFLICT (subscriber) DO UPDATE SET position = EXCLUDED.position, updated_at = now()",
-    )
-    .bind(subscriber)
-    .bind(position)
-    .execute(conn)
-    .await?;
-    Ok(())
+    upsert(conn, UPSERT, subscriber, position).await
 }
 
 /// Moves a consumer's checkpoint forward as part of its batch, like [`save_checkpoint`], and lets
@@ -47,15 +39,30 @@ pub async fn advance_checkpoint(
     subscriber: &str,
     position: i64,
 ) -> Result<(), Error> {
-    sqlx::query(
-        "WITH replayable AS (SELECT set_config('synchronous_commit', 'off', true))
-         INSERT INTO checkpoints (subscriber, position, updated_at)
-         SELECT $1, $2, now() FROM replayable
-         ON CONFLICT (subscriber) DO UPDATE SET position = EXCLUDED.position, updated_at = now()",
-    )
-    .bind(subscriber)
-    .bind(position)
-    .execute(conn)
-    .await?;
+    upsert(conn, REPLAYABLE_UPSERT, subscriber, position).await
+}
+
+const UPSERT: &str =
+    "INSERT INTO checkpoints (subscriber, position, updated_at) VALUES ($1, $2, now())
+     ON CONFLICT (subscriber) DO UPDATE SET position = EXCLUDED.position, updated_at = now()";
+
+/// [`UPSERT`], turning off the flush wait of its transaction in the same statement.
+const REPLAYABLE_UPSERT: &str =
+    "WITH replayable AS (SELECT set_config('synchronous_commit', 'off', true))
+     INSERT INTO checkpoints (subscriber, position, updated_at)
+     SELECT $1, $2, now() FROM replayable
+     ON CONFLICT (subscriber) DO UPDATE SET position = EXCLUDED.position, updated_at = now()";
+
+async fn upsert(
+    conn: &mut PgConnection,
+    sql: &'static str,
+    subscriber: &str,
+    position: i64,
+) -> Result<(), Error> {
+    sqlx::query(sql)
+        .bind(subscriber)
+        .bind(position)
+        .execute(conn)
+        .await?;
     Ok(())
 }
