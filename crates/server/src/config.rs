@@ -162,17 +162,9 @@ impl Config {
                 .filter(|v| !v.trim().is_empty())
                 .is_none(),
             log_format,
-            shutdown_grace: Duration::from_secs(parse_number(&get, "SHUTDOWN_GRACE_SECS", "10")?),
-            http_header_timeout: Duration::from_millis(parse_number(
-                &get,
-                "HTTP_HEADER_TIMEOUT_MS",
-                "10000",
-            )?),
-            http_body_timeout: Duration::from_millis(parse_number(
-                &get,
-                "HTTP_BODY_TIMEOUT_MS",
-                "15000",
-            )?),
+            shutdown_grace: parse_duration(&get, "SHUTDOWN_GRACE_SECS", "10")?,
+            http_header_timeout: parse_duration(&get, "HTTP_HEADER_TIMEOUT_MS", "10000")?,
+            http_body_timeout: parse_duration(&get, "HTTP_BODY_TIMEOUT_MS", "15000")?,
             rate_limits: parse_rate_limits(&get)?,
             cookie_secure: parse_bool(
                 &get,
@@ -183,16 +175,8 @@ impl Config {
                     "false"
                 },
             )?,
-            session_idle_timeout: Duration::from_secs(parse_number(
-                &get,
-                "SESSION_IDLE_TIMEOUT_SECS",
-                "604800",
-            )?),
-            session_max_age: Duration::from_secs(parse_number(
-                &get,
-                "SESSION_MAX_AGE_SECS",
-                "2592000",
-            )?),
+            session_idle_timeout: parse_duration(&get, "SESSION_IDLE_TIMEOUT_SECS", "604800")?,
+            session_max_age: parse_duration(&get, "SESSION_MAX_AGE_SECS", "2592000")?,
             login_failures_per_username_and_address: parse_number(
                 &get,
                 "LOGIN_FAILURES_PER_USERNAME_AND_ADDRESS",
@@ -200,21 +184,13 @@ impl Config {
             )?,
             login_slowdown_after: parse_number(&get, "LOGIN_SLOWDOWN_AFTER", "5")?,
             login_failures_per_address: parse_number(&get, "LOGIN_FAILURES_PER_ADDRESS", "20")?,
-            login_failure_window: Duration::from_secs(parse_number(
-                &get,
-                "LOGIN_FAILURE_WINDOW_SECS",
-                "900",
-            )?),
+            login_failure_window: parse_duration(&get, "LOGIN_FAILURE_WINDOW_SECS", "900")?,
             redis_key_prefix: get("REDIS_KEY_PREFIX", "chat:"),
             nats_stream: get("NATS_STREAM", "CHAT"),
             nats_subject_prefix: get("NATS_SUBJECT_PREFIX", "chat"),
-            presence_ttl: Duration::from_millis(parse_number(&get, "PRESENCE_TTL_MS", "60000")?),
-            ws_ping_interval: Duration::from_millis(parse_number(&get, "WS_PING_MS", "25000")?),
-            ws_idle_timeout: Duration::from_millis(parse_number(
-                &get,
-                "WS_IDLE_TIMEOUT_MS",
-                "60000",
-            )?),
+            presence_ttl: parse_duration(&get, "PRESENCE_TTL_MS", "60000")?,
+            ws_ping_interval: parse_duration(&get, "WS_PING_MS", "25000")?,
+            ws_idle_timeout: parse_duration(&get, "WS_IDLE_TIMEOUT_MS", "60000")?,
             telegram_bot_token: lookup("TELEGRAM_BOT_TOKEN")
                 .filter(|v| !v.trim().is_empty())
                 .map(SecretString::from),
@@ -240,17 +216,9 @@ impl Config {
                 &["http", "https"],
             )?,
             telegram_bot_username: lookup("TELEGRAM_BOT_USERNAME").filter(|v| !v.trim().is_empty()),
-            notify_grace: Duration::from_millis(parse_number(&get, "NOTIFY_GRACE_MS", "5000")?),
-            notify_edit_interval: Duration::from_millis(parse_number(
-                &get,
-                "NOTIFY_EDIT_INTERVAL_MS",
-                "3000",
-            )?),
-            telegram_poll_timeout: Duration::from_secs(parse_number(
-                &get,
-                "TELEGRAM_POLL_TIMEOUT_SECS",
-                "25",
-            )?),
+            notify_grace: parse_duration(&get, "NOTIFY_GRACE_MS", "5000")?,
+            notify_edit_interval: parse_duration(&get, "NOTIFY_EDIT_INTERVAL_MS", "3000")?,
+            telegram_poll_timeout: parse_duration(&get, "TELEGRAM_POLL_TIMEOUT_SECS", "25")?,
             web_dir: lookup("WEB_DIR")
                 .filter(|v| !v.trim().is_empty())
                 .map_or_else(default_web_dir, PathBuf::from),
@@ -398,6 +366,22 @@ fn parse_rate_limits(
         lookup: rate("RATE_LIMIT_LOOKUP", defaults.lookup)?,
         link: rate("RATE_LIMIT_LINK", defaults.link)?,
     }))
+}
+
+/// A duration in the unit its variable's name ends with (`_MS` or `_SECS`), so the two never
+/// disagree.
+fn parse_duration(
+    get: &impl Fn(&str, &str) -> String,
+    variable: &'static str,
+    default: &str,
+) -> Result<Duration, ConfigError> {
+    let amount: u64 = parse_number(get, variable, default)?;
+    if variable.ends_with("_MS") {
+        Ok(Duration::from_millis(amount))
+    } else {
+        debug_assert!(variable.ends_with("_SECS"), "{variable} names no unit");
+        Ok(Duration::from_secs(amount))
+    }
 }
 
 fn parse_number<T: std::str::FromStr>(
