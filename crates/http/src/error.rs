@@ -79,22 +79,21 @@ impl ApiError {
     }
 
     pub fn too_many_requests(retry_after_secs: u64) -> Self {
-        let mut error = Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_requests",
-            format!("too many failed attempts; try again in {retry_after_secs} s"),
-        );
-        error.retry_after = Some(retry_after_secs.max(1));
-        error
+        Self::throttled("too many failed attempts", retry_after_secs)
     }
 
     /// Over a rate limit: try again after `wait`.
     pub fn rate_limited(wait: std::time::Duration) -> Self {
-        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+        Self::throttled("too many requests", wait.as_secs_f64().ceil() as u64)
+    }
+
+    /// 429 with `Retry-After` (at least a second, the header's unit).
+    fn throttled(what: &str, retry_after_secs: u64) -> Self {
+        let secs = retry_after_secs.max(1);
         let mut error = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_requests",
-            format!("too many requests; try again in {secs} s"),
+            format!("{what}; try again in {secs} s"),
         );
         error.retry_after = Some(secs);
         error
