@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use domain::{
     Aggregate, ClientId, Conversation, ConversationCommand, ConversationEvent, ConversationId,
-    DisplayName, Member, MessageBody, UserId, Username,
+    Member, MessageBody, UserId,
 };
 use eventstore::{load_checkpoint, EventStore, ExpectedVersion, NewEvent};
 use projections::history::{queries, History};
@@ -14,15 +14,6 @@ use projections::Projection;
 use std::time::Duration;
 use testkit::TestDb;
 use tokio_util::sync::CancellationToken;
-
-fn member(name: &str) -> anyhow::Result<Member> {
-    let username = Username::parse(name)?;
-    Ok(Member {
-        id: UserId::new(),
-        display_name: DisplayName::from_username(&username),
-        username,
-    })
-}
 
 fn at(second: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_700_000_000 + second, 0).unwrap_or_default()
@@ -70,7 +61,11 @@ async fn dump(db: &TestDb) -> anyhow::Result<Vec<String>> {
 async fn one_event_per_batch_and_all_in_one_batch_build_the_same_history() -> anyhow::Result<()> {
     let db = TestDb::create().await?;
     let store = EventStore::new(db.pool.clone());
-    let (ann, ben, cat) = (member("ann")?, member("ben")?, member("cat")?);
+    let (ann, ben, cat) = (
+        Member::named("ann"),
+        Member::named("ben"),
+        Member::named("cat"),
+    );
     let pair = ConversationId::for_pair(ann.id, ben.id);
     let other = ConversationId::for_pair(ann.id, cat.id);
     let start = |id, a: &Member, b: &Member| ConversationCommand::Start {
@@ -207,10 +202,10 @@ fn start(id: ConversationId, a: &Member, b: &Member) -> ConversationCommand {
 async fn a_users_conversations_and_peers_are_those_they_are_in() -> anyhow::Result<()> {
     let db = TestDb::create().await?;
     let (ann, ben, cat, dan) = (
-        member("ann")?,
-        member("ben")?,
-        member("cat")?,
-        member("dan")?,
+        Member::named("ann"),
+        Member::named("ben"),
+        Member::named("cat"),
+        Member::named("dan"),
     );
     let with_ben = ConversationId::for_pair(ann.id, ben.id);
     let with_cat = ConversationId::for_pair(cat.id, ann.id);
@@ -247,7 +242,7 @@ async fn a_users_conversations_and_peers_are_those_they_are_in() -> anyhow::Resu
 
 /// Ann and Ben's conversation: its id, and the two of them.
 fn ann_and_ben() -> anyhow::Result<(ConversationId, Member, Member)> {
-    let (ann, ben) = (member("ann")?, member("ben")?);
+    let (ann, ben) = (Member::named("ann"), Member::named("ben"));
     Ok((ConversationId::for_pair(ann.id, ben.id), ann, ben))
 }
 

@@ -447,7 +447,7 @@ fn answer_all(group: Vec<Pending>, error: &AppError) {
 mod tests {
     use super::*;
     use chrono::Utc;
-    use domain::{ClientId, DisplayName, Member, MessageBody, UserId, Username};
+    use domain::{ClientId, Member, MessageBody, UserId};
     use eventstore::AppenderOptions;
     use testkit::TestDb;
     use tokio_util::sync::{CancellationToken, DropGuard};
@@ -468,20 +468,14 @@ mod tests {
         }
     }
 
-    fn member(name: &str) -> Member {
-        let username = Username::parse(name).unwrap();
-        Member {
-            id: UserId::new(),
-            display_name: DisplayName::from_username(&username),
-            username,
-        }
-    }
-
     /// Starts a conversation between two new people; returns it and its first member. The cache
     /// applies its bookkeeping in batches; it is settled after each step, so the order of uses is
     /// the order the tests see.
     async fn start(queues: &CommandQueues, n: usize) -> (ConversationId, UserId) {
-        let members = [member(&format!("a{n:04}")), member(&format!("b{n:04}"))];
+        let members = [
+            Member::named(&format!("a{n:04}")),
+            Member::named(&format!("b{n:04}")),
+        ];
         let id = ConversationId::for_pair(members[0].id, members[1].id);
         let sender = members[0].id;
         queues
@@ -614,7 +608,7 @@ mod tests {
 
     #[test]
     fn a_group_is_decided_in_order_each_command_against_what_the_earlier_ones_left() {
-        let (ann, ben) = (member("ann"), member("ben"));
+        let (ann, ben) = (Member::named("ann"), Member::named("ben"));
         let id = ConversationId::for_pair(ann.id, ben.id);
         let started = Conversation::default().evolve(&ConversationEvent::ConversationStarted {
             conversation_id: id,
@@ -664,7 +658,7 @@ mod tests {
 
     #[tokio::test]
     async fn each_command_is_answered_with_the_position_of_its_own_last_event() {
-        let (ann, ben) = (member("ann"), member("ben"));
+        let (ann, ben) = (Member::named("ann"), Member::named("ben"));
         let id = ConversationId::for_pair(ann.id, ben.id);
         let sent = |seq| ConversationEvent::MessageSent {
             conversation_id: id,

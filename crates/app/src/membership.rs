@@ -65,16 +65,7 @@ impl Membership {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use domain::{Aggregate, ConversationId, DisplayName, Username};
-
-    fn member(name: &str) -> Member {
-        let username = Username::parse(name).unwrap();
-        Member {
-            id: UserId::new(),
-            display_name: DisplayName::from_username(&username),
-            username,
-        }
-    }
+    use domain::{Aggregate, ConversationId};
 
     fn read(id: ConversationId, reader: &Member, peer: &Member, up_to: i64) -> ConversationEvent {
         ConversationEvent::MessagesRead {
@@ -87,7 +78,7 @@ mod tests {
     }
 
     fn started() -> (ConversationId, Member, Member, Conversation) {
-        let (ann, ben) = (member("ann"), member("ben"));
+        let (ann, ben) = (Member::named("ann"), Member::named("ben"));
         let id = ConversationId::for_pair(ann.id, ben.id);
         let state = Conversation::default().evolve(&ConversationEvent::ConversationStarted {
             conversation_id: id,

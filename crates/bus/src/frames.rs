@@ -132,16 +132,8 @@ pub fn render(event: &RecordedEvent) -> Result<Vec<Frame>, crate::BusError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use domain::{ClientId, ConversationId, DisplayName, Member, MessageBody, Username};
+    use domain::{ClientId, ConversationId, Member, MessageBody};
     use uuid::Uuid;
-
-    fn member(name: &str) -> Member {
-        Member {
-            id: UserId::new(),
-            username: Username::parse(name).unwrap(),
-            display_name: DisplayName::parse(name).unwrap(),
-        }
-    }
 
     fn recorded(position: i64, stream_id: String, event: &ConversationEvent) -> RecordedEvent {
         RecordedEvent {
@@ -159,7 +151,7 @@ mod tests {
 
     #[test]
     fn a_sent_message_reaches_the_recipient_and_the_senders_other_devices_as_one_frame() {
-        let (ann, ben) = (member("ann"), member("ben"));
+        let (ann, ben) = (Member::named("ann"), Member::named("ben"));
         let conversation = ConversationId::for_pair(ann.id, ben.id);
         let event = ConversationEvent::MessageSent {
             conversation_id: conversation,
@@ -199,7 +191,7 @@ mod tests {
 
     #[test]
     fn a_read_receipt_goes_to_the_peer_and_the_readers_other_devices() {
-        let (ann, ben) = (member("ann"), member("ben"));
+        let (ann, ben) = (Member::named("ann"), Member::named("ben"));
         let conversation = ConversationId::for_pair(ann.id, ben.id);
         let event = ConversationEvent::MessagesRead {
             conversation_id: conversation,

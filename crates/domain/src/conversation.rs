@@ -66,6 +66,20 @@ pub struct Member {
     pub display_name: DisplayName,
 }
 
+/// For the tests of every crate (feature `test-support`): one way to make a person.
+#[cfg(any(test, feature = "test-support"))]
+impl Member {
+    /// A new person called `name`, shown by that name; panics on an invalid username.
+    pub fn named(name: &str) -> Self {
+        let username = Username::parse(name).expect("a valid test username");
+        Self {
+            id: UserId::new(),
+            display_name: DisplayName::from_username(&username),
+            username,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConversationCommand {
     Start {
@@ -451,15 +465,6 @@ mod tests {
     use super::*;
     use crate::aggregate::scenario::given;
 
-    fn member(name: &str) -> Member {
-        let username = Username::parse(name).unwrap();
-        Member {
-            id: UserId::new(),
-            display_name: DisplayName::from_username(&username),
-            username,
-        }
-    }
-
     fn at() -> DateTime<Utc> {
         DateTime::from_timestamp(1_700_000_000, 0).unwrap()
     }
@@ -471,8 +476,8 @@ mod tests {
     }
 
     fn pair() -> Pair {
-        let alice = member("alice");
-        let bob = member("bob");
+        let alice = Member::named("alice");
+        let bob = Member::named("bob");
         let id = ConversationId::for_pair(alice.id, bob.id);
         Pair { alice, bob, id }
     }
@@ -517,7 +522,7 @@ mod tests {
         let p = pair();
         assert_eq!(ConversationId::for_pair(p.bob.id, p.alice.id), p.id);
         assert_ne!(
-            ConversationId::for_pair(p.alice.id, member("carol").id),
+            ConversationId::for_pair(p.alice.id, Member::named("carol").id),
             p.id
         );
     }
@@ -565,7 +570,7 @@ mod tests {
             .when(send(&p.alice, "c1", "hi"))
             .then_error(ConversationError::NotStarted);
         given::<Conversation>(&[started(&p)])
-            .when(send(&member("eve"), "c1", "hi"))
+            .when(send(&Member::named("eve"), "c1", "hi"))
             .then_error(ConversationError::NotMember);
     }
 
