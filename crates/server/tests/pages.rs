@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::cases::{expect, expect_eq, Cases};
+use common::cases::{expect, expect_eq, expect_none_of, Cases};
 use common::{answer, spawn_app, ApiUser, TestApp};
 use reqwest::header::{self, HeaderMap};
 use serde_json::json;
@@ -375,12 +375,7 @@ async fn an_outsider_gets_not_found_pages_for_a_conversation_and_changes_nothing
                 let response = request.send().await?;
                 expect_eq(response.status().as_u16(), 404)?;
                 let text = response.text().await?;
-                expect(
-                    ["hello", "alice", "bob"]
-                        .iter()
-                        .all(|secret| !text.contains(secret)),
-                    format!("leaks: {text}"),
-                )
+                expect_none_of(&text, &["hello", "alice", "bob"])
             })
             .await;
     }

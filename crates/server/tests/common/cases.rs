@@ -54,6 +54,14 @@ pub fn expect(holds: bool, otherwise: impl Display) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `text` names none of `secrets` (an answer to an outsider leaks nothing), or an error showing it.
+pub fn expect_none_of(text: &str, secrets: &[&str]) -> anyhow::Result<()> {
+    expect(
+        secrets.iter().all(|secret| !text.contains(secret)),
+        format!("leaks: {text}"),
+    )
+}
+
 /// `got == want`, or an error showing both.
 pub fn expect_eq<T: PartialEq + Debug>(got: T, want: T) -> anyhow::Result<()> {
     anyhow::ensure!(got == want, "got {got:?}, want {want:?}");
