@@ -1,16 +1,19 @@
 //! What clients receive for each durable event, and who receives it.
 //!
 //! Rendered once, by the publisher (live) or by a gateway replaying a backlog (resume), so both
-//! paths send byte-for-byte the same frames. Each carries `cursor`, the event's global position.
+//! paths send byte-for-byte the same frame to the same people. Each carries `cursor`, the event's
+//! global position.
 
-use domain::{ConversationEvent, UserId};
+use domain::{ConversationEvent, ConversationId, UserId};
 use eventstore::RecordedEvent;
 use wire::{Message, Sent, ServerFrame, UserRef};
 
-/// A rendered frame addressed to one user.
+/// The one frame of an event, and everyone who receives it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Frame {
-    pub to: UserId,
+    pub conversation: ConversationId,
+    /// Every user whose devices get the frame (the sender's other devices too).
+    pub to: Vec<UserId>,
     /// The event kind in subjects, e.g. `message.new`.
     pub kind: &'static str,
     pub cursor: i64,
@@ -18,10 +21,10 @@ pub struct Frame {
     pub json: String,
 }
 
-/// The frames of one stored event (none for events clients do not see).
-pub fn render(event: &RecordedEvent) -> Result<Vec<Frame>, crate::BusError> {
+/// The frame of one stored event (none for events clients do not see).
+pub fn render(event: &RecordedEvent) -> Result<Option<Frame>, crate::BusError> {
     if !event.stream_id.starts_with("conversation-") {
-        return Ok(vec![]);
+        return Ok(None);
     }
     let cursor = event.position;
     let decoded: ConversationEvent = event.decode()?;
@@ -116,17 +119,13 @@ pub fn render(event: &RecordedEvent) -> Result<Vec<Frame>, crate::BusError> {
             },
         ),
     };
-    let kind = frame.kind();
-    let json = frame.to_json();
-    Ok(recipients
-        .into_iter()
-        .map(|to| Frame {
-            to,
-            kind,
-            cursor,
-            json: json.clone(),
-        })
-        .collect())
+    Ok(Some(Frame {
+        conversation: decoded.conversation_id(),
+        to: recipients,
+        kind: frame.kind(),
+        cursor,
+        json: frame.to_json(),
+    }))
 }
 
 #[cfg(test)]
@@ -150,7 +149,7 @@ mod tests {
     }
 
     #[test]
-    fn a_sent_message_reaches_the_recipient_and_the_senders_other_devices_as_one_frame() {
+    fn a_sent_message_is_one_frame_for_the_recipient_and_the_senders_other_devices() {
         let (ann, ben) = (Member::named("ann"), Member::named("ben"));
         let conversation = ConversationId::for_pair(ann.id, ben.id);
         let event = ConversationEvent::MessageSent {
@@ -163,24 +162,22 @@ mod tests {
             client_id: ClientId::parse("c-1").unwrap(),
             sent_at: chrono::Utc::now(),
         };
-        let frames = render(&recorded(
+        let frame = render(&recorded(
             77,
             format!("conversation-{conversation}"),
             &event,
         ))
+        .unwrap()
         .unwrap();
 
-        let to: Vec<UserId> = frames.iter().map(|f| f.to).collect();
-        assert_eq!(to, vec![ben.id, ann.id]);
-        assert!(frames.iter().all(|f| f.json == frames[0].json));
-        assert!(frames
-            .iter()
-            .all(|f| f.kind == "message.new" && f.cursor == 77));
+        assert_eq!(frame.to, vec![ben.id, ann.id]);
+        assert_eq!(frame.conversation, conversation);
+        assert_eq!((frame.kind, frame.cursor), ("message.new", 77));
         let ServerFrame::MessageNew {
             cursor, message, ..
-        } = serde_json::from_str(&frames[0].json).unwrap()
+        } = serde_json::from_str(&frame.json).unwrap()
         else {
-            panic!("not a message.new frame: {}", frames[0].json);
+            panic!("not a message.new frame: {}", frame.json);
         };
         assert_eq!((cursor, message.cursor, message.seq), (77, 77, 4));
         assert_eq!(message.body.as_deref(), Some("hello"));
@@ -200,14 +197,13 @@ mod tests {
             up_to: 9,
             read_at: chrono::Utc::now(),
         };
-        let frames = render(&recorded(5, format!("conversation-{conversation}"), &event)).unwrap();
+        let frame = render(&recorded(5, format!("conversation-{conversation}"), &event))
+            .unwrap()
+            .unwrap();
+        assert_eq!(frame.to, vec![ann.id, ben.id]);
+        let json: ServerFrame = serde_json::from_str(&frame.json).unwrap();
         assert_eq!(
-            frames.iter().map(|f| f.to).collect::<Vec<_>>(),
-            vec![ann.id, ben.id]
-        );
-        let frame: ServerFrame = serde_json::from_str(&frames[0].json).unwrap();
-        assert_eq!(
-            frame,
+            json,
             ServerFrame::Read {
                 cursor: 5,
                 conversation_id: conversation.as_uuid(),
@@ -231,6 +227,6 @@ mod tests {
             },
         );
         event.stream_id = format!("user-{}", Uuid::new_v4());
-        assert!(render(&event).unwrap().is_empty());
+        assert!(render(&event).unwrap().is_none());
     }
 }

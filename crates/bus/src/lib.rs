@@ -1,8 +1,12 @@
 //! The event bus: NATS JetStream carries every committed event to the gateways and the notifier.
 //!
-//! Subjects are per user (`<prefix>.user.<user id>.<kind>`): an event that concerns two people is
-//! published once for each, so a consumer filters by user with a subject wildcard. Ephemeral frames
-//! (typing, presence) use core NATS on `<prefix>.ephemeral.<user id>` and are never stored.
+//! Each event is published once, on its conversation's subject (`<prefix>.conv.<conversation
+//! id>.<kind>`), with the users who see it in the [`TO_HEADER`] header. Gateways route it to the
+//! sockets of those users that are connected to them and the notifier handles each recipient, so a
+//! message costs one durable broker write however many people receive it. The publisher names the
+//! recipients because it reads the log in order and so knows who was a member at each event's
+//! position; a gateway never has to look membership up. Ephemeral frames (typing, presence) use
+//! core NATS on `<prefix>.ephemeral.<user id>` and are never stored.
 
 pub mod frames;
 pub mod publisher;
@@ -11,11 +15,15 @@ pub use frames::{render, Frame};
 pub use publisher::run_publisher;
 
 use async_nats::jetstream::{self, stream};
-use domain::UserId;
+use async_nats::HeaderMap;
+use domain::{ConversationId, UserId};
 use std::time::Duration;
 
 /// The header carrying an event's global position: the resume cursor.
 pub const POSITION_HEADER: &str = "Chat-Position";
+
+/// The header naming the users who receive an event: their ids, comma-separated.
+pub const TO_HEADER: &str = "Chat-To";
 
 #[derive(Debug, Clone)]
 pub struct BusConfig {
@@ -64,30 +72,59 @@ impl Bus {
         }
     }
 
-    /// Creates the stream if missing. File storage; the broker drops a re-published event whose
-    /// `Nats-Msg-Id` it saw within the duplicate window (a publisher restart re-sends at most its
-    /// last unacknowledged batch, well within it).
+    /// Creates the stream if missing, or points an existing one at this version's subjects. File
+    /// storage; the broker drops a re-published event whose `Nats-Msg-Id` it saw within the
+    /// duplicate window (a publisher restart re-sends at most its last unacknowledged batch, well
+    /// within it).
     pub async fn ensure_stream(&self) -> Result<stream::Stream, BusError> {
+        let config = stream::Config {
+            name: self.config.stream.clone(),
+            subjects: vec![self.all_conversations_subject()],
+            storage: stream::StorageType::File,
+            max_age: self.config.max_age,
+            duplicate_window: Duration::from_secs(10 * 60),
+            ..Default::default()
+        };
+        let failed = |e: &dyn std::fmt::Display| BusError::JetStream(e.to_string());
+        let existing = match self.jetstream.get_stream(&config.name).await {
+            Ok(existing) => existing,
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    jetstream::context::GetStreamErrorKind::JetStream(_)
+                ) =>
+            {
+                return self
+                    .jetstream
+                    .get_or_create_stream(config)
+                    .await
+                    .map_err(|e| failed(&e));
+            }
+            Err(error) => return Err(failed(&error)),
+        };
+        if existing.cached_info().config.subjects == config.subjects {
+            return Ok(existing);
+        }
+        // A stream made by an earlier version (per-user subjects): its stored events stay, new
+        // ones use the conversation subjects.
+        tracing::info!(stream = %config.name, "moving the JetStream stream to conversation subjects");
         self.jetstream
-            .get_or_create_stream(stream::Config {
-                name: self.config.stream.clone(),
-                subjects: vec![format!("{}.user.>", self.config.prefix)],
-                storage: stream::StorageType::File,
-                max_age: self.config.max_age,
-                duplicate_window: Duration::from_secs(10 * 60),
-                ..Default::default()
-            })
+            .update_stream(config.clone())
             .await
-            .map_err(|e| BusError::JetStream(e.to_string()))
+            .map_err(|e| failed(&e))?;
+        self.jetstream
+            .get_stream(&config.name)
+            .await
+            .map_err(|e| failed(&e))
     }
 
-    pub fn user_subject(&self, user: UserId, kind: &str) -> String {
-        format!("{}.user.{}.{}", self.config.prefix, user, kind)
+    pub fn conversation_subject(&self, conversation: ConversationId, kind: &str) -> String {
+        format!("{}.conv.{}.{}", self.config.prefix, conversation, kind)
     }
 
-    /// Everything durable for every user: what a gateway follows.
-    pub fn all_users_subject(&self) -> String {
-        format!("{}.user.>", self.config.prefix)
+    /// Every durable event: what a gateway and the notifier follow.
+    pub fn all_conversations_subject(&self) -> String {
+        format!("{}.conv.>", self.config.prefix)
     }
 
     pub fn ephemeral_subject(&self, user: UserId) -> String {
@@ -98,10 +135,55 @@ impl Bus {
         format!("{}.ephemeral.>", self.config.prefix)
     }
 
-    /// The user a subject of this bus is addressed to.
+    /// The user an ephemeral subject of this bus is addressed to.
     pub fn user_of(&self, subject: &str) -> Option<UserId> {
         let mut parts = subject.split('.');
         let (_prefix, _kind, user) = (parts.next()?, parts.next()?, parts.next()?);
         uuid::Uuid::parse_str(user).ok().map(UserId::from_uuid)
+    }
+}
+
+/// The recipients named by a published event's headers; none when the header is missing or bad.
+pub fn recipients(headers: Option<&HeaderMap>) -> Vec<UserId> {
+    let Some(to) = headers.and_then(|h| h.get(TO_HEADER)) else {
+        return Vec::new();
+    };
+    to.as_str()
+        .split(',')
+        .filter_map(|id| uuid::Uuid::parse_str(id).ok().map(UserId::from_uuid))
+        .collect()
+}
+
+/// The global position a published event carries, its resume cursor.
+pub fn position(headers: Option<&HeaderMap>) -> Option<i64> {
+    headers?.get(POSITION_HEADER)?.as_str().parse().ok()
+}
+
+/// The [`TO_HEADER`] value for `users`.
+pub fn to_header(users: &[UserId]) -> String {
+    let mut value = String::with_capacity(users.len() * 37);
+    for (n, user) in users.iter().enumerate() {
+        if n > 0 {
+            value.push(',');
+        }
+        value.push_str(&user.to_string());
+    }
+    value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recipients_survive_the_header_both_ways() {
+        let users = vec![UserId::new(), UserId::new(), UserId::new()];
+        let mut headers = HeaderMap::new();
+        headers.insert(TO_HEADER, to_header(&users).as_str());
+        headers.insert(POSITION_HEADER, "42");
+        assert_eq!(recipients(Some(&headers)), users);
+        assert_eq!(position(Some(&headers)), Some(42));
+        assert!(recipients(None).is_empty());
+        assert_eq!(position(Some(&HeaderMap::new())), None);
     }
 }

@@ -3,9 +3,10 @@
 //! It follows the store's catch-up subscription (safe global order, woken by LISTEN/NOTIFY) and moves
 //! its checkpoint only over events whose every frame JetStream acknowledged. An event committed just
 //! before a crash, or while NATS was down, is published when the publisher is back; a re-sent one is
-//! dropped by JetStream's duplicate detection (`Nats-Msg-Id` = event id and recipient).
+//! dropped by JetStream's duplicate detection (`Nats-Msg-Id` = event id). Each event is published
+//! once, whatever the number of its recipients.
 
-use crate::{render, Bus, BusError, POSITION_HEADER};
+use crate::{render, to_header, Bus, BusError, POSITION_HEADER, TO_HEADER};
 use async_nats::jetstream::message::PublishMessage;
 use eventstore::{advance_checkpoint, load_checkpoint, EventStore, SubscriptionOptions};
 use std::time::Duration;
@@ -50,18 +51,23 @@ async fn follow(store: &EventStore, bus: &Bus, backoff: &mut Duration) -> Result
         let batch = subscription.next_batch().await?;
         let mut acks = Vec::new();
         for event in &batch {
-            for frame in render(event)? {
-                let publish = PublishMessage::build()
-                    .payload(frame.json.into_bytes().into())
-                    .message_id(format!("{}.{}", event.event_id, frame.to))
-                    .header(POSITION_HEADER, event.position.to_string().as_str());
-                let ack = bus
-                    .jetstream
-                    .send_publish(bus.user_subject(frame.to, frame.kind), publish)
-                    .await
-                    .map_err(|e| BusError::JetStream(e.to_string()))?;
-                acks.push(ack);
-            }
+            let Some(frame) = render(event)? else {
+                continue;
+            };
+            let publish = PublishMessage::build()
+                .payload(frame.json.into_bytes().into())
+                .message_id(event.event_id.to_string())
+                .header(POSITION_HEADER, event.position.to_string().as_str())
+                .header(TO_HEADER, to_header(&frame.to).as_str());
+            let ack = bus
+                .jetstream
+                .send_publish(
+                    bus.conversation_subject(frame.conversation, frame.kind),
+                    publish,
+                )
+                .await
+                .map_err(|e| BusError::JetStream(e.to_string()))?;
+            acks.push(ack);
         }
         for ack in acks {
             ack.await.map_err(|e| BusError::JetStream(e.to_string()))?;

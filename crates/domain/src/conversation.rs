@@ -166,6 +166,26 @@ impl ConversationEvent {
         }
     }
 
+    pub fn conversation_id(&self) -> ConversationId {
+        match self {
+            Self::ConversationStarted {
+                conversation_id, ..
+            }
+            | Self::MessageSent {
+                conversation_id, ..
+            }
+            | Self::MessageEdited {
+                conversation_id, ..
+            }
+            | Self::MessageDeleted {
+                conversation_id, ..
+            }
+            | Self::MessagesRead {
+                conversation_id, ..
+            } => *conversation_id,
+        }
+    }
+
     /// The id the event should be stored under: a message's own id for a send (idempotent
     /// resends), a fresh one otherwise.
     pub fn event_id(&self) -> Uuid {

@@ -147,14 +147,17 @@ impl Hub {
 
     /// Queues a frame on every socket of `user` here; returns how many sockets took it.
     pub fn deliver(&self, user: UserId, frame: &Outbound) -> usize {
+        self.deliver_to(&[user], frame)
+    }
+
+    /// Queues a frame on every socket here of each of `users` (one lock for all of them); returns
+    /// how many sockets took it.
+    pub fn deliver_to(&self, users: &[UserId], frame: &Outbound) -> usize {
         let Ok(sockets) = self.sockets.lock() else {
             return 0;
         };
-        let Some(list) = sockets.get(&user) else {
-            return 0;
-        };
         let mut delivered = 0;
-        for socket in list {
+        for socket in users.iter().filter_map(|u| sockets.get(u)).flatten() {
             match socket.queue.try_send(frame.clone()) {
                 Ok(()) => delivered += 1,
                 Err(mpsc::error::TrySendError::Full(_)) => {
@@ -202,6 +205,8 @@ mod tests {
         assert!(a1.queue.try_recv().is_ok());
         assert!(a2.queue.try_recv().is_ok());
         assert!(b1.queue.try_recv().is_err());
+        assert_eq!(hub.deliver_to(&[bob, UserId::new(), alice], &frame), 3);
+        assert!(b1.queue.try_recv().is_ok());
         hub.unregister(alice, a1.id);
         assert_eq!(hub.deliver(alice, &frame), 1);
     }

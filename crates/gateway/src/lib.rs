@@ -1,9 +1,9 @@
 //! The WebSocket gateway: every connected device of a user receives the user's events, live and in
 //! order, and a reconnecting client gets what it missed without gap or duplicate.
 //!
-//! Durable frames come from JetStream (one ordered consumer per gateway process, filtered locally by
-//! the users connected here) and carry the event's global position as `cursor`. Typing and presence
-//! are ephemeral, over core NATS. Gateways share nothing but NATS, Redis and Postgres, so any number
+//! Durable frames come from JetStream (one ordered consumer per gateway process; each event names
+//! its recipients and goes to the sockets of those connected here) and carry the event's global
+//! position as `cursor`. Typing and presence are ephemeral, over core NATS. Gateways share nothing but NATS, Redis and Postgres, so any number
 //! can run side by side.
 
 mod announce;

@@ -38,7 +38,8 @@ pub(crate) async fn run(gateway: Gateway, task: Task) {
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
-/// Follows every user's durable subjects with an ordered consumer. After a failure it restarts
+/// Follows every conversation's durable subjects with an ordered consumer and hands each event to
+/// the local sockets of its recipients. After a failure it restarts
 /// just after the last stream sequence it handled, so a NATS outage loses nothing.
 async fn durable(gateway: &Gateway, resume_after: &mut Option<u64>) -> Result<(), Failure> {
     let bus = &gateway.deps().bus;
@@ -51,7 +52,7 @@ async fn durable(gateway: &Gateway, resume_after: &mut Option<u64>) -> Result<()
     };
     let consumer = stream
         .create_consumer(pull::OrderedConfig {
-            filter_subject: bus.all_users_subject(),
+            filter_subject: bus.all_conversations_subject(),
             deliver_policy,
             ..Default::default()
         })
@@ -80,21 +81,18 @@ async fn durable(gateway: &Gateway, resume_after: &mut Option<u64>) -> Result<()
         if let Ok(info) = message.info() {
             *resume_after = Some(info.stream_sequence);
         }
-        let Some(user) = bus.user_of(&message.subject) else {
+        let headers = message.headers.as_ref();
+        let Some(cursor) = bus::position(headers) else {
+            tracing::warn!(subject = %message.subject, "an event without a position; skipped");
             continue;
         };
-        let cursor = message
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(bus::POSITION_HEADER))
-            .and_then(|v| v.as_str().parse::<i64>().ok())
-            .unwrap_or(0);
         let Ok(json) = Utf8Bytes::try_from(message.payload.clone()) else {
             continue;
         };
-        gateway
-            .hub()
-            .deliver(user, &Outbound::Durable { cursor, json });
+        gateway.hub().deliver_to(
+            &bus::recipients(headers),
+            &Outbound::Durable { cursor, json },
+        );
     }
     Err("JetStream consumer ended".into())
 }

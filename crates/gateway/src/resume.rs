@@ -67,8 +67,8 @@ impl Replay {
         self.from = last.position;
         let mut frames = Vec::new();
         for event in &events {
-            for frame in bus::render(event)? {
-                if frame.to == self.user {
+            if let Some(frame) = bus::render(event)? {
+                if frame.to.contains(&self.user) {
                     frames.push(frame.json);
                 }
             }

@@ -18,7 +18,10 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use wire::{Message, ServerFrame};
 
-pub const CONSUMER: &str = "notifier";
+pub const CONSUMER: &str = "notifications";
+/// The durable consumer of versions that published an event once per recipient, on per-user
+/// subjects. A new consumer starts where it had acknowledged everything, and it is deleted.
+const EARLIER_CONSUMER: &str = "notifier";
 const ACK_WAIT: Duration = Duration::from_secs(5);
 
 /// What to do with a JetStream message after handling it.
@@ -47,28 +50,37 @@ pub(crate) async fn run(notifier: Notifier, shutdown: CancellationToken) {
 async fn consume(notifier: &Notifier, shutdown: &CancellationToken) -> Result<(), Failure> {
     let bus = &notifier.bus;
     let stream = bus.ensure_stream().await?;
-    let prefix = &bus.config.prefix;
+    let earlier = stream.consumer_info(EARLIER_CONSUMER).await.ok();
+    let deliver_policy = match &earlier {
+        Some(info) => DeliverPolicy::ByStartSequence {
+            start_sequence: info.ack_floor.stream_sequence + 1,
+        },
+        // A new deployment does not notify about old messages.
+        None => DeliverPolicy::New,
+    };
     let consumer = stream
         .get_or_create_consumer(
             CONSUMER,
             pull::Config {
                 durable_name: Some(CONSUMER.to_owned()),
-                filter_subjects: vec![
-                    format!("{prefix}.user.*.message.new"),
-                    format!("{prefix}.user.*.read"),
-                ],
+                // Only message.new and read frames matter; the others are skipped by subject,
+                // unparsed (one filter: the broker may predate filters by several subjects).
+                filter_subject: bus.all_conversations_subject(),
                 ack_policy: AckPolicy::Explicit,
                 // Messages a stopped notifier had fetched but not handled come back this soon.
                 // A slow handling that outlives it is harmless: the handled-record is written
                 // before sending, so the redelivered copy is acknowledged without a second send.
                 ack_wait: ACK_WAIT,
-                // A new deployment does not notify about old messages.
-                deliver_policy: DeliverPolicy::New,
+                deliver_policy,
                 max_ack_pending: 10_000,
                 ..Default::default()
             },
         )
         .await?;
+    if earlier.is_some() {
+        stream.delete_consumer(EARLIER_CONSUMER).await?;
+        tracing::info!("the notification consumer moved to conversation subjects");
+    }
     // Small batches: fewer fetched-but-unhandled messages to wait for after a stop.
     let mut messages = consumer
         .stream()
@@ -86,10 +98,7 @@ async fn consume(notifier: &Notifier, shutdown: &CancellationToken) -> Result<()
             return Err("consumer ended".into());
         };
         let message = message?;
-        let outcome = match bus.user_of(&message.subject) {
-            Some(user) => handle(notifier, user, &message.payload).await,
-            None => Ok(Outcome::Done),
-        };
+        let outcome = handle(notifier, &message).await;
         let ack = match outcome {
             Ok(Outcome::Done) => message.ack().await,
             Ok(Outcome::Later(delay)) => message.ack_with(AckKind::Nak(Some(delay))).await,
@@ -106,15 +115,43 @@ async fn consume(notifier: &Notifier, shutdown: &CancellationToken) -> Result<()
     }
 }
 
-async fn handle(notifier: &Notifier, user: UserId, payload: &[u8]) -> Result<Outcome, Failure> {
-    match serde_json::from_slice(payload)? {
-        ServerFrame::MessageNew { message, .. } => message_new(notifier, user, &message).await,
+async fn handle(
+    notifier: &Notifier,
+    message: &async_nats::jetstream::Message,
+) -> Result<Outcome, Failure> {
+    let subject = message.subject.as_str();
+    if !(subject.ends_with(".message.new") || subject.ends_with(".read")) {
+        return Ok(Outcome::Done);
+    }
+    match serde_json::from_slice(&message.payload)? {
+        ServerFrame::MessageNew { message: new, .. } => {
+            // Each recipient is handled on its own; a redelivery (one of them asked for later)
+            // finds the others' handled-records and sends nothing twice.
+            let mut outcome = Outcome::Done;
+            for user in bus::recipients(message.headers.as_ref()) {
+                if let Outcome::Later(delay) = message_new(notifier, user, &new).await? {
+                    outcome = match outcome {
+                        Outcome::Later(earlier) => Outcome::Later(earlier.min(delay)),
+                        Outcome::Done => Outcome::Later(delay),
+                    };
+                }
+            }
+            Ok(outcome)
+        }
         ServerFrame::Read {
             conversation_id,
             reader_id,
             up_to,
             ..
-        } if reader_id == user.as_uuid() => read(notifier, user, conversation_id, up_to).await,
+        } => {
+            read(
+                notifier,
+                UserId::from_uuid(reader_id),
+                conversation_id,
+                up_to,
+            )
+            .await
+        }
         _ => Ok(Outcome::Done),
     }
 }
