@@ -5,6 +5,13 @@
 //! before a crash, or while NATS was down, is published when the publisher is back; a re-sent one is
 //! dropped by JetStream's duplicate detection (`Nats-Msg-Id` = event id). Each event is published
 //! once, whatever the number of its recipients.
+//!
+//! Publishes are pipelined (acks awaited per batch), so a write lost in a reconnect could otherwise
+//! be overtaken by the ones behind it, which the client flushes after reconnecting, and reach the
+//! stream out of the log's order. Each publish therefore names the one before it
+//! (`Nats-Expected-Last-Msg-Id`): the broker refuses an event whose predecessor it does not hold,
+//! the batch fails, and the publisher starts again from its checkpoint. A gateway can then trust
+//! that positions reach it in order.
 
 use crate::{render, to_header, Bus, BusError, POSITION_HEADER, TO_HEADER};
 use async_nats::jetstream::message::PublishMessage;
@@ -47,6 +54,8 @@ async fn follow(store: &EventStore, bus: &Bus, backoff: &mut Duration) -> Result
         )
         .await?;
     tracing::info!(checkpoint, stream = %bus.config.stream, "publisher following the log");
+    // The first publish of a run expects nothing: everything before the checkpoint is stored.
+    let mut previous: Option<String> = None;
     loop {
         let batch = subscription.next_batch().await?;
         let mut acks = Vec::new();
@@ -54,11 +63,16 @@ async fn follow(store: &EventStore, bus: &Bus, backoff: &mut Duration) -> Result
             let Some(frame) = render(event)? else {
                 continue;
             };
-            let publish = PublishMessage::build()
+            let id = event.event_id.to_string();
+            let mut publish = PublishMessage::build()
                 .payload(frame.json.into_bytes().into())
-                .message_id(event.event_id.to_string())
+                .message_id(&id)
                 .header(POSITION_HEADER, event.position.to_string().as_str())
                 .header(TO_HEADER, to_header(&frame.to).as_str());
+            if let Some(previous) = &previous {
+                publish = publish.expected_last_message_id(previous);
+            }
+            previous = Some(id);
             let ack = bus
                 .jetstream
                 .send_publish(

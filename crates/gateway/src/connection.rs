@@ -2,6 +2,7 @@
 //! its own task; when either ends the other is stopped and the socket leaves the hub and presence.
 
 use crate::client::{self, Reply};
+use crate::cursor::{Admit, Sent};
 use crate::hub::{Outbound, Registration, SocketState, Stop};
 use crate::resume::Replay;
 use crate::{announce, Gateway, CLOSE_RESUME};
@@ -216,11 +217,10 @@ async fn write(
     if send_text(&mut sink, hello.to_json()).await.is_err() {
         return;
     }
-    // Durable frames up to this cursor were sent; later ones from the queue.
-    let mut last_sent = 0;
+    let mut sent = Sent::default();
     if let Some(after) = after {
         match Box::pin(backlog(&gateway, &me, &mut sink, after)).await {
-            Some(head) => last_sent = head,
+            Some(head) => sent.replayed(head),
             None => return,
         }
     }
@@ -238,11 +238,11 @@ async fn write(
             frame = registration.queue.recv() => {
                 let Some(frame) = frame else { return };
                 // A client that stopped reading blocks this send; its overflow must still end it.
-                let sent = tokio::select! {
-                    sent = send_burst(&mut sink, frame, &mut registration.queue, &mut last_sent) => sent.is_ok(),
+                let done = tokio::select! {
+                    done = send_burst(&mut sink, frame, &mut registration.queue, &mut sent) => done.is_ok(),
                     () = registration.stop.cancelled() => false,
                 };
-                if !sent {
+                if !done {
                     let _ = tokio::time::timeout(Duration::from_secs(1), close_stopped(&mut sink, &registration)).await;
                     return;
                 }
@@ -255,7 +255,7 @@ async fn write(
                         }
                     }
                     Some(Reply::Resume(after)) => match Box::pin(backlog(&gateway, &me, &mut sink, after)).await {
-                        Some(head) => last_sent = last_sent.max(head),
+                        Some(head) => sent.replayed(head),
                         None => return,
                     },
                     Some(Reply::Close(code, reason)) => {
@@ -315,18 +315,21 @@ async fn send_burst(
     sink: &mut Sink,
     first: Outbound,
     queue: &mut mpsc::Receiver<Outbound>,
-    last_sent: &mut i64,
+    sent: &mut Sent,
 ) -> Result<(), axum::Error> {
     let mut next = Some(first);
     let mut fed = 0;
     while let Some(frame) = next.take() {
         let text = match frame {
-            // Already sent by a resume's backlog.
-            Outbound::Durable { cursor, .. } if cursor <= *last_sent => None,
-            Outbound::Durable { cursor, json } => {
-                *last_sent = cursor;
-                Some(json)
-            }
+            Outbound::Durable { cursor, json } => match sent.admit(cursor) {
+                Admit::Send => Some(json),
+                Admit::Skip => None,
+                Admit::SendLate => {
+                    metrics::counter!("websocket_frames_out_of_order_total").increment(1);
+                    tracing::error!(cursor, "a durable frame arrived out of the log's order");
+                    Some(json)
+                }
+            },
             Outbound::Ephemeral(json) => Some(json),
         };
         if let Some(text) = text {

@@ -9,6 +9,7 @@
 mod announce;
 mod client;
 mod connection;
+mod cursor;
 pub mod hub;
 mod live;
 mod resume;
