@@ -10,4 +10,4 @@ pub mod watch;
 
 pub use error::ProjectionError;
 pub use runner::{ensure_schema, rebuild, run, Projection, RebuildReport};
-pub use watch::ProjectionWatch;
+pub use watch::{ProjectionWatch, Stalled, DEFAULT_MAX_LAG};

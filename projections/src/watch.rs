@@ -3,20 +3,40 @@
 //! One task per process listens to the projectors' progress notifications and publishes the latest
 //! checkpoint in a `watch` channel; a request that has just appended at position P waits until the
 //! projection passes P before it answers.
+//!
+//! A projection that stops moving (its projector died or hangs) must not make every read wait out
+//! its timeout: once it has been behind the same position for longer than the lag bound, reads
+//! answer at once from what it holds, and readiness reports it until it catches up.
 
 use crate::runner::PROGRESS_CHANNEL;
 use eventstore::{load_checkpoint, EventStore};
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+/// How long a projection may stay behind one position before it counts as stalled.
+pub const DEFAULT_MAX_LAG: Duration = Duration::from_secs(3);
 
 #[derive(Clone)]
 pub struct ProjectionWatch {
     position: watch::Receiver<i64>,
     /// For the log's head, which [`ProjectionWatch::catch_up`] waits for.
     store: EventStore,
+    /// The oldest position seen ahead of the projection that it has not reached yet, and since
+    /// when: how long it has been behind.
+    behind: Arc<Mutex<Option<(i64, Instant)>>>,
+    max_lag: Duration,
+}
+
+/// A projection behind the log for longer than its bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stalled {
+    pub position: i64,
+    pub waiting_for: i64,
+    pub since: Duration,
 }
 
 impl ProjectionWatch {
@@ -24,6 +44,7 @@ impl ProjectionWatch {
     pub fn start(
         pool: PgPool,
         name: &'static str,
+        max_lag: Duration,
         shutdown: CancellationToken,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (sender, receiver) = watch::channel(0);
@@ -38,9 +59,23 @@ impl ProjectionWatch {
             Self {
                 position: receiver,
                 store,
+                behind: Arc::default(),
+                max_lag,
             },
             task,
         )
+    }
+
+    /// For a process that serves no reads (publisher, projector, notifier): listens to nothing
+    /// and holds no connection. It never moves, so a wait on it gives up at once.
+    pub fn detached(pool: PgPool, max_lag: Duration) -> Self {
+        let (_, receiver) = watch::channel(0);
+        Self {
+            position: receiver,
+            store: EventStore::new(pool),
+            behind: Arc::default(),
+            max_lag,
+        }
     }
 
     pub fn position(&self) -> i64 {
@@ -49,19 +84,61 @@ impl ProjectionWatch {
 
     /// Read-your-writes for a read of this projection: waits until it has applied everything
     /// committed before this call (the log's head now), whichever process appended it; false if
-    /// `timeout` passed first. The head is read from the store, not taken from notifications,
-    /// which may not have arrived yet for a write another process has just acknowledged.
+    /// `timeout` passed first or the projection is stalled. The head is read from the store, not
+    /// taken from notifications, which may not have arrived yet for a write another process has
+    /// just acknowledged.
     pub async fn catch_up(&self, timeout: Duration) -> Result<bool, eventstore::Error> {
         let head = self.store.head_position().await?;
         Ok(self.position() >= head || self.wait_for(head, timeout).await)
     }
 
-    /// Waits until the projection has applied `position`; false if `timeout` passed first.
+    /// Waits until the projection has applied `position`; false if `timeout` passed first, or at
+    /// once if the projection is stalled.
     pub async fn wait_for(&self, position: i64, timeout: Duration) -> bool {
+        if self.position() >= position {
+            return true;
+        }
+        if self.observe(position).is_some() {
+            return false;
+        }
         let mut receiver = self.position.clone();
         tokio::time::timeout(timeout, receiver.wait_for(|p| *p >= position))
             .await
             .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Whether the projection is stalled now, judged against the log's head (for readiness).
+    pub async fn stalled(&self) -> Result<Option<Stalled>, eventstore::Error> {
+        let head = self.store.head_position().await?;
+        Ok(self.observe(head))
+    }
+
+    /// Notes that the log has reached `head`; the stall, if the projection has been behind for
+    /// longer than the bound.
+    fn observe(&self, head: i64) -> Option<Stalled> {
+        let position = self.position();
+        let Ok(mut behind) = self.behind.lock() else {
+            return None;
+        };
+        if position >= head {
+            *behind = None;
+            return None;
+        }
+        match *behind {
+            Some((waiting_for, since)) if position < waiting_for => {
+                let since = since.elapsed();
+                (since > self.max_lag).then_some(Stalled {
+                    position,
+                    waiting_for,
+                    since,
+                })
+            }
+            // Not behind before, or it reached what it was behind: a new wait starts now.
+            _ => {
+                *behind = Some((head, Instant::now()));
+                None
+            }
+        }
     }
 }
 
@@ -113,5 +190,58 @@ fn raise(current: &mut i64, seen: i64) -> bool {
         true
     } else {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watched(max_lag: Duration) -> (ProjectionWatch, watch::Sender<i64>) {
+        let (sender, receiver) = watch::channel(5);
+        let Ok(pool) = PgPool::connect_lazy("postgres://127.0.0.1:1/unused") else {
+            panic!("a lazy pool connects to nothing");
+        };
+        let watch = ProjectionWatch {
+            position: receiver,
+            store: EventStore::new(pool),
+            behind: Arc::default(),
+            max_lag,
+        };
+        (watch, sender)
+    }
+
+    #[tokio::test]
+    async fn a_model_idle_for_long_is_not_stalled_by_the_next_write() {
+        let lag = Duration::from_millis(20);
+        let (watch, projector) = watched(lag);
+        assert_eq!(watch.observe(5), None, "caught up");
+        tokio::time::sleep(lag * 3).await;
+        // The first sight of a lag starts the clock, however long the model sat idle before.
+        assert_eq!(watch.observe(6), None);
+        projector.send_replace(6);
+        assert_eq!(
+            watch.observe(7),
+            None,
+            "it reached what it was behind: a new wait"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_model_behind_the_same_position_past_the_bound_is_stalled_until_it_moves() {
+        let lag = Duration::from_millis(20);
+        let (watch, projector) = watched(lag);
+        assert_eq!(watch.observe(8), None);
+        tokio::time::sleep(lag * 3).await;
+        let stalled = watch.observe(9);
+        assert!(
+            matches!(stalled, Some(Stalled { position: 5, waiting_for: 8, since }) if since > lag),
+            "{stalled:?}"
+        );
+        // Reads give up at once instead of waiting out their timeout.
+        assert!(!watch.wait_for(9, Duration::from_secs(30)).await);
+        projector.send_replace(9);
+        assert_eq!(watch.observe(9), None);
+        assert!(watch.wait_for(9, Duration::from_secs(30)).await);
     }
 }

@@ -30,11 +30,17 @@ pub async fn migrate(pool: &PgPool) -> Result<(), Error> {
     Ok(())
 }
 
-/// A pool with bounded size and a short acquire timeout, so a down database fails requests fast.
-pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, Error> {
+/// A pool with bounded size and a short acquire timeout: while the database is down, a request
+/// waits at most `acquire_timeout` for a connection (the pool keeps trying to open one) and then
+/// fails as unavailable, instead of piling up behind the outage.
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+    acquire_timeout: Duration,
+) -> Result<PgPool, Error> {
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(acquire_timeout)
         .connect(url)
         .await?;
     Ok(pool)

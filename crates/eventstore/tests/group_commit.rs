@@ -338,7 +338,7 @@ fn request_events(request: u64) -> Vec<Vec<NewEvent>> {
 #[ignore = "run as a child process by acknowledged_appends_survive_kill_9_mid_batch"]
 async fn group_commit_writer_process() -> anyhow::Result<()> {
     let url = std::env::var(CHILD_DATABASE)?;
-    let pool = eventstore::connect(&url, 10).await?;
+    let pool = eventstore::connect(&url, 10, std::time::Duration::from_secs(5)).await?;
     let store = EventStore::new(pool);
     let (appender, _task) =
         Appender::start(store, AppenderOptions::default(), CancellationToken::new());

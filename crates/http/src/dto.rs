@@ -79,6 +79,21 @@ impl ConversationDto {
             last_activity_at: c.last_activity_at,
         }
     }
+
+    /// A conversation the history model does not show yet (it lags behind the start): what the
+    /// start itself knows, with nothing sent or read.
+    pub fn not_yet_projected(me: &UserRef, id: Uuid, peer: UserRef) -> Self {
+        Self {
+            id,
+            members: vec![me.clone(), peer.clone()],
+            peer,
+            last_message: None,
+            unread: 0,
+            read_up_to: 0,
+            peer_read_up_to: 0,
+            last_activity_at: Utc::now(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

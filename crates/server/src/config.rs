@@ -17,6 +17,11 @@ pub struct Config {
     pub database_url: SecretString,
     /// Upper bound of the connection pool, so a burst queues instead of exhausting the server.
     pub database_max_connections: u32,
+    /// How long a request waits for a database connection before it is refused as unavailable.
+    pub database_acquire_timeout: Duration,
+    /// A read model behind the log for longer than this stops holding reads up (they answer from
+    /// what it has) and makes `/readyz` fail until it catches up.
+    pub read_model_max_lag: Duration,
     /// Redis for sessions, presence and rate limits.
     pub redis_url: SecretString,
     /// NATS with JetStream, the event bus between processes (one URL or a comma-separated list).
@@ -147,6 +152,8 @@ impl Config {
                 &["postgres", "postgresql"],
             )?,
             database_max_connections: parse_number(&get, "DATABASE_MAX_CONNECTIONS", "20")?,
+            database_acquire_timeout: parse_duration(&get, "DATABASE_ACQUIRE_TIMEOUT_MS", "1000")?,
+            read_model_max_lag: parse_duration(&get, "READ_MODEL_MAX_LAG_MS", "3000")?,
             redis_url: secret_url(
                 "REDIS_URL",
                 get("REDIS_URL", "redis://127.0.0.1:6379"),

@@ -1,4 +1,5 @@
-//! `/healthz` says the process is up; `/readyz` says whether it can do its work right now.
+//! `/healthz` says the process is up; `/readyz` says whether it can do its work right now: its
+//! dependencies answer, and (API role) the history read model its reads wait for is not stalled.
 //!
 //! Orchestrators restart on a failing liveness check but only stop routing on a failing readiness
 //! check, so `/healthz` never looks at dependencies: a Postgres outage must not restart every process.
@@ -27,7 +28,7 @@ async fn healthz() -> impl IntoResponse {
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let (postgres, redis, nats) = tokio::join!(
+    let (postgres, redis, nats, history) = tokio::join!(
         check(async {
             sqlx::query("SELECT 1")
                 .execute(state.store.pool())
@@ -53,8 +54,25 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
                 other => Err(format!("connection is {other}")),
             }
         }),
+        check(async {
+            let Some(watch) = &state.read_model else {
+                return Ok(());
+            };
+            match watch.stalled().await {
+                Ok(None) => Ok(()),
+                Ok(Some(stalled)) => Err(format!(
+                    "stalled: {} events behind for {:.1} s",
+                    stalled.waiting_for - stalled.position,
+                    stalled.since.as_secs_f64()
+                )),
+                Err(error) => Err(error.to_string()),
+            }
+        }),
     );
-    let checks = [("postgres", postgres), ("redis", redis), ("nats", nats)];
+    let mut checks = vec![("postgres", postgres), ("redis", redis), ("nats", nats)];
+    if state.read_model.is_some() {
+        checks.push(("history", history));
+    }
     let down: Vec<&str> = checks
         .iter()
         .filter(|(_, result)| result.is_err())

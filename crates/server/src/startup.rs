@@ -96,11 +96,21 @@ impl Application {
         tasks.spawn(async move {
             let _ = appender_task.await;
         });
-        let (history, watch_task) =
-            ProjectionWatch::start(store.pool().clone(), History::NAME, tasks_stop.clone());
-        tasks.spawn(async move {
-            let _ = watch_task.await;
-        });
+        // Only the API reads the history model (and waits for it); other roles hold no listener.
+        let history = if roles.contains(&Role::Api) {
+            let (history, watch_task) = ProjectionWatch::start(
+                store.pool().clone(),
+                History::NAME,
+                config.read_model_max_lag,
+                tasks_stop.clone(),
+            );
+            tasks.spawn(async move {
+                let _ = watch_task.await;
+            });
+            history
+        } else {
+            ProjectionWatch::detached(store.pool().clone(), config.read_model_max_lag)
+        };
         let kv = Kv::new(redis.clone(), &config.redis_key_prefix);
         let presence = Presence::new(kv.clone(), config.presence_ttl);
         let api = api_state(
@@ -162,6 +172,7 @@ impl Application {
             None
         };
         let state = AppState {
+            read_model: roles.contains(&Role::Api).then(|| api.history.clone()),
             config: Arc::new(config),
             store,
             redis,
@@ -284,6 +295,7 @@ pub async fn prepare_database(config: &Config) -> anyhow::Result<PgPool> {
     let pool = eventstore::connect(
         config.database_url.expose_secret(),
         config.database_max_connections,
+        config.database_acquire_timeout,
     )
     .await
     .context("cannot connect to Postgres at DATABASE_URL")?;

@@ -18,4 +18,6 @@ pub struct AppState {
     pub api: http_api::ApiState,
     /// The event bus (JetStream and core NATS) with this deployment's stream and prefix.
     pub bus: bus::Bus,
+    /// The read model this process serves reads from (API role), whose lag readiness reports.
+    pub read_model: Option<projections::ProjectionWatch>,
 }

@@ -40,7 +40,7 @@ impl TestDb {
             .execute(&mut conn)
             .await?;
         let url = with_database(&base, &name);
-        let pool = eventstore::connect(&url, 20).await?;
+        let pool = eventstore::connect(&url, 20, std::time::Duration::from_secs(5)).await?;
         eventstore::migrate(&pool).await?;
         Ok(Self {
             pool,

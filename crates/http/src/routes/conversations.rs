@@ -71,12 +71,17 @@ async fn wait_for_history(state: &ApiState, position: Option<i64>) {
 }
 
 async fn me(state: &ApiState, auth: &Authenticated) -> Result<UserRef, ApiError> {
-    let profile = state.accounts.profile(auth.session.user_id).await?;
-    Ok(UserRef {
+    Ok(user_ref(
+        state.accounts.profile(auth.session.user_id).await?,
+    ))
+}
+
+fn user_ref(profile: app::UserProfile) -> UserRef {
+    UserRef {
         id: profile.id.as_uuid(),
         username: profile.username.to_string(),
         display_name: profile.display_name.to_string(),
-    })
+    }
 }
 
 async fn summary(
@@ -120,7 +125,16 @@ async fn start_conversation(
     } else {
         StatusCode::OK
     };
-    let conversation = summary(&state, &auth, id).await?;
+    let me = me(&state, &auth).await?;
+    let conversation = match queries::conversation_for(&state.pool, me.id, id.as_uuid()).await? {
+        Some(summary) => ConversationDto::new(&me, summary),
+        // The model lags (its projector is slow or down): the start stands, and its answer
+        // must not say otherwise.
+        None => {
+            let peer = user_ref(state.accounts.profile_by_username(&with).await?);
+            ConversationDto::not_yet_projected(&me, id.as_uuid(), peer)
+        }
+    };
     Ok((status, Json(ConversationEnvelope { conversation })))
 }
 

@@ -250,6 +250,12 @@ impl ApiUser {
         }
     }
 
+    /// The same session against another process of the deployment.
+    pub fn at(mut self, base: &str) -> Self {
+        self.base = base.to_owned();
+        self
+    }
+
     pub async fn call(
         &self,
         method: reqwest::Method,
