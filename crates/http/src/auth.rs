@@ -53,26 +53,34 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = ApiState::from_ref(state);
-        let (token, via_cookie) = match bearer_token(&parts.headers)? {
-            Some(token) => (token, false),
-            None => {
-                let cookies = Cookies::from_request_parts(parts, &state)
-                    .await
-                    .map_err(|(_, msg)| ApiError::bug(msg))?;
-                match session_cookie(&cookies, state.settings.cookie_secure) {
-                    Some(token) => (token, true),
-                    None => return Err(ApiError::unauthorized()),
-                }
+        let bearer = bearer_token(&parts.headers)?;
+        let cookies = Cookies::from_request_parts(parts, &state)
+            .await
+            .map_err(|(_, msg)| ApiError::bug(msg))?;
+        let cookie = session_cookie(&cookies, state.settings.cookie_secure);
+        let (token, via_cookie) = match (bearer, cookie) {
+            (Some(bearer), Some(cookie)) => {
+                // Every credential presented must hold: a valid token does not excuse a dead
+                // or forged cookie beside it, nor the other way round.
+                session_of(&state, &cookie).await?;
+                (bearer, false)
             }
+            (Some(bearer), None) => (bearer, false),
+            (None, Some(cookie)) => (cookie, true),
+            (None, None) => return Err(ApiError::unauthorized()),
         };
-        match state.sessions.authenticate(&token).await {
-            Ok(Some(session)) => Ok(Self {
-                session,
-                via_cookie,
-            }),
-            Ok(None) => Err(ApiError::unauthorized()),
-            Err(e) => Err(ApiError::unavailable(&e)),
-        }
+        Ok(Self {
+            session: session_of(&state, &token).await?,
+            via_cookie,
+        })
+    }
+}
+
+async fn session_of(state: &ApiState, token: &str) -> Result<Session, ApiError> {
+    match state.sessions.authenticate(token).await {
+        Ok(Some(session)) => Ok(session),
+        Ok(None) => Err(ApiError::unauthorized()),
+        Err(e) => Err(ApiError::unavailable(&e)),
     }
 }
 

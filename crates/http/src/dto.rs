@@ -109,28 +109,28 @@ pub struct ConversationList {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct StartRequest {
     /// The other person's username.
-    #[schema(required = true, example = "bob")]
+    #[schema(required = true, nullable = false, example = "bob")]
     pub with: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SendRequest {
     /// 1-4,000 characters after trimming.
-    #[schema(required = true, example = "Hello!")]
+    #[schema(required = true, nullable = false, example = "Hello!")]
     pub body: Option<String>,
     /// 1-64 characters chosen by the client; resending with the same one stores nothing new.
-    #[schema(required = true, example = "9f1c2e")]
+    #[schema(required = true, nullable = false, example = "9f1c2e")]
     pub client_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SendToRequest {
     /// The recipient's username; the conversation is started if needed.
-    #[schema(required = true, example = "bob")]
+    #[schema(required = true, nullable = false, example = "bob")]
     pub to: Option<String>,
-    #[schema(required = true, example = "Hello!")]
+    #[schema(required = true, nullable = false, example = "Hello!")]
     pub body: Option<String>,
-    #[schema(required = true, example = "9f1c2e")]
+    #[schema(required = true, nullable = false, example = "9f1c2e")]
     pub client_id: Option<String>,
 }
 
@@ -138,8 +138,10 @@ pub struct SendToRequest {
 #[into_params(parameter_in = Query)]
 pub struct HistoryParams {
     /// Only messages with a smaller seq (use the previous page's `next_before`).
+    #[param(value_type = Option<i64>, nullable = false, minimum = 1)]
     pub before: Option<String>,
     /// 1-100, default 50.
+    #[param(value_type = Option<i64>, nullable = false, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
 }
 
@@ -156,12 +158,30 @@ pub struct HistoryPage {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ReadRequest {
     /// The seq of the newest message read; beyond the last message means all.
-    #[schema(required = true, example = 42)]
+    #[schema(required = true, nullable = false, minimum = 0, example = 42)]
+    #[serde(default, deserialize_with = "integral")]
     pub up_to: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct EditRequest {
-    #[schema(required = true, example = "Hello, corrected")]
+    #[schema(required = true, nullable = false, example = "Hello, corrected")]
     pub body: Option<String>,
+}
+
+/// A whole number however JSON wrote it: JSON Schema's `integer` (what the API documents) counts
+/// `42.0` as one, and serde's `i64` would refuse it.
+fn integral<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    if let Some(whole) = number.as_i64() {
+        return Ok(Some(whole));
+    }
+    match number.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() <= 9.0e15 => Ok(Some(f as i64)),
+        _ => Err(serde::de::Error::custom(format!(
+            "must be a whole number, got {number}"
+        ))),
+    }
 }

@@ -35,13 +35,15 @@ pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 
 /// The documented routes and their document, built from the same annotations.
 fn documented() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+    let (router, mut document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(routes::accounts::router())
         .merge(routes::users::router())
         .merge(routes::sessions::router())
         .merge(routes::conversations::router())
         .merge(routes::telegram::router())
-        .split_for_parts()
+        .split_for_parts();
+    openapi::document_common_errors(&mut document);
+    (router, document)
 }
 
 pub fn router(state: ApiState) -> Router {

@@ -109,6 +109,74 @@ impl Modify for WebSocketPath {
     }
 }
 
+/// The errors every operation of a kind can answer, whatever its own annotations list: the body
+/// checks (400 malformed JSON, 413 too large, 415 not JSON, 422 a field named in `field`), the
+/// session check (401), the cross-site guard on cookie requests that change state (403) and an
+/// unreachable dependency (503). Added once here so the document cannot forget one operation.
+pub fn document_common_errors(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let error = |text: &str| {
+        ResponseBuilder::new()
+            .description(text)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+    };
+    for item in document.paths.paths.values_mut() {
+        let operations = [
+            (false, &mut item.get),
+            (true, &mut item.post),
+            (true, &mut item.put),
+            (true, &mut item.patch),
+            (true, &mut item.delete),
+        ];
+        for (changes_state, operation) in operations {
+            let Some(operation) = operation.as_mut() else {
+                continue;
+            };
+            let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+            let responses = &mut operation.responses.responses;
+            let mut add = |status: &str, text: &str| {
+                responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| error(text).into());
+            };
+            if operation.request_body.is_some() {
+                add("400", "The body is not valid JSON (code invalid_json) or could not be read (code invalid_body)");
+                add("413", "The body is over 64 KiB (code payload_too_large)");
+                add(
+                    "415",
+                    "The body is not `application/json` (code unsupported_media_type)",
+                );
+                add(
+                    "422",
+                    "A field is missing or invalid; `field` names it (code validation_failed)",
+                );
+            }
+            if secured {
+                add(
+                    "401",
+                    "No session, or a credential presented that does not hold (code unauthorized)",
+                );
+                if changes_state {
+                    add(
+                        "403",
+                        "A cookie request from another site (code cross_site_request)",
+                    );
+                }
+            }
+            add(
+                "503",
+                "Postgres or Redis cannot be reached right now (code unavailable)",
+            );
+        }
+    }
+}
+
 /// The Swagger UI page, under its own Content-Security-Policy, and its scripts and styles.
 pub fn docs_router(web_dir: &Path) -> Router<ApiState> {
     let page = Router::new()

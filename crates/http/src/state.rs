@@ -51,22 +51,44 @@ pub struct ApiSettings {
 /// answers `getMe` (asked again in the background until it does, so a Telegram hiccup at start
 /// does not leave linking off until a restart). Shared, so the answer reaches every handler.
 #[derive(Debug, Clone, Default)]
-pub struct TelegramBot(Arc<std::sync::OnceLock<String>>);
+pub struct TelegramBot {
+    username: Arc<std::sync::OnceLock<String>>,
+    /// A bot token is set: linking is a feature of this server, even while the Bot API is
+    /// unreachable.
+    configured: bool,
+}
 
 impl TelegramBot {
-    /// Already known (configured).
+    /// Telegram is not set up on this server.
+    pub fn off() -> Self {
+        Self::default()
+    }
+
+    /// Set up; the username comes with the Bot API's first answer ([`TelegramBot::learn`]).
+    pub fn awaiting_username() -> Self {
+        Self {
+            configured: true,
+            ..Self::default()
+        }
+    }
+
+    /// Set up, with its username given.
     pub fn known(username: String) -> Self {
-        let bot = Self::default();
+        let bot = Self::awaiting_username();
         bot.learn(username);
         bot
     }
 
     /// Records the username; the first one stays.
     pub fn learn(&self, username: String) {
-        let _ = self.0.set(username);
+        let _ = self.username.set(username);
     }
 
     pub fn username(&self) -> Option<&str> {
-        self.0.get().map(String::as_str)
+        self.username.get().map(String::as_str)
+    }
+
+    pub fn configured(&self) -> bool {
+        self.configured
     }
 }

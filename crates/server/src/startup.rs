@@ -419,12 +419,12 @@ async fn bot_username(
     stop: CancellationToken,
 ) -> TelegramBot {
     let Some(telegram) = telegram else {
-        return TelegramBot::default();
+        return TelegramBot::off();
     };
     if let Some(username) = &config.telegram_bot_username {
         return TelegramBot::known(username.clone());
     }
-    let bot = TelegramBot::default();
+    let bot = TelegramBot::awaiting_username();
     if ask_username(telegram, &bot).await {
         return bot;
     }

@@ -956,3 +956,46 @@ async fn without_the_session_store_nobody_gets_in() -> anyhow::Result<()> {
     }
     cases.finish()
 }
+
+#[tokio::test]
+async fn every_credential_presented_must_hold() -> anyhow::Result<()> {
+    let app = spawn_app(&[]).await?;
+    let ann = ApiUser::new(&app, "ann").await?;
+    let me = app.url("/api/v1/me");
+    let http = reqwest::Client::new();
+    let cookie = |token: &str| format!("session={token}");
+    let cases = [
+        ("a valid token alone", Some(ann.token.as_str()), None, 200),
+        ("a valid cookie alone", None, Some(cookie(&ann.token)), 200),
+        (
+            "both valid",
+            Some(ann.token.as_str()),
+            Some(cookie(&ann.token)),
+            200,
+        ),
+        (
+            "a valid token beside a forged cookie",
+            Some(ann.token.as_str()),
+            Some(cookie("forged")),
+            401,
+        ),
+        (
+            "a valid cookie beside a forged token",
+            Some("forged"),
+            Some(cookie(&ann.token)),
+            401,
+        ),
+    ];
+    for (what, bearer, session, expected) in cases {
+        let mut request = http.get(&me);
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        if let Some(session) = session {
+            request = request.header(reqwest::header::COOKIE, session);
+        }
+        let status = request.send().await?.status().as_u16();
+        assert_eq!(status, expected, "{what}");
+    }
+    Ok(())
+}

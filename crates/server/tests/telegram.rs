@@ -291,3 +291,17 @@ async fn linking_turns_on_by_itself_once_the_bot_api_answers_after_failing_at_st
     assert!(fake.calls("getMe").len() >= 4, "asked again after failing");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_server_without_telegram_says_linking_is_not_set_up_rather_than_down(
+) -> anyhow::Result<()> {
+    let app = common::spawn_app(&[]).await?;
+    let alice = ApiUser::new(&app, "alice").await?;
+    let (status, body) = alice.post("/api/v1/telegram/link", json!({})).await?;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (404, &json!("telegram_not_configured")),
+        "{body}"
+    );
+    Ok(())
+}

@@ -30,10 +30,10 @@ pub fn router() -> OpenApiRouter<ApiState> {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterRequest {
     /// 3-32 characters of a-z, 0-9 and _; case-insensitive.
-    #[schema(required = true, example = "alice")]
+    #[schema(required = true, nullable = false, example = "alice")]
     pub username: Option<String>,
     /// 8-128 characters, any Unicode.
-    #[schema(required = true, example = "correct horse battery")]
+    #[schema(required = true, nullable = false, example = "correct horse battery")]
     pub password: Option<String>,
     /// Shown to others; defaults to the username.
     #[schema(example = "Alice")]
@@ -80,9 +80,9 @@ async fn register(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {
-    #[schema(required = true, example = "alice")]
+    #[schema(required = true, nullable = false, example = "alice")]
     pub username: Option<String>,
-    #[schema(required = true, example = "correct horse battery")]
+    #[schema(required = true, nullable = false, example = "correct horse battery")]
     pub password: Option<String>,
 }
 

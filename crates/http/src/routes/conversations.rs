@@ -331,6 +331,9 @@ async fn mark_read(
     let up_to = body
         .up_to
         .ok_or_else(|| ApiError::validation("up_to", "is required"))?;
+    if up_to < 0 {
+        return Err(ApiError::validation("up_to", "must be a seq (0 or more)"));
+    }
     state
         .conversations
         .mark_read(id, auth.session.user_id, up_to)

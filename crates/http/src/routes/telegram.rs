@@ -31,7 +31,8 @@ pub struct TelegramLink {
     post, path = "/api/v1/telegram/link", tag = "telegram",
     responses(
         (status = 200, description = "A one-time link to the bot, valid for 10 minutes", body = TelegramLink),
-        (status = 503, description = "Telegram is not configured or unreachable (code telegram_unavailable)", body = ErrorBody),
+        (status = 404, description = "Telegram is not set up on this server (code telegram_not_configured)", body = ErrorBody),
+        (status = 503, description = "Telegram is set up but its Bot API has not answered yet (code telegram_unavailable)", body = ErrorBody),
         (status = 429, description = "Too many link requests; see Retry-After", body = ErrorBody),
     ),
     security(("session_cookie" = []), ("bearer" = []))
@@ -42,11 +43,20 @@ async fn create_link(
 ) -> Result<Json<TelegramLink>, ApiError> {
     within(&state.rate, Limit::Link, auth.session.user_id).await?;
     let Some(bot) = state.settings.telegram_bot.username() else {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "telegram_unavailable",
-            "Telegram notifications are not set up on this server",
-        ));
+        // Not set up is how this server is, not an outage: nothing to retry.
+        return Err(if state.settings.telegram_bot.configured() {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "telegram_unavailable",
+                "Telegram cannot be reached right now; try again in a minute",
+            )
+        } else {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "telegram_not_configured",
+                "Telegram notifications are not set up on this server",
+            )
+        });
     };
     let ttl = state.settings.telegram_link_ttl;
     let token = kv::link_tokens::create(state.presence.kv(), auth.session.user_id, ttl)
