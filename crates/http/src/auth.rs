@@ -57,7 +57,13 @@ where
         let cookies = Cookies::from_request_parts(parts, &state)
             .await
             .map_err(|(_, msg)| ApiError::bug(msg))?;
-        let cookie = session_cookie(&cookies, state.settings.cookie_secure);
+        let name = session_cookie_name(state.settings.cookie_secure);
+        let cookie = match session_cookie(&cookies, state.settings.cookie_secure) {
+            Some(cookie) => Some(cookie),
+            // Named but unreadable (e.g. `session` with no value): presented, and it fails.
+            None if names_cookie(&parts.headers, name) => return Err(ApiError::unauthorized()),
+            None => None,
+        };
         let (token, via_cookie) = match (bearer, cookie) {
             (Some(bearer), Some(cookie)) => {
                 // Every credential presented must hold: a valid token does not excuse a dead
@@ -74,6 +80,16 @@ where
             via_cookie,
         })
     }
+}
+
+/// Whether the request's `Cookie` headers name `name`, with or without a value.
+fn names_cookie(headers: &HeaderMap, name: &str) -> bool {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .any(|pair| pair.split('=').next().unwrap_or_default().trim() == name)
 }
 
 async fn session_of(state: &ApiState, token: &str) -> Result<Session, ApiError> {

@@ -43,6 +43,8 @@ fn documented() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .merge(routes::telegram::router())
         .split_for_parts();
     openapi::document_common_errors(&mut document);
+    openapi::document_links(&mut document);
+    openapi::document_text_rules(&mut document);
     (router, document)
 }
 

@@ -177,6 +177,142 @@ pub fn document_common_errors(document: &mut utoipa::openapi::OpenApi) {
     }
 }
 
+/// Links from the answers that create things to the operations that use their ids, so clients
+/// (and a stateful fuzzer) can follow them: a started conversation to its reads and sends, a sent
+/// message to its edit and deletion.
+pub fn document_links(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::link::LinkBuilder;
+    const CONVERSATION: &str = "$response.body#/conversation/id";
+    const MESSAGE_CONVERSATION: &str = "$response.body#/message/conversation_id";
+    const MESSAGE: &str = "$response.body#/message/id";
+    /// An operation to follow, with its parameters and where each is found in the answer.
+    type Follow = (&'static str, &'static [(&'static str, &'static str)]);
+    let follows: [(&str, &[Follow]); 3] = [
+        (
+            "start_conversation",
+            &[
+                ("get_conversation", &[("id", CONVERSATION)]),
+                ("history", &[("id", CONVERSATION)]),
+                ("send_message", &[("id", CONVERSATION)]),
+                ("mark_read", &[("id", CONVERSATION)]),
+            ],
+        ),
+        (
+            "send_message",
+            &[
+                (
+                    "edit_message",
+                    &[("id", MESSAGE_CONVERSATION), ("message_id", MESSAGE)],
+                ),
+                (
+                    "delete_message",
+                    &[("id", MESSAGE_CONVERSATION), ("message_id", MESSAGE)],
+                ),
+            ],
+        ),
+        (
+            "send_message_to_user",
+            &[
+                ("history", &[("id", MESSAGE_CONVERSATION)]),
+                ("mark_read", &[("id", MESSAGE_CONVERSATION)]),
+                (
+                    "edit_message",
+                    &[("id", MESSAGE_CONVERSATION), ("message_id", MESSAGE)],
+                ),
+                (
+                    "delete_message",
+                    &[("id", MESSAGE_CONVERSATION), ("message_id", MESSAGE)],
+                ),
+            ],
+        ),
+    ];
+    for item in document.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let Some((_, targets)) = follows
+                .iter()
+                .find(|(from, _)| operation.operation_id.as_deref() == Some(*from))
+            else {
+                continue;
+            };
+            for (status, response) in operation.responses.responses.iter_mut() {
+                let utoipa::openapi::RefOr::T(response) = response else {
+                    continue;
+                };
+                if !status.starts_with('2') {
+                    continue;
+                }
+                for (target, parameters) in *targets {
+                    let mut link = LinkBuilder::new().operation_id(*target);
+                    for (name, value) in *parameters {
+                        link = link.parameter(*name, *value);
+                    }
+                    response
+                        .links
+                        .insert((*target).to_owned(), link.build().into());
+                }
+            }
+        }
+    }
+}
+
+/// A message body as the domain takes it: some text that is not white space, and no control
+/// character but newline, tab and carriage return (`MessageBody::parse`).
+const BODY_PATTERN: &str = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$";
+/// No control character at all (`ClientId::parse`).
+const CLIENT_ID_PATTERN: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$";
+
+/// The text rules of the request bodies, which the derive cannot take from constants: a body's
+/// length and characters, a client id's.
+pub fn document_text_rules(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{RefOr, Schema};
+    /// A field, the bodies that have it, its length bounds and its pattern.
+    type Rule = (
+        &'static str,
+        &'static [&'static str],
+        Option<usize>,
+        usize,
+        &'static str,
+    );
+    let rules: [Rule; 2] = [
+        (
+            "body",
+            &["SendRequest", "SendToRequest", "EditRequest"],
+            None,
+            4000,
+            BODY_PATTERN,
+        ),
+        (
+            "client_id",
+            &["SendRequest", "SendToRequest"],
+            Some(1),
+            64,
+            CLIENT_ID_PATTERN,
+        ),
+    ];
+    let Some(components) = document.components.as_mut() else {
+        return;
+    };
+    for (field, schemas, min, max, pattern) in rules {
+        for name in schemas {
+            let Some(RefOr::T(Schema::Object(schema))) = components.schemas.get_mut(*name) else {
+                continue;
+            };
+            if let Some(RefOr::T(Schema::Object(property))) = schema.properties.get_mut(field) {
+                property.min_length = min;
+                property.max_length = Some(max);
+                property.pattern = Some(pattern.to_owned());
+            }
+        }
+    }
+}
+
 /// The Swagger UI page, under its own Content-Security-Policy, and its scripts and styles.
 pub fn docs_router(web_dir: &Path) -> Router<ApiState> {
     let page = Router::new()

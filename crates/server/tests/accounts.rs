@@ -985,6 +985,18 @@ async fn every_credential_presented_must_hold() -> anyhow::Result<()> {
             Some(cookie(&ann.token)),
             401,
         ),
+        (
+            "a valid token beside a session cookie without a value",
+            Some(ann.token.as_str()),
+            Some("session".to_owned()),
+            401,
+        ),
+        (
+            "a valid token beside other cookies",
+            Some(ann.token.as_str()),
+            Some("theme=dark".to_owned()),
+            200,
+        ),
     ];
     for (what, bearer, session, expected) in cases {
         let mut request = http.get(&me);
