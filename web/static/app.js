@@ -83,7 +83,8 @@
         line.className = "day";
         line.setAttribute("role", "separator");
         line.textContent = dayLabel(date);
-        message.before(line);
+        const above = message.previousElementSibling;
+        (above && above.id === "unread" ? above : message).before(line);
       }
     });
   }
@@ -112,9 +113,40 @@
     if (box) box.scrollTop = box.scrollHeight;
   }
 
-  function markRead(seq) {
-    if (document.visibilityState !== "visible") return;
-    htmx.ajax("POST", "/conversations/" + conversation + "/read", { values: { up_to: seq }, swap: "none" });
+  // Read receipts follow the reader's eyes: a message from the peer counts as read once at least
+  // half of it (or half the list, for a long one) has been on screen while the page was visible,
+  // and the server is told the highest such seq. Opening a conversation marks nothing by itself.
+  let toldRead = 0;
+  const onScreen = new Set();
+  let readObserver = null;
+  function reportRead() {
+    if (document.visibilityState !== "visible" || onScreen.size === 0) return;
+    const upTo = Math.max.apply(null, Array.from(onScreen));
+    if (upTo <= toldRead) return;
+    toldRead = upTo;
+    htmx.ajax("POST", "/conversations/" + conversation + "/read", { values: { up_to: upTo }, swap: "none" });
+  }
+  function watchUnread() {
+    if (!readObserver) return;
+    document.querySelectorAll("#messages .message.peer:not([data-watched])").forEach(function (m) {
+      m.dataset.watched = "";
+      if (Number(m.dataset.seq) > toldRead) readObserver.observe(m);
+    });
+  }
+  function startReading(box) {
+    toldRead = Number(box.dataset.readUpTo || 0);
+    readObserver = new IntersectionObserver(function (entries) {
+      entries.forEach(function (entry) {
+        const seq = Number(entry.target.dataset.seq);
+        const seen = entry.isIntersecting && (entry.intersectionRatio >= 0.5 ||
+          entry.intersectionRect.height >= entry.rootBounds.height / 2);
+        if (seen) onScreen.add(seq); else onScreen.delete(seq);
+        if (seq <= toldRead) readObserver.unobserve(entry.target);
+      });
+      reportRead();
+    }, { root: box, threshold: [0, 0.5, 1] });
+    watchUnread();
+    document.addEventListener("visibilitychange", reportRead);
   }
 
   let presenceAt = 0;
@@ -144,10 +176,7 @@
         if (!document.getElementById("msg-" + m.id)) {
           htmx.ajax("GET", "/conversations/" + conversation + "/messages/" + m.id, { target: "#messages", swap: "beforeend" });
         }
-        if (m.sender.id !== me) {
-          document.getElementById("typing").textContent = "";
-          markRead(m.seq);
-        }
+        if (m.sender.id !== me) document.getElementById("typing").textContent = "";
         break;
       }
       case "message.edited":
@@ -245,13 +274,17 @@
         showReceipt();
       }
     });
-    scrollDown();
-    const peerMessages = document.querySelectorAll("#messages .message.peer");
-    if (peerMessages.length) markRead(Number(peerMessages[peerMessages.length - 1].dataset.seq));
-    document.addEventListener("visibilitychange", function () {
-      const peers = document.querySelectorAll("#messages .message.peer");
-      if (peers.length) markRead(Number(peers[peers.length - 1].dataset.seq));
-    });
+    document.body.addEventListener("htmx:afterSettle", watchUnread);
+    // Opened with unread messages: start at the first of them (under its line), not at the bottom.
+    const unreadLine = document.getElementById("unread");
+    if (unreadLine) {
+      box.scrollTop = unreadLine.offsetTop - 8;
+      atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+      newMessages.hidden = atBottom;
+    } else {
+      scrollDown();
+    }
+    startReading(box);
   }
   window.addEventListener("pagehide", function () { if (socket) socket.close(); });
   connect();

@@ -1,6 +1,6 @@
 //! The web pages over plain HTTP, without a browser: the security headers of every page, fragment
 //! and API answer, the favicon, and the page's own answer to a cross-site form.
-//! (`browser.rs` checks in a real browser that the pages work under their policy.)
+//! (`tests/browser/` checks in a real browser that the pages work under their policy.)
 
 mod common;
 

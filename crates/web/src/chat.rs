@@ -24,6 +24,11 @@ use std::time::Duration;
 use uuid::Uuid;
 
 const PAGE: i64 = 50;
+/// A conversation opened with unread messages shows them all, from a few read ones before the
+/// first, up to this many messages (more unread than that: it opens at the oldest shown).
+const MOST_ON_OPEN: i64 = 500;
+/// How many read messages are shown above the first unread one, for context.
+const CONTEXT: i64 = 10;
 const WAIT: Duration = Duration::from_secs(2);
 
 async fn me(state: &ApiState, auth: &Authenticated) -> Result<(Uuid, MeView), ApiError> {
@@ -180,13 +185,25 @@ async fn conversation(
         .ok_or_else(|| ApiError::not_found("conversation"))?;
     let cursor = head(state).await?;
     state.history.wait_for(cursor, WAIT).await;
-    let page = queries::history_page(&state.pool, id.as_uuid(), None, PAGE).await?;
+    let read_up_to = conversation.read_up_to(me_user);
+    // The viewer's own messages after their read mark are not unread: only the peer's count.
+    let limit = match queries::conversation_for(&state.pool, me_id, id.as_uuid()).await? {
+        Some(c) if c.conversation.unread > 0 => {
+            (c.conversation.last_seq - read_up_to + CONTEXT).clamp(PAGE, MOST_ON_OPEN)
+        }
+        _ => PAGE,
+    };
+    let page = queries::history_page(&state.pool, id.as_uuid(), None, limit).await?;
     let peer_read_up_to = conversation.read_up_to(peer.id);
     let messages: Vec<MessageView> = page
         .messages
         .into_iter()
         .map(|m| MessageView::new(m, me_id))
         .collect();
+    let first_unread = messages
+        .iter()
+        .find(|m| !m.own && m.seq > read_up_to)
+        .map_or(0, |m| m.seq);
     let last_own = messages.iter().filter(|m| m.own).map(|m| m.seq).max();
     let online = state
         .presence
@@ -204,6 +221,8 @@ async fn conversation(
         peer_username: peer.username.to_string(),
         online,
         peer_read_up_to,
+        read_up_to,
+        first_unread,
         seen: last_own.is_some_and(|seq| peer_read_up_to >= seq),
         next_before: page.next_before,
         messages,
@@ -243,6 +262,7 @@ pub async fn older(
         let me = auth.session.user_id.as_uuid();
         Ok::<_, ApiError>(OlderMessages {
             id: id.as_uuid(),
+            first_unread: 0,
             next_before: page.next_before,
             messages: page
                 .messages

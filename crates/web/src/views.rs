@@ -112,6 +112,11 @@ pub struct ConversationPage {
     pub peer_username: String,
     pub online: bool,
     pub peer_read_up_to: i64,
+    /// How far the viewer had read when the page was made.
+    pub read_up_to: i64,
+    /// The seq of the first message from the peer that the viewer has not read (0: none; seqs
+    /// start at 1): the "Unread messages" line goes above it, and the page opens there.
+    pub first_unread: i64,
     /// The peer has read the caller's latest message.
     pub seen: bool,
     pub next_before: Option<i64>,
@@ -122,6 +127,8 @@ pub struct ConversationPage {
 #[template(path = "older.html")]
 pub struct OlderMessages {
     pub id: Uuid,
+    /// Always 0 (none): the unread line is drawn with the page, never in an older page.
+    pub first_unread: i64,
     pub next_before: Option<i64>,
     pub messages: Vec<MessageView>,
 }

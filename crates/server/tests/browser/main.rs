@@ -1,0 +1,38 @@
+//! The web page in real browsers: headless Chromium windows (one per person, each with its own
+//! cookie jar) driven through chromedriver with fantoccini, against the app with real Postgres,
+//! Redis and NATS.
+//!
+//! Whatever the browsers log at warning level or above fails the test unless the scenario caused it
+//! on purpose: a Content-Security-Policy violation, a script error, a failed load (a missing favicon).
+//!
+//! Needs `chromium` and `chromedriver` (Debian: `apt-get install chromium chromium-driver`;
+//! `scripts/test` installs them). `CHROMIUM` and `CHROMEDRIVER` override their paths.
+//! Screenshots of every window are saved to `target/screenshots/{test}-{person}.png`, and of
+//! chosen states to `target/screenshots/{test}-{state}.png`.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod chromium;
+mod page;
+mod two_people;
+mod unread;
+
+use chromium::{Lab, DESKTOP, PHONE};
+use std::time::Instant;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_people_chat_in_real_browsers() -> anyhow::Result<()> {
+    let lab = Lab::start("chat", &["alice", "bob"], PHONE).await?;
+    let started = Instant::now();
+    let outcome = two_people::scenario(&lab.browsers[0], &lab.browsers[1], lab.base()).await;
+    eprintln!("browser scenario took {:?}", started.elapsed());
+    lab.finish(outcome).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_opens_at_the_first_unread_message() -> anyhow::Result<()> {
+    let lab = Lab::start("unread", &["alice"], DESKTOP).await?;
+    let outcome = unread::scenario(&lab).await;
+    lab.finish(outcome).await
+}
