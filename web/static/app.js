@@ -1,5 +1,6 @@
 // The few lines of our own: follow the WebSocket (JSON frames, resuming from the last cursor after
-// a drop), ask the server for rendered fragments (htmx), Enter to send, typing and read receipts.
+// a drop), ask the server for rendered fragments (htmx), send (keeping what cannot go out yet),
+// typing and read receipts.
 // Every handler is here, none in the templates: the pages' Content-Security-Policy runs no inline
 // script and htmx evaluates no attribute (allowEval is off in base.html).
 (function () {
@@ -9,38 +10,71 @@
   const conversation = page.conversationId;
   const me = page.me;
   let cursor = Number(page.cursor || 0);
-  let delay = 500;
+  // Reconnecting backs off from half a second to at most MAX_DELAY: a few seconds, so a page
+  // whose network is back finds out soon even if the browser does not say so.
+  const FIRST_DELAY = 500;
+  const MAX_DELAY = 4000;
+  let delay = FIRST_DELAY;
   let socket = null;
+  let reconnect = null;
+  let onReconnect = function () {};
+
+  // Offline is said in a banner over the top of the page (it moves nothing) that is also a live
+  // region, so a screen reader hears it too.
+  const banner = document.getElementById("offline");
+  function showOffline(offline) {
+    document.body.classList.toggle("offline", offline);
+    if (banner) {
+      banner.textContent = offline
+        ? "You are offline. Reconnecting… Messages you send now are kept and go out when you are back online."
+        : "";
+    }
+  }
 
   function newClientId() {
     return (window.crypto && crypto.randomUUID) ? crypto.randomUUID() : Date.now() + "-" + Math.random();
   }
 
   function connect() {
+    clearTimeout(reconnect);
+    if (socket && socket.readyState <= WebSocket.OPEN) return;
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    socket = new WebSocket(scheme + location.host + "/api/v1/ws?after=" + cursor);
-    socket.onopen = function () {
-      delay = 500;
-      document.body.classList.remove("offline");
+    const opened = new WebSocket(scheme + location.host + "/api/v1/ws?after=" + cursor);
+    socket = opened;
+    opened.onopen = function () {
+      delay = FIRST_DELAY;
+      showOffline(false);
       reportVisibility();
+      onReconnect();
     };
-    socket.onmessage = function (event) {
+    opened.onmessage = function (event) {
       let frame;
       try { frame = JSON.parse(event.data); } catch (e) { return; }
       if (frame.cursor && frame.type !== "hello") cursor = Math.max(cursor, frame.cursor);
       handle(frame);
     };
-    socket.onclose = function (event) {
+    opened.onclose = function (event) {
       // 4001: this session ended (logged out here or elsewhere, revoked): log in again.
       if (event.code === 4001) {
         location.href = "/login";
         return;
       }
-      document.body.classList.add("offline");
-      setTimeout(connect, delay);
-      delay = Math.min(delay * 2, 10000);
+      if (opened !== socket) return;
+      showOffline(true);
+      // While the browser knows it is offline, trying is pointless: its `online` event reconnects.
+      if (navigator.onLine === false) return;
+      reconnect = setTimeout(connect, delay);
+      delay = Math.min(delay * 2, MAX_DELAY);
     };
   }
+  window.addEventListener("offline", function () {
+    showOffline(true);
+    if (socket) socket.close();
+  });
+  window.addEventListener("online", function () {
+    delay = FIRST_DELAY;
+    connect();
+  });
 
   // A page in a background tab is online but not looking: Telegram may still notify.
   function reportVisibility() {
@@ -211,6 +245,9 @@
   }
 
   if (page.page === "conversation") {
+    const box = document.getElementById("messages");
+    const newMessages = document.getElementById("new-messages");
+    let atBottom = true;
     const compose = document.getElementById("compose");
     const form = document.getElementById("send");
     let lastTyping = 0;
@@ -220,25 +257,109 @@
         if (compose.value.trim()) form.requestSubmit();
       }
     });
-    // Each send carries a fresh client_id: the key under which the server stores a message once.
-    form.addEventListener("htmx:configRequest", function (event) {
-      event.detail.parameters.client_id = newClientId();
-    });
-    // A refused send answers with its real status and its reason, retargeted at #send-error:
-    // show the reason (htmx swaps no error answer by itself) and keep the typed text.
-    // (htmx fires beforeSwap on the target, which is outside the form.)
-    document.body.addEventListener("htmx:beforeSwap", function (event) {
-      const target = event.detail.target;
-      if (event.detail.xhr.status >= 400 && target && target.id === "send-error") {
-        event.detail.shouldSwap = true;
-        event.detail.isError = false;
+    // Sending. A message gets its client_id once, when it is written: the server stores a message
+    // once per client_id, so sending it again after a failure that may have reached the server is
+    // harmless. What cannot go out (the browser is offline, the request did not get through)
+    // stays on the page as pending, in order, and is sent when the connection is back. A refusal
+    // (an empty message, too fast) is shown beside the box, which keeps the text.
+    const sendError = document.getElementById("send-error");
+    const outbox = [];
+    let flushing = false;
+    function textOf(html) {
+      return new DOMParser().parseFromString(html, "text/html").body.textContent;
+    }
+    // "sent", "refused" (with the reason shown) or "unsent" (try again later).
+    async function post(item) {
+      let response;
+      try {
+        response = await fetch(form.action, {
+          method: "POST",
+          headers: { "Content-Type": "application/x-www-form-urlencoded", "HX-Request": "true" },
+          body: new URLSearchParams({ body: item.body, client_id: item.clientId }),
+        });
+      } catch (e) {
+        return { outcome: "unsent" };
       }
-    });
-    form.addEventListener("htmx:afterRequest", function (event) {
-      const status = event.detail.xhr ? event.detail.xhr.status : 0;
-      if (status >= 200 && status < 300) {
-        form.reset();
-        document.getElementById("send-error").textContent = "";
+      if (response.status === 401) {
+        location.href = "/login";
+        return { outcome: "refused", reason: "" };
+      }
+      const html = await response.text();
+      if (response.ok) {
+        addMessages(html);
+        return { outcome: "sent" };
+      }
+      if (response.status >= 500 && item.element) return { outcome: "unsent" };
+      return { outcome: "refused", reason: textOf(html) };
+    }
+    function keep(item) {
+      const bubble = document.createElement("div");
+      bubble.className = "message own pending";
+      const body = document.createElement("span");
+      body.className = "body";
+      body.dir = "auto";
+      body.textContent = item.body;
+      const meta = document.createElement("span");
+      meta.className = "meta";
+      meta.textContent = "Not sent yet: waiting for the network";
+      bubble.append(body, meta);
+      box.append(bubble);
+      item.element = bubble;
+      outbox.push(item);
+      scrollDown();
+    }
+    // With the socket up the server is reachable again soon (a restart, a proxy's 502): try
+    // again after a while; with it down, its reconnection sends what waits.
+    function retryLater() {
+      if (socket && socket.readyState === WebSocket.OPEN) setTimeout(flush, MAX_DELAY);
+    }
+    async function flush() {
+      if (flushing) return;
+      flushing = true;
+      try {
+        while (outbox.length) {
+          const item = outbox[0];
+          const result = await post(item);
+          if (result.outcome === "unsent") {
+            retryLater();
+            return;
+          }
+          outbox.shift();
+          if (result.outcome === "sent") {
+            item.element.remove();
+          } else {
+            item.element.classList.replace("pending", "failed");
+            item.element.querySelector(".meta").textContent = "Not sent: " + result.reason;
+          }
+        }
+      } finally {
+        flushing = false;
+      }
+    }
+    onReconnect = flush;
+    form.addEventListener("submit", async function (event) {
+      event.preventDefault();
+      const item = { clientId: newClientId(), body: compose.value };
+      const written = function () {
+        if (compose.value === item.body) form.reset();
+        sendError.textContent = "";
+      };
+      // Behind what waits, or known to be offline: wait too (in order).
+      if (item.body.trim() && (outbox.length || navigator.onLine === false)) {
+        keep(item);
+        written();
+        return;
+      }
+      const result = await post(item);
+      if (result.outcome === "sent") {
+        written();
+        scrollDown();
+      } else if (result.outcome === "unsent" && item.body.trim()) {
+        keep(item);
+        written();
+        retryLater();
+      } else {
+        sendError.textContent = result.reason || "The message could not be sent; please try again.";
       }
     });
     compose.addEventListener("input", function () {
@@ -250,9 +371,6 @@
     });
     // A reader who scrolled up to read older messages stays there when new ones arrive; a button
     // says there are new ones and takes them down.
-    const box = document.getElementById("messages");
-    const newMessages = document.getElementById("new-messages");
-    let atBottom = true;
     box.addEventListener("scroll", function () {
       atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
       if (atBottom) newMessages.hidden = true;
@@ -261,18 +379,25 @@
       scrollDown();
       newMessages.hidden = true;
     });
-    form.addEventListener("htmx:afterRequest", function (event) {
-      if (event.detail.xhr && event.detail.xhr.status < 300) scrollDown();
-    });
+    // New messages arrived at the bottom (a live one, or a send's answer): each is shown once, and
+    // the ones waiting to be sent stay below them.
+    function messagesAdded() {
+      const seen = new Set();
+      box.querySelectorAll(".message[id]").forEach(function (m) {
+        if (seen.has(m.id)) m.remove(); else seen.add(m.id);
+      });
+      outbox.forEach(function (item) { box.append(item.element); });
+      localize();
+      watchUnread();
+      if (atBottom) scrollDown(); else newMessages.hidden = false;
+      showReceipt();
+    }
+    function addMessages(html) {
+      box.insertAdjacentHTML("beforeend", html);
+      messagesAdded();
+    }
     document.body.addEventListener("htmx:afterSwap", function (event) {
-      if (event.detail.target.id === "messages") {
-        const seen = new Set();
-        document.querySelectorAll("#messages .message").forEach(function (m) {
-          if (seen.has(m.id)) m.remove(); else seen.add(m.id);
-        });
-        if (atBottom) scrollDown(); else newMessages.hidden = false;
-        showReceipt();
-      }
+      if (event.detail.target.id === "messages") messagesAdded();
     });
     document.body.addEventListener("htmx:afterSettle", watchUnread);
     // Opened with unread messages: start at the first of them (under its line), not at the bottom.

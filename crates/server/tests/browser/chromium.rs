@@ -430,3 +430,38 @@ fn screenshot_dir() -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(&dir)?;
     Ok(dir.canonicalize()?)
 }
+
+/// Cuts `client`'s browser off the network, or connects it again (chromedriver's network
+/// emulation: requests fail as offline and the page gets its `offline` and `online` events).
+#[derive(Debug)]
+struct NetworkConditions {
+    offline: bool,
+}
+
+impl WebDriverCompatibleCommand for NetworkConditions {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/chromium/network_conditions",
+            session.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        let conditions = json!({"network_conditions": {
+            "offline": self.offline,
+            "latency": 0,
+            "download_throughput": -1,
+            "upload_throughput": -1,
+        }});
+        (axum::http::Method::POST, Some(conditions.to_string()))
+    }
+}
+
+pub async fn set_offline(client: &Client, offline: bool) -> anyhow::Result<()> {
+    client.issue_cmd(NetworkConditions { offline }).await?;
+    Ok(())
+}

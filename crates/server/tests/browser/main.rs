@@ -14,6 +14,7 @@
 mod common;
 
 mod chromium;
+mod offline;
 mod page;
 mod two_people;
 mod unread;
@@ -34,5 +35,12 @@ async fn two_people_chat_in_real_browsers() -> anyhow::Result<()> {
 async fn a_conversation_opens_at_the_first_unread_message() -> anyhow::Result<()> {
     let lab = Lab::start("unread", &["alice"], DESKTOP).await?;
     let outcome = unread::scenario(&lab).await;
+    lab.finish(outcome).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_written_offline_wait_and_go_out_when_back() -> anyhow::Result<()> {
+    let lab = Lab::start("offline", &["alice"], DESKTOP).await?;
+    let outcome = offline::scenario(&lab).await;
     lab.finish(outcome).await
 }
