@@ -16,6 +16,7 @@ mod common;
 mod chromium;
 mod offline;
 mod page;
+mod phone;
 mod two_people;
 mod unread;
 
@@ -42,5 +43,12 @@ async fn a_conversation_opens_at_the_first_unread_message() -> anyhow::Result<()
 async fn messages_written_offline_wait_and_go_out_when_back() -> anyhow::Result<()> {
     let lab = Lab::start("offline", &["alice"], DESKTOP).await?;
     let outcome = offline::scenario(&lab).await;
+    lab.finish(outcome).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_phone_the_chat_fills_the_screen() -> anyhow::Result<()> {
+    let lab = Lab::start("phone", &["alice", "bob"], PHONE).await?;
+    let outcome = phone::scenario(&lab).await;
     lab.finish(outcome).await
 }

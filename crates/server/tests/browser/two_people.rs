@@ -225,7 +225,13 @@ pub async fn scenario(alice: &Client, bob: &Client, base: &str) -> anyhow::Resul
     wait_for_transcript(bob, false, &transcript).await?;
     assert_not_reloaded(alice, "Alice").await?;
 
-    // Alice looks at her settings and at the API's docs (Swagger UI); Bob logs out.
+    // Alice goes back to her list (on a phone a conversation has no other header), looks at her
+    // settings and at the API's docs (Swagger UI); Bob logs out.
+    click(alice, "a.back").await?;
+    wait_for_path(alice, "Alice to be back on her list", |p| {
+        p == "/conversations"
+    })
+    .await?;
     click(alice, "nav a[href='/settings']").await?;
     wait_for_path(alice, "Alice to open her settings", |p| p == "/settings").await?;
     wait_for_text(alice, "ul.sessions li strong", "This device").await?;
@@ -244,6 +250,8 @@ pub async fn scenario(alice: &Client, bob: &Client, base: &str) -> anyhow::Resul
         Ok(())
     })
     .await?;
+    click(bob, "a.back").await?;
+    wait_for_path(bob, "Bob to be back on his list", |p| p == "/conversations").await?;
     click(bob, "button#logout").await?;
     wait_for_path(bob, "Bob to land on /login", |p| p == "/login").await?;
 
