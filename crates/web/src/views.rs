@@ -141,8 +141,12 @@ pub struct MessageFragment {
 
 pub struct SessionView {
     pub current: bool,
-    pub user_agent: String,
-    pub created_at: String,
+    /// "Chrome on Linux".
+    pub device: String,
+    /// "5 minutes ago".
+    pub last_active: String,
+    /// The instant, for `<time datetime>` and the tooltip.
+    pub last_active_at: String,
 }
 
 #[derive(Template)]
@@ -158,4 +162,13 @@ pub struct SettingsPage {
 #[template(path = "telegram_link.html")]
 pub struct TelegramLinkFragment {
     pub url: String,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    /// Always `None`: an error page shows no one's name (it may answer someone else's link).
+    pub me: Option<MeView>,
+    pub heading: &'static str,
+    pub message: &'static str,
 }

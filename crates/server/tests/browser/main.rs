@@ -17,6 +17,7 @@ mod chromium;
 mod offline;
 mod page;
 mod phone;
+mod settings;
 mod two_people;
 mod unread;
 
@@ -50,5 +51,12 @@ async fn messages_written_offline_wait_and_go_out_when_back() -> anyhow::Result<
 async fn on_a_phone_the_chat_fills_the_screen() -> anyhow::Result<()> {
     let lab = Lab::start("phone", &["alice", "bob"], PHONE).await?;
     let outcome = phone::scenario(&lab).await;
+    lab.finish(outcome).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_and_error_pages_read_as_people_talk() -> anyhow::Result<()> {
+    let lab = Lab::start("settings", &["alice"], DESKTOP).await?;
+    let outcome = settings::scenario(&lab).await;
     lab.finish(outcome).await
 }
