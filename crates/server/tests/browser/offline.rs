@@ -99,6 +99,7 @@ pub async fn scenario(lab: &Lab) -> anyhow::Result<()> {
         "#compose still holds a message kept as pending"
     );
     anyhow::ensure!(text_of(alice, "#send-error").await?.is_empty());
+    expect_accessible(alice, "a conversation offline, with pending messages").await?;
     anyhow::ensure!(stored(&bob, &conversation).await? == ["still online"]);
 
     // The network is back: the banner goes, and each message is sent once, in order.

@@ -78,6 +78,7 @@ pub async fn scenario(lab: &Lab) -> anyhow::Result<()> {
         small.join("\n")
     );
     expect_no_sideways_scroll(alice, "the list").await?;
+    expect_accessible(alice, "the list on a phone").await?;
 
     type_into(alice, "form#start input#start-with", "bob").await?;
     click(alice, "form#start button[type=submit]").await?;
@@ -132,6 +133,7 @@ pub async fn scenario(lab: &Lab) -> anyhow::Result<()> {
     );
     expect_no_sideways_scroll(alice, "the conversation").await?;
     lab.snap(alice, "conversation").await?;
+    expect_accessible(alice, "a conversation on a phone").await?;
 
     // Bob types: the line says so, and nothing moves.
     let compose = bob
@@ -151,9 +153,14 @@ pub async fn scenario(lab: &Lab) -> anyhow::Result<()> {
     if !seen_typing {
         wait_for_text(alice, "#typing", "Bob is typing…").await?;
     }
+    let (composer_now, messages_now) = (
+        rect(alice, "form#send").await?,
+        rect(alice, "#messages").await?,
+    );
     anyhow::ensure!(
-        rect(alice, "form#send").await? == composer && rect(alice, "#messages").await? == messages,
-        "the typing line moved the page"
+        composer_now == composer && messages_now == messages,
+        "the typing line moved the page: the composer from {composer} to {composer_now}, the \
+         list from {messages} to {messages_now}"
     );
     lab.snap(alice, "typing").await?;
 

@@ -58,6 +58,7 @@ pub async fn scenario(lab: &Lab) -> anyhow::Result<()> {
         "a subheading of {h2:?} px under a heading of {h1:?} px"
     );
     lab.snap(alice, "settings").await?;
+    expect_accessible(alice, "the settings").await?;
 
     // A conversation that is not there: a page of the site that says so and leads back.
     let missing = uuid::Uuid::new_v4();
@@ -80,6 +81,7 @@ pub async fn scenario(lab: &Lab) -> anyhow::Result<()> {
         "the error page: {frame}"
     );
     lab.snap(alice, "not-found").await?;
+    expect_accessible(alice, "the not-found page").await?;
     click(alice, "a#way-back").await?;
     wait_for_path(alice, "the way back to lead to the list", |p| {
         p == "/conversations"

@@ -140,6 +140,7 @@ pub async fn scenario(lab: &Lab) -> anyhow::Result<()> {
     );
     anyhow::ensure!(opened["at_bottom"] == json!(false), "opened at the bottom");
     lab.snap(page, "opened").await?;
+    expect_accessible(page, "a conversation opened at its unread line").await?;
 
     // What has been on screen is read; what has not stays unread.
     let read = eventually("what was on screen to be marked read", || async {
