@@ -183,11 +183,20 @@
     document.addEventListener("visibilitychange", reportRead);
   }
 
+  // What a screen reader should hear as it happens (new messages, typing): one polite live region.
+  function announce(text) {
+    const live = document.getElementById("announce");
+    if (live) live.textContent = text;
+  }
+
   let presenceAt = 0;
   let peerRead = Number((document.getElementById("messages") || {dataset: {}}).dataset.peerRead || 0);
   function showReceipt() {
     const last = lastOwnSeq();
-    document.getElementById("receipt").textContent = last > 0 && peerRead >= last ? "Seen" : "";
+    const receipt = document.getElementById("receipt");
+    const text = last > 0 && peerRead >= last ? "Seen" : "";
+    // Rewritten only when it changes: its live region would say "Seen" again.
+    if (receipt.textContent !== text) receipt.textContent = text;
   }
 
   function lastOwnSeq() {
@@ -210,7 +219,10 @@
         if (!document.getElementById("msg-" + m.id)) {
           htmx.ajax("GET", "/conversations/" + conversation + "/messages/" + m.id, { target: "#messages", swap: "beforeend" });
         }
-        if (m.sender.id !== me) document.getElementById("typing").textContent = "";
+        if (m.sender.id !== me) {
+          document.getElementById("typing").textContent = "";
+          announce(m.sender.display_name + ": " + (m.body || ""));
+        }
         break;
       }
       case "message.edited":
@@ -228,6 +240,7 @@
       case "typing":
         if (frame.user.id !== me) {
           const typing = document.getElementById("typing");
+          if (!typing.textContent) announce(frame.user.display_name + " is typing");
           typing.textContent = frame.user.display_name + " is typing…";
           clearTimeout(typing.timer);
           typing.timer = setTimeout(function () { typing.textContent = ""; }, frame.expires_in_ms || 6000);
@@ -239,6 +252,7 @@
           const dot = document.getElementById("presence");
           dot.classList.toggle("online", frame.online);
           dot.title = frame.online ? "online" : "offline";
+          document.getElementById("presence-text").textContent = dot.title;
         }
         break;
     }
@@ -410,6 +424,9 @@
       scrollDown();
     }
     startReading(box);
+    // Ready to write at once (not seven Tab stops away); not on touch screens, where focusing the
+    // box would open the keyboard over the conversation.
+    if (!window.matchMedia("(pointer: coarse)").matches) compose.focus({ preventScroll: true });
   }
   window.addEventListener("pagehide", function () { if (socket) socket.close(); });
   connect();

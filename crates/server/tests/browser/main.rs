@@ -13,6 +13,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod a11y;
 mod chromium;
 mod offline;
 mod page;
@@ -58,5 +59,12 @@ async fn on_a_phone_the_chat_fills_the_screen() -> anyhow::Result<()> {
 async fn settings_and_error_pages_read_as_people_talk() -> anyhow::Result<()> {
     let lab = Lab::start("settings", &["alice"], DESKTOP).await?;
     let outcome = settings::scenario(&lab).await;
+    lab.finish(outcome).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_focus_and_news_reach_screen_readers() -> anyhow::Result<()> {
+    let lab = Lab::start("a11y", &["alice"], DESKTOP).await?;
+    let outcome = a11y::scenario(&lab).await;
     lab.finish(outcome).await
 }
