@@ -147,6 +147,23 @@
     if (box) box.scrollTop = box.scrollHeight;
   }
 
+  // The tab's title starts with how many messages wait to be read, as messengers' do: on the
+  // list the sum of its badges, in a conversation the peer's messages not yet seen.
+  const baseTitle = document.title;
+  function showUnreadInTitle() {
+    let count = 0;
+    if (page.page === "list") {
+      document.querySelectorAll("#conversation-list .unread.badge").forEach(function (badge) {
+        count += Number(badge.textContent) || 0;
+      });
+    } else {
+      document.querySelectorAll("#messages .message.peer").forEach(function (m) {
+        if (Number(m.dataset.seq) > toldRead) count += 1;
+      });
+    }
+    document.title = count > 0 ? "(" + count + ") " + baseTitle : baseTitle;
+  }
+
   // Read receipts follow the reader's eyes: a message from the peer counts as read once at least
   // half of it (or half the list, for a long one) has been on screen while the page was visible,
   // and the server is told the highest such seq. Opening a conversation marks nothing by itself.
@@ -158,6 +175,7 @@
     const upTo = Math.max.apply(null, Array.from(onScreen));
     if (upTo <= toldRead) return;
     toldRead = upTo;
+    showUnreadInTitle();
     htmx.ajax("POST", "/conversations/" + conversation + "/read", { values: { up_to: upTo }, swap: "none" });
   }
   function watchUnread() {
@@ -191,7 +209,15 @@
 
   let presenceAt = 0;
   let peerRead = Number((document.getElementById("messages") || {dataset: {}}).dataset.peerRead || 0);
+  // Each of one's own messages shows its status: one tick sent, two ticks seen by the peer.
   function showReceipt() {
+    document.querySelectorAll("#messages .message.own .tick").forEach(function (tick) {
+      const seen = Number(tick.closest(".message").dataset.seq) <= peerRead;
+      if (tick.classList.contains("seen") === seen && tick.textContent) return;
+      tick.classList.toggle("seen", seen);
+      tick.textContent = seen ? "✓✓" : "✓";
+      tick.setAttribute("aria-label", seen ? "seen" : "sent");
+    });
     const last = lastOwnSeq();
     const receipt = document.getElementById("receipt");
     const text = last > 0 && peerRead >= last ? "Seen" : "";
@@ -403,6 +429,7 @@
       outbox.forEach(function (item) { box.append(item.element); });
       localize();
       watchUnread();
+      showUnreadInTitle();
       if (atBottom) scrollDown(); else newMessages.hidden = false;
       showReceipt();
     }
@@ -424,9 +451,15 @@
       scrollDown();
     }
     startReading(box);
+    showUnreadInTitle();
+    showReceipt();
     // Ready to write at once (not seven Tab stops away); not on touch screens, where focusing the
     // box would open the keyboard over the conversation.
     if (!window.matchMedia("(pointer: coarse)").matches) compose.focus({ preventScroll: true });
+  }
+  if (page.page === "list") {
+    showUnreadInTitle();
+    document.body.addEventListener("htmx:afterSettle", showUnreadInTitle);
   }
   window.addEventListener("pagehide", function () { if (socket) socket.close(); });
   connect();

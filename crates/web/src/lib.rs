@@ -7,6 +7,7 @@
 mod chat;
 mod cross_site;
 mod device;
+mod links;
 mod pages;
 mod render;
 mod settings;

@@ -1,6 +1,7 @@
 //! Template structs (askama) and the small view models they show. Every value is escaped by
 //! askama when rendered: message bodies are text, never markup.
 
+use crate::links::Part;
 use askama::Template;
 use uuid::Uuid;
 use wire::Message;
@@ -76,6 +77,11 @@ impl MessageView {
 
     pub fn body(&self) -> &str {
         self.message.body.as_deref().unwrap_or_default()
+    }
+
+    /// The body as text and links, for the template (which escapes both).
+    pub fn body_parts(&self) -> Vec<crate::links::Part<'_>> {
+        crate::links::parts(self.body())
     }
 
     /// The UTC time, shown until the page's script puts it in the viewer's time zone.

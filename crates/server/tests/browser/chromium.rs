@@ -519,3 +519,40 @@ pub async fn expect_accessible(client: &Client, what: &str) -> anyhow::Result<()
     );
     Ok(())
 }
+
+/// Runs a Chrome DevTools Protocol command in `client`'s page (chromedriver's CDP endpoint).
+#[derive(Debug)]
+struct Cdp {
+    command: &'static str,
+    params: Value,
+}
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        let body = json!({"cmd": self.command, "params": self.params});
+        (axum::http::Method::POST, Some(body.to_string()))
+    }
+}
+
+/// Makes `client`'s pages see a system in dark mode (`prefers-color-scheme: dark`), or light.
+pub async fn prefer_dark(client: &Client, dark: bool) -> anyhow::Result<()> {
+    let scheme = if dark { "dark" } else { "light" };
+    client
+        .issue_cmd(Cdp {
+            command: "Emulation.setEmulatedMedia",
+            params: json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]}),
+        })
+        .await?;
+    Ok(())
+}

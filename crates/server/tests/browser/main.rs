@@ -15,6 +15,7 @@ mod common;
 
 mod a11y;
 mod chromium;
+mod expected;
 mod offline;
 mod page;
 mod phone;
@@ -66,5 +67,12 @@ async fn settings_and_error_pages_read_as_people_talk() -> anyhow::Result<()> {
 async fn errors_focus_and_news_reach_screen_readers() -> anyhow::Result<()> {
     let lab = Lab::start("a11y", &["alice"], DESKTOP).await?;
     let outcome = a11y::scenario(&lab).await;
+    lab.finish(outcome).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_work_and_dark_mode_follows_the_system() -> anyhow::Result<()> {
+    let lab = Lab::start("expected", &["alice"], DESKTOP).await?;
+    let outcome = expected::scenario(&lab).await;
     lab.finish(outcome).await
 }

@@ -169,3 +169,36 @@ pub async fn wait_for_presence(client: &Client, who: &str, online: bool) -> anyh
     )
     .await
 }
+
+/// What `client`'s page says of its last own message: its tick's label ("sent", "seen"; empty
+/// without one) and the receipt read to screen readers ("Seen" or nothing).
+pub async fn last_status(client: &Client) -> anyhow::Result<(String, String)> {
+    let status = client
+        .execute(
+            "const own = document.querySelectorAll('#messages .message.own .tick');
+             const tick = own.length ? own[own.length - 1].getAttribute('aria-label') : '';
+             return [tick, document.getElementById('receipt').textContent];",
+            vec![],
+        )
+        .await?;
+    Ok(serde_json::from_value(status)?)
+}
+
+/// Waits until `client`'s last own message shows as seen by the peer (two ticks, and "Seen" for
+/// screen readers), or as only sent.
+pub async fn wait_for_seen(client: &Client, who: &str, seen: bool) -> anyhow::Result<()> {
+    let want = if seen {
+        ("seen".to_owned(), "Seen".to_owned())
+    } else {
+        ("sent".to_owned(), String::new())
+    };
+    eventually(
+        &format!("{who}'s last message to show {want:?}"),
+        || async {
+            let status = last_status(client).await?;
+            anyhow::ensure!(status == want, "it shows {status:?}");
+            Ok(())
+        },
+    )
+    .await
+}

@@ -62,7 +62,7 @@ pub async fn scenario(alice: &Client, bob: &Client, base: &str) -> anyhow::Resul
         "a new conversation has messages"
     );
     anyhow::ensure!(text_of(alice, "#peer-name").await? == "Bob");
-    anyhow::ensure!(text_of(alice, "#receipt").await?.is_empty());
+    anyhow::ensure!(last_status(alice).await? == (String::new(), String::new()));
 
     // Bob has been on /conversations since he registered: the new conversation shows up in his
     // list live, then Alice's first message does, unread.
@@ -120,15 +120,15 @@ pub async fn scenario(alice: &Client, bob: &Client, base: &str) -> anyhow::Resul
     wait_for_text(bob, &format!("{item} .last"), "hello bob").await?;
     assert_not_reloaded(bob, "Bob").await?;
     anyhow::ensure!(
-        text_of(alice, "#receipt").await?.is_empty(),
-        "Alice's #receipt says Seen before Bob opened the conversation"
+        last_status(alice).await? == ("sent".to_owned(), String::new()),
+        "Alice's message shows as seen before Bob opened the conversation"
     );
 
     // Bob opens it: he has read it, and Alice is told so live.
     click(bob, &format!("{item} a")).await?;
     wait_for_path(bob, "Bob to open the conversation", |p| p == path).await?;
     wait_for_transcript(bob, false, &transcript).await?;
-    wait_for_text(alice, "#receipt", "Seen").await?;
+    wait_for_seen(alice, "Alice", true).await?;
     // Alice has been there all along (the page tells from the server's presence model).
     wait_for_presence(bob, "Bob", true).await?;
 
@@ -153,14 +153,14 @@ pub async fn scenario(alice: &Client, bob: &Client, base: &str) -> anyhow::Resul
     wait_for_transcript(alice, true, &transcript).await?;
     wait_for_transcript(bob, false, &transcript).await?;
     wait_for_text(bob, "#typing", "").await?;
-    wait_for_text(alice, "#receipt", "Seen").await?;
+    wait_for_seen(alice, "Alice", true).await?;
 
     // Bob answers; Alice sees it live, and Bob sees that she has read it.
     send(bob, "hi alice").await?;
     transcript.push((false, "hi alice"));
     wait_for_transcript(bob, false, &transcript).await?;
     wait_for_transcript(alice, true, &transcript).await?;
-    wait_for_text(bob, "#receipt", "Seen").await?;
+    wait_for_seen(bob, "Bob", true).await?;
 
     // A hostile body is shown as text on both sides, and nothing runs.
     send(alice, HOSTILE).await?;
@@ -180,7 +180,7 @@ pub async fn scenario(alice: &Client, bob: &Client, base: &str) -> anyhow::Resul
     transcript.push((true, "two\nlines"));
     wait_for_transcript(alice, true, &transcript).await?;
     wait_for_transcript(bob, false, &transcript).await?;
-    wait_for_text(alice, "#receipt", "Seen").await?;
+    wait_for_seen(alice, "Alice", true).await?;
     expect_accessible(alice, "a conversation").await?;
     expect_accessible(bob, "a conversation").await?;
     assert_not_reloaded(alice, "Alice").await?;
@@ -196,7 +196,7 @@ pub async fn scenario(alice: &Client, bob: &Client, base: &str) -> anyhow::Resul
             .is_empty(),
         "Alice's reloaded #messages holds an <img>"
     );
-    wait_for_text(alice, "#receipt", "Seen").await?;
+    wait_for_seen(alice, "Alice", true).await?;
     mark_document(alice).await?;
 
     // Bob leaves for the list: Alice's next message is unread there and not "Seen" on her side
@@ -216,10 +216,10 @@ pub async fn scenario(alice: &Client, bob: &Client, base: &str) -> anyhow::Resul
     wait_for_text(bob, &format!("{item} .unread.badge"), "1").await?;
     wait_for_text(bob, &format!("{item} .last"), "bye").await?;
     assert_not_reloaded(bob, "Bob").await?;
-    wait_for_text(alice, "#receipt", "").await?;
+    wait_for_seen(alice, "Alice", false).await?;
     click(bob, &format!("{item} a")).await?;
     wait_for_transcript(bob, false, &transcript).await?;
-    wait_for_text(alice, "#receipt", "Seen").await?;
+    wait_for_seen(alice, "Alice", true).await?;
 
     // Presence, live: Bob closes the page (offline), and comes back (online).
     bob.goto("about:blank").await?;

@@ -104,6 +104,15 @@ pub async fn scenario(lab: &Lab) -> anyhow::Result<()> {
     })
     .await?;
 
+    // The tab's title counts them.
+    page.refresh().await?;
+    wait_for_text(page, "#conversation-list .unread.badge", &AWAY.to_string()).await?;
+    let title = page.title().await?;
+    anyhow::ensure!(
+        title == format!("({AWAY}) Conversations · chat"),
+        "the list's title is {title:?}"
+    );
+
     // She opens it: at the first unread message, under the unread line, not at the bottom.
     page.goto(&format!("{base}{path}")).await?;
     let opened = page
@@ -165,6 +174,12 @@ pub async fn scenario(lab: &Lab) -> anyhow::Result<()> {
         "marked read up to {read}; the last message half on screen is {seen}"
     );
     anyhow::ensure!(unread(&alice, &conversation).await? == last - read);
+    let title = page.title().await?;
+    anyhow::ensure!(
+        title == format!("({}) bob · chat", last - read),
+        "with {} unread the title is {title:?}",
+        last - read
+    );
 
     // The button takes her down; now everything has been seen.
     click(page, "#new-messages").await?;
@@ -174,5 +189,10 @@ pub async fn scenario(lab: &Lab) -> anyhow::Result<()> {
         Ok(())
     })
     .await?;
+    let title = page.title().await?;
+    anyhow::ensure!(
+        title == "bob · chat",
+        "with nothing unread the title is {title:?}"
+    );
     expect_logged(page, "Alice", &[]).await
 }
