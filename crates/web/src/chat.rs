@@ -278,8 +278,9 @@ pub async fn older(
     }
 }
 
-/// One message, as the page shows it; waits briefly for the read model if it is not there yet
-/// (a live frame can arrive before the history projection has applied the event).
+/// One message, as the page shows it. Reads its writes: it first waits (briefly) for the history
+/// read model to apply everything committed before the request, since a live frame, or the
+/// answer to an edit, can arrive before the projection has the event.
 pub async fn message_fragment(
     State(state): State<ApiState>,
     Visitor(auth): Visitor,
@@ -292,16 +293,13 @@ pub async fn message_fragment(
             .conversations
             .for_member(id, auth.session.user_id)
             .await?;
-        let mut row = queries::message(&state.pool, message_id).await?;
-        if row.is_none() {
-            state
-                .history
-                .catch_up(WAIT)
-                .await
-                .map_err(|e| ApiError::unavailable(&e))?;
-            row = queries::message(&state.pool, message_id).await?;
-        }
-        let row = row
+        state
+            .history
+            .catch_up(WAIT)
+            .await
+            .map_err(|e| ApiError::unavailable(&e))?;
+        let row = queries::message(&state.pool, message_id)
+            .await?
             .filter(|m| m.conversation_id == id.as_uuid())
             .ok_or_else(|| ApiError::not_found("message"))?;
         Ok::<_, ApiError>(MessageFragment {

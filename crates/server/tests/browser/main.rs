@@ -15,6 +15,7 @@ mod common;
 
 mod a11y;
 mod chromium;
+mod edit;
 mod expected;
 mod offline;
 mod page;
@@ -74,5 +75,12 @@ async fn errors_focus_and_news_reach_screen_readers() -> anyhow::Result<()> {
 async fn links_work_and_dark_mode_follows_the_system() -> anyhow::Result<()> {
     let lab = Lab::start("expected", &["alice"], DESKTOP).await?;
     let outcome = expected::scenario(&lab).await;
+    lab.finish(outcome).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_messages_are_edited_and_deleted_by_keyboard() -> anyhow::Result<()> {
+    let lab = Lab::start("edit", &["alice", "bob"], DESKTOP).await?;
+    let outcome = edit::scenario(&lab).await;
     lab.finish(outcome).await
 }
