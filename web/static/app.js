@@ -99,6 +99,21 @@
     if (dayKey(date) === dayKey(yesterday)) return "Yesterday";
     return dayFormat.format(date);
   }
+  // In the conversation list, when each last had something happen: the time today, "Yesterday",
+  // or the date.
+  const shortDate = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short" });
+  function localizeList() {
+    document.querySelectorAll("#conversation-list time.when[datetime]").forEach(function (time) {
+      const date = new Date(time.getAttribute("datetime"));
+      if (isNaN(date.getTime())) return;
+      const label = dayLabel(date);
+      time.textContent = label === "Today" ? timeFormat.format(date) : label === "Yesterday" ? label : shortDate.format(date);
+      time.title = fullFormat.format(date);
+    });
+  }
+  localizeList();
+  document.body.addEventListener("htmx:afterSettle", localizeList);
+
   function localize() {
     const box = document.getElementById("messages");
     if (!box) return;

@@ -80,6 +80,9 @@ async fn items(state: &ApiState, me: Uuid) -> Result<Vec<ConversationItem>, ApiE
             unread: c.unread,
             online,
             last_line,
+            last_activity_at: c
+                .last_activity_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         });
     }
     Ok(items)

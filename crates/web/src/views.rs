@@ -41,6 +41,8 @@ pub struct ConversationItem {
     pub unread: i64,
     pub online: bool,
     pub last_line: String,
+    /// When the last thing happened in it (RFC 3339): shown in the viewer's time by the script.
+    pub last_activity_at: String,
 }
 
 #[derive(Template)]

@@ -113,6 +113,20 @@ pub async fn scenario(lab: &Lab) -> anyhow::Result<()> {
         "the list's title is {title:?}"
     );
 
+    // And the list says when the conversation last moved, in her time (Asia/Kolkata).
+    let when = page
+        .find(fantoccini::Locator::Css("#conversation-list time.when"))
+        .await?;
+    let instant =
+        chrono::DateTime::parse_from_rfc3339(&when.attr("datetime").await?.unwrap_or_default())?;
+    let kolkata = chrono::FixedOffset::east_opt(5 * 3600 + 30 * 60)
+        .ok_or_else(|| anyhow::anyhow!("offset"))?;
+    let shown = when.text().await?;
+    anyhow::ensure!(
+        shown == instant.with_timezone(&kolkata).format("%H:%M").to_string(),
+        "the last activity at {instant} is shown as {shown:?}"
+    );
+
     // She opens it: at the first unread message, under the unread line, not at the bottom.
     page.goto(&format!("{base}{path}")).await?;
     let opened = page
