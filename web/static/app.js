@@ -7,6 +7,52 @@
   "use strict";
   const page = document.body.dataset;
   if (!page.page) return;
+
+  // Browser notifications of new messages while the tab is in the background: off until turned
+  // on in the settings, where the browser asks for permission on that click (a user gesture).
+  const NOTIFY = "chat.notifications";
+  const canNotify = "Notification" in window;
+  function notifying() {
+    return canNotify && Notification.permission === "granted" && localStorage.getItem(NOTIFY) === "on";
+  }
+  function notifyIfAway(message) {
+    if (message.sender.id === page.me || document.visibilityState === "visible" || !notifying()) return;
+    const shown = new Notification(message.sender.display_name, { body: message.body || "", tag: message.conversation_id });
+    shown.onclick = function () {
+      window.focus();
+      location.href = "/conversations/" + message.conversation_id;
+      shown.close();
+    };
+  }
+  if (page.page === "settings") {
+    const status = document.getElementById("notify-status");
+    const toggle = document.getElementById("notify-toggle");
+    const show = function () {
+      if (!canNotify) {
+        status.textContent = "This browser cannot show notifications.";
+      } else if (Notification.permission === "denied") {
+        status.textContent = "Off: notifications are blocked in this browser's settings for this site.";
+        toggle.hidden = true;
+      } else {
+        const on = notifying();
+        status.textContent = on
+          ? "On: a new message shows a notification while this tab is in the background."
+          : "Off.";
+        toggle.textContent = on ? "Turn off notifications" : "Turn on notifications";
+        toggle.hidden = false;
+      }
+    };
+    toggle.addEventListener("click", async function () {
+      if (notifying()) {
+        localStorage.setItem(NOTIFY, "off");
+      } else if (await Notification.requestPermission() === "granted") {
+        localStorage.setItem(NOTIFY, "on");
+      }
+      show();
+    });
+    show();
+    return;
+  }
   const conversation = page.conversationId;
   const me = page.me;
   let cursor = Number(page.cursor || 0);
@@ -247,6 +293,7 @@
   }
 
   function handle(frame) {
+    if (frame.type === "message.new") notifyIfAway(frame.message);
     if (page.page === "list") {
       if (["message.new", "message.edited", "message.deleted", "read", "presence", "conversation.started"].includes(frame.type)) {
         htmx.ajax("GET", "/conversations/list", { target: "#conversation-list", swap: "innerHTML" });

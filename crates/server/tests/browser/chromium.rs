@@ -556,3 +556,15 @@ pub async fn prefer_dark(client: &Client, dark: bool) -> anyhow::Result<()> {
         .await?;
     Ok(())
 }
+
+/// Lets `client`'s pages at `origin` show notifications, as if the person had allowed them when
+/// the browser asked.
+pub async fn allow_notifications(client: &Client, origin: &str) -> anyhow::Result<()> {
+    client
+        .issue_cmd(Cdp {
+            command: "Browser.grantPermissions",
+            params: json!({"permissions": ["notifications"], "origin": origin}),
+        })
+        .await?;
+    Ok(())
+}

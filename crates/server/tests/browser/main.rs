@@ -17,6 +17,7 @@ mod a11y;
 mod chromium;
 mod edit;
 mod expected;
+mod notify;
 mod offline;
 mod page;
 mod phone;
@@ -82,5 +83,12 @@ async fn links_work_and_dark_mode_follows_the_system() -> anyhow::Result<()> {
 async fn own_messages_are_edited_and_deleted_by_keyboard() -> anyhow::Result<()> {
     let lab = Lab::start("edit", &["alice", "bob"], DESKTOP).await?;
     let outcome = edit::scenario(&lab).await;
+    lab.finish(outcome).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_show_only_while_the_tab_is_in_the_background() -> anyhow::Result<()> {
+    let lab = Lab::start("notify", &["alice"], DESKTOP).await?;
+    let outcome = notify::scenario(&lab).await;
     lab.finish(outcome).await
 }
