@@ -1,58 +1,21 @@
-// The few lines of our own: follow the WebSocket (JSON frames, resuming from the last cursor after
-// a drop), ask the server for rendered fragments (htmx), send (keeping what cannot go out yet),
-// typing and read receipts.
-// Every handler is here, none in the templates: the pages' Content-Security-Policy runs no inline
-// script and htmx evaluates no attribute (allowEval is off in base.html).
+// The page's own script (a module; the others here are its parts): follow the WebSocket (JSON
+// frames, resuming from the last cursor after a drop), ask the server for rendered fragments
+// (htmx), read receipts, typing, the unread count. Every handler is in these files, none in the
+// templates: the pages' Content-Security-Policy runs no inline script and htmx evaluates no
+// attribute (allowEval is off in base.html).
+import { enableEditing } from "./editing.js";
+import { notifyIfAway, setUpNotificationSettings } from "./notifications.js";
+import { enableSending } from "./outbox.js";
+import { localize, localizeList } from "./times.js";
+
 (function () {
-  "use strict";
   const page = document.body.dataset;
   if (!page.page) return;
-
-  // Browser notifications of new messages while the tab is in the background: off until turned
-  // on in the settings, where the browser asks for permission on that click (a user gesture).
-  const NOTIFY = "chat.notifications";
-  const canNotify = "Notification" in window;
-  function notifying() {
-    return canNotify && Notification.permission === "granted" && localStorage.getItem(NOTIFY) === "on";
-  }
-  function notifyIfAway(message) {
-    if (message.sender.id === page.me || document.visibilityState === "visible" || !notifying()) return;
-    const shown = new Notification(message.sender.display_name, { body: message.body || "", tag: message.conversation_id });
-    shown.onclick = function () {
-      window.focus();
-      location.href = "/conversations/" + message.conversation_id;
-      shown.close();
-    };
-  }
   if (page.page === "settings") {
-    const status = document.getElementById("notify-status");
-    const toggle = document.getElementById("notify-toggle");
-    const show = function () {
-      if (!canNotify) {
-        status.textContent = "This browser cannot show notifications.";
-      } else if (Notification.permission === "denied") {
-        status.textContent = "Off: notifications are blocked in this browser's settings for this site.";
-        toggle.hidden = true;
-      } else {
-        const on = notifying();
-        status.textContent = on
-          ? "On: a new message shows a notification while this tab is in the background."
-          : "Off.";
-        toggle.textContent = on ? "Turn off notifications" : "Turn on notifications";
-        toggle.hidden = false;
-      }
-    };
-    toggle.addEventListener("click", async function () {
-      if (notifying()) {
-        localStorage.setItem(NOTIFY, "off");
-      } else if (await Notification.requestPermission() === "granted") {
-        localStorage.setItem(NOTIFY, "on");
-      }
-      show();
-    });
-    show();
+    setUpNotificationSettings();
     return;
   }
+
   const conversation = page.conversationId;
   const me = page.me;
   let cursor = Number(page.cursor || 0);
@@ -75,10 +38,6 @@
         ? "You are offline. Reconnecting… Messages you send now are kept and go out when you are back online."
         : "";
     }
-  }
-
-  function newClientId() {
-    return (window.crypto && crypto.randomUUID) ? crypto.randomUUID() : Date.now() + "-" + Math.random();
   }
 
   function connect() {
@@ -130,59 +89,8 @@
   }
   document.addEventListener("visibilitychange", reportVisibility);
 
-  // Times arrive in UTC; show them in the viewer's time zone (the full instant on hover), with a
-  // line where a new day starts: "Today", "Yesterday", or the date.
-  const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
-  const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "long" });
-  const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: "long", day: "numeric", month: "long", year: "numeric" });
-  function dayKey(date) {
-    return date.getFullYear() + "-" + date.getMonth() + "-" + date.getDate();
-  }
-  function dayLabel(date) {
-    const today = new Date();
-    const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
-    if (dayKey(date) === dayKey(today)) return "Today";
-    if (dayKey(date) === dayKey(yesterday)) return "Yesterday";
-    return dayFormat.format(date);
-  }
-  // In the conversation list, when each last had something happen: the time today, "Yesterday",
-  // or the date.
-  const shortDate = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short" });
-  function localizeList() {
-    document.querySelectorAll("#conversation-list time.when[datetime]").forEach(function (time) {
-      const date = new Date(time.getAttribute("datetime"));
-      if (isNaN(date.getTime())) return;
-      const label = dayLabel(date);
-      time.textContent = label === "Today" ? timeFormat.format(date) : label === "Yesterday" ? label : shortDate.format(date);
-      time.title = fullFormat.format(date);
-    });
-  }
   localizeList();
   document.body.addEventListener("htmx:afterSettle", localizeList);
-
-  function localize() {
-    const box = document.getElementById("messages");
-    if (!box) return;
-    box.querySelectorAll(".day").forEach(function (line) { line.remove(); });
-    let lastDay = "";
-    box.querySelectorAll(".message").forEach(function (message) {
-      const time = message.querySelector("time[datetime]");
-      if (!time) return;
-      const date = new Date(time.getAttribute("datetime"));
-      if (isNaN(date.getTime())) return;
-      time.textContent = timeFormat.format(date);
-      time.title = fullFormat.format(date);
-      if (dayKey(date) !== lastDay) {
-        lastDay = dayKey(date);
-        const line = document.createElement("div");
-        line.className = "day";
-        line.setAttribute("role", "separator");
-        line.textContent = dayLabel(date);
-        const above = message.previousElementSibling;
-        (above && above.id === "unread" ? above : message).before(line);
-      }
-    });
-  }
   localize();
   document.body.addEventListener("htmx:afterSettle", localize);
 
@@ -293,7 +201,7 @@
   }
 
   function handle(frame) {
-    if (frame.type === "message.new") notifyIfAway(frame.message);
+    if (frame.type === "message.new") notifyIfAway(frame.message, me);
     if (page.page === "list") {
       if (["message.new", "message.edited", "message.deleted", "read", "presence", "conversation.started"].includes(frame.type)) {
         htmx.ajax("GET", "/conversations/list", { target: "#conversation-list", swap: "innerHTML" });
@@ -359,214 +267,17 @@
         if (compose.value.trim()) form.requestSubmit();
       }
     });
-    // Sending. A message gets its client_id once, when it is written: the server stores a message
-    // once per client_id, so sending it again after a failure that may have reached the server is
-    // harmless. What cannot go out (the browser is offline, the request did not get through)
-    // stays on the page as pending, in order, and is sent when the connection is back. A refusal
-    // (an empty message, too fast) is shown beside the box, which keeps the text.
-    const sendError = document.getElementById("send-error");
-    const outbox = [];
-    let flushing = false;
-    function textOf(html) {
-      return new DOMParser().parseFromString(html, "text/html").body.textContent;
-    }
-    // "sent", "refused" (with the reason shown) or "unsent" (try again later).
-    async function post(item) {
-      let response;
-      try {
-        response = await fetch(form.action, {
-          method: "POST",
-          headers: { "Content-Type": "application/x-www-form-urlencoded", "HX-Request": "true" },
-          body: new URLSearchParams({ body: item.body, client_id: item.clientId }),
-        });
-      } catch (e) {
-        return { outcome: "unsent" };
-      }
-      if (response.status === 401) {
-        location.href = "/login";
-        return { outcome: "refused", reason: "" };
-      }
-      const html = await response.text();
-      if (response.ok) {
-        addMessages(html);
-        return { outcome: "sent" };
-      }
-      if (response.status >= 500 && item.element) return { outcome: "unsent" };
-      return { outcome: "refused", reason: textOf(html) };
-    }
-    function keep(item) {
-      const bubble = document.createElement("div");
-      bubble.className = "message own pending";
-      const body = document.createElement("span");
-      body.className = "body";
-      body.dir = "auto";
-      body.textContent = item.body;
-      const meta = document.createElement("span");
-      meta.className = "meta";
-      meta.textContent = "Not sent yet: waiting for the network";
-      bubble.append(body, meta);
-      box.append(bubble);
-      item.element = bubble;
-      outbox.push(item);
-      scrollDown();
-    }
-    // With the socket up the server is reachable again soon (a restart, a proxy's 502): try
-    // again after a while; with it down, its reconnection sends what waits.
-    function retryLater() {
-      if (socket && socket.readyState === WebSocket.OPEN) setTimeout(flush, MAX_DELAY);
-    }
-    async function flush() {
-      if (flushing) return;
-      flushing = true;
-      try {
-        while (outbox.length) {
-          const item = outbox[0];
-          const result = await post(item);
-          if (result.outcome === "unsent") {
-            retryLater();
-            return;
-          }
-          outbox.shift();
-          if (result.outcome === "sent") {
-            item.element.remove();
-          } else {
-            item.element.classList.replace("pending", "failed");
-            item.element.querySelector(".meta").textContent = "Not sent: " + result.reason;
-          }
-        }
-      } finally {
-        flushing = false;
-      }
-    }
-    onReconnect = flush;
-
-    // Editing and deleting one's own messages, from each message's menu (a <details>: reachable
-    // and opened by keyboard), through the JSON API. The page then shows the server's version
-    // (the socket's edited/deleted frame does the same for every other page).
-    const api = "/api/v1/conversations/" + conversation + "/messages/";
-    function refresh(id) {
-      return htmx.ajax("GET", "/conversations/" + conversation + "/messages/" + id, { target: "#msg-" + id, swap: "outerHTML" });
-    }
-    async function change(method, id, body) {
-      const response = await fetch(api + id, {
-        method: method,
-        headers: body ? { "Content-Type": "application/json" } : {},
-        body: body ? JSON.stringify(body) : undefined,
-      }).catch(function () { return null; });
-      if (!response) return "You are offline; try again when the connection is back.";
-      if (response.status === 401) {
-        location.href = "/login";
-        return "";
-      }
-      if (response.ok) {
-        refresh(id);
-        return null;
-      }
-      const answer = await response.json().catch(function () { return {}; });
-      return (answer.error && answer.error.message) || "That did not work; please try again.";
-    }
-    function problem(message, text) {
-      let line = message.querySelector(".problem");
-      if (!line) {
-        line = document.createElement("p");
-        line.className = "problem field-error";
-        line.setAttribute("role", "alert");
-        message.append(line);
-      }
-      line.textContent = text;
-    }
-    function openEditor(message) {
-      const body = message.querySelector(".body");
-      const editor = document.createElement("form");
-      editor.className = "editor";
-      const field = document.createElement("textarea");
-      field.value = body.textContent;
-      field.dir = "auto";
-      field.rows = 2;
-      field.setAttribute("aria-label", "Edit your message");
-      const save = document.createElement("button");
-      save.type = "submit";
-      save.textContent = "Save";
-      const cancel = document.createElement("button");
-      cancel.type = "button";
-      cancel.className = "cancel";
-      cancel.textContent = "Cancel";
-      editor.append(field, save, cancel);
-      body.hidden = true;
-      message.querySelector(".actions").open = false;
-      body.after(editor);
-      field.focus();
-      const close = function () {
-        editor.remove();
-        body.hidden = false;
-        message.querySelector(".actions summary").focus();
-      };
-      cancel.addEventListener("click", close);
-      field.addEventListener("keydown", function (event) {
-        if (event.key === "Escape") close();
-        if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-          event.preventDefault();
-          editor.requestSubmit();
-        }
-      });
-      editor.addEventListener("submit", async function (event) {
-        event.preventDefault();
-        const failed = await change("PATCH", message.dataset.id, { body: field.value });
-        if (failed) problem(message, failed);
-      });
-    }
-    box.addEventListener("click", async function (event) {
-      const button = event.target.closest("button");
-      const message = button && button.closest(".message.own");
-      if (!message) return;
-      const menu = message.querySelector(".menu");
-      if (button.classList.contains("edit")) {
-        openEditor(message);
-      } else if (button.classList.contains("delete")) {
-        // Asked once more, in place: deleting takes the message away for both people.
-        menu.replaceChildren();
-        const keep = document.createElement("button");
-        keep.type = "button";
-        keep.className = "keep";
-        keep.textContent = "Keep";
-        const sure = document.createElement("button");
-        sure.type = "button";
-        sure.className = "confirm-delete";
-        sure.textContent = "Delete for both of you";
-        menu.append(sure, keep);
-        sure.focus();
-      } else if (button.classList.contains("keep")) {
-        refresh(message.dataset.id);
-      } else if (button.classList.contains("confirm-delete")) {
-        const failed = await change("DELETE", message.dataset.id);
-        if (failed) problem(message, failed);
-      }
+    const sending = enableSending({
+      form: form,
+      compose: compose,
+      box: box,
+      addMessages: addMessages,
+      scrollDown: scrollDown,
+      connected: function () { return socket !== null && socket.readyState === WebSocket.OPEN; },
+      retryAfter: MAX_DELAY,
     });
-    form.addEventListener("submit", async function (event) {
-      event.preventDefault();
-      const item = { clientId: newClientId(), body: compose.value };
-      const written = function () {
-        if (compose.value === item.body) form.reset();
-        sendError.textContent = "";
-      };
-      // Behind what waits, or known to be offline: wait too (in order).
-      if (item.body.trim() && (outbox.length || navigator.onLine === false)) {
-        keep(item);
-        written();
-        return;
-      }
-      const result = await post(item);
-      if (result.outcome === "sent") {
-        written();
-        scrollDown();
-      } else if (result.outcome === "unsent" && item.body.trim()) {
-        keep(item);
-        written();
-        retryLater();
-      } else {
-        sendError.textContent = result.reason || "The message could not be sent; please try again.";
-      }
-    });
+    onReconnect = sending.flush;
+    enableEditing(box, conversation);
     compose.addEventListener("input", function () {
       const now = Date.now();
       if (socket && socket.readyState === 1 && now - lastTyping > 2000) {
@@ -600,7 +311,7 @@
         const later = shown.find(function (other) { return Number(other.dataset.seq) > seq; });
         if (later && later !== m) later.before(m);
       });
-      outbox.forEach(function (item) { box.append(item.element); });
+      sending.waiting().forEach(function (bubble) { box.append(bubble); });
       localize();
       watchUnread();
       showUnreadInTitle();

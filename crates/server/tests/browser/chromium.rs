@@ -568,3 +568,21 @@ pub async fn allow_notifications(client: &Client, origin: &str) -> anyhow::Resul
         .await?;
     Ok(())
 }
+
+/// The titles of every tab of `client`'s browser, the ones behind too.
+pub async fn tab_titles(client: &Client) -> anyhow::Result<Vec<String>> {
+    let targets = client
+        .issue_cmd(Cdp {
+            command: "Target.getTargets",
+            params: json!({}),
+        })
+        .await?;
+    Ok(targets["targetInfos"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter(|t| t["type"] == "page")
+        .map(|t| t["title"].as_str().unwrap_or_default().to_owned())
+        .collect())
+}

@@ -85,7 +85,26 @@ pub async fn scenario(lab: &Lab) -> anyhow::Result<()> {
     let conversation_tab: WindowHandle = alice.window().await?;
     let other = alice.new_window(true).await?;
     alice.switch_to_window(other.handle.clone()).await?;
+    // The new tab is in front once it is visible (the conversation's tab is hidden then).
+    eventually("the new tab to be in front", || async {
+        let state = alice
+            .execute("return document.visibilityState;", vec![])
+            .await?;
+        anyhow::ensure!(state == json!("visible"), "it is {state}");
+        Ok(())
+    })
+    .await?;
     say("are you there?").await?;
+    // It has arrived in the tab behind when that tab's title counts it.
+    eventually("the tab behind to count the message", || async {
+        let titles = tab_titles(alice).await?;
+        anyhow::ensure!(
+            titles.iter().any(|t| t == "(1) bob · chat"),
+            "the tabs are {titles:?}"
+        );
+        Ok(())
+    })
+    .await?;
     alice.switch_to_window(conversation_tab.clone()).await?;
     eventually("the notification", || async {
         let notes = shown(alice).await?;
