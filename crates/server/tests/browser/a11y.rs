@@ -1,6 +1,7 @@
 //! Beyond axe: form errors tied to their fields with focus on the first, the composer focused when
 //! a conversation opens, presence in words, and what happens said to screen readers.
 
+use crate::axe::expect_accessible;
 use crate::chromium::*;
 use crate::common::ApiUser;
 use crate::page::*;

@@ -1,6 +1,7 @@
 //! Editing and deleting one's own message from its menu, by keyboard alone; the other person
 //! sees both live.
 
+use crate::axe::expect_accessible;
 use crate::chromium::*;
 use crate::page::*;
 use fantoccini::key::Key;

@@ -1,8 +1,10 @@
 //! What people expect of a messenger's page: addresses in messages are links (and only web
 //! addresses), and the page follows the system's dark mode, still readable.
 
+use crate::axe::expect_accessible;
 use crate::chromium::*;
 use crate::common::ApiUser;
+use crate::devtools::prefer_dark;
 use crate::page::*;
 use serde_json::json;
 

@@ -14,7 +14,9 @@
 mod common;
 
 mod a11y;
+mod axe;
 mod chromium;
+mod devtools;
 mod edit;
 mod expected;
 mod notify;

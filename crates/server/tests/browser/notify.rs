@@ -1,8 +1,10 @@
 //! Browser notifications: turned on in the settings (the browser asks then), shown for a new
 //! message only while the tab is in the background.
 
+use crate::axe::expect_accessible;
 use crate::chromium::*;
 use crate::common::ApiUser;
+use crate::devtools::{allow_notifications, tab_titles};
 use crate::page::*;
 use fantoccini::wd::WindowHandle;
 use fantoccini::Client;

@@ -1,8 +1,10 @@
 //! Losing the network: a banner says so without moving the page, what is sent meanwhile waits on
 //! the page as pending, and goes out (once) as soon as the network is back.
 
+use crate::axe::expect_accessible;
 use crate::chromium::*;
 use crate::common::ApiUser;
+use crate::devtools::set_offline;
 use crate::page::*;
 use fantoccini::{Client, Locator};
 use serde_json::{json, Value};

@@ -1,6 +1,7 @@
 //! The pages on a phone (390x844): one compact header row, a conversation that fills the screen
 //! with the composer at the bottom (not pushed by the typing line), and tap targets of 44 px.
 
+use crate::axe::expect_accessible;
 use crate::chromium::*;
 use crate::page::*;
 use fantoccini::Client;

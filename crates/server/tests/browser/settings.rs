@@ -1,6 +1,7 @@
 //! Settings read as people talk ("Chrome on Linux, just now"), with headings in order; an error
 //! page is a page of the site: its language, its header, a heading, a way back.
 
+use crate::axe::expect_accessible;
 use crate::chromium::*;
 use crate::page::*;
 use fantoccini::Locator;

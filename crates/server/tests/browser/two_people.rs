@@ -1,6 +1,7 @@
 //! Two people register and chat: refusals that keep what was typed, live messages, typing,
 //! receipts, presence, hostile bodies, older history, ending a session from elsewhere.
 
+use crate::axe::expect_accessible;
 use crate::chromium::*;
 use crate::page::*;
 use fantoccini::key::Key;

@@ -1,6 +1,7 @@
 //! Coming back to many unread messages: the page opens at the first of them under an "Unread
 //! messages" line, and only what has been on screen counts as read.
 
+use crate::axe::expect_accessible;
 use crate::chromium::*;
 use crate::common::ApiUser;
 use crate::page::*;
