@@ -81,6 +81,7 @@ pub async fn scenario(lab: &Lab) -> anyhow::Result<()> {
     );
     expect_no_sideways_scroll(alice, "the list").await?;
     expect_accessible(alice, "the list on a phone").await?;
+    lab.snap(alice, "list").await?;
 
     type_into(alice, "form#start input#start-with", "bob").await?;
     click(alice, "form#start button[type=submit]").await?;
