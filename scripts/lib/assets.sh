@@ -24,6 +24,8 @@ WEB_ASSET_FILES=(
   node_modules/htmx.org/dist/htmx.min.js
   # A dev dependency: the OpenAPI 3.1 validator the tests run on the served document.
   node_modules/@seriousme/openapi-schema-validator/bin/validate-api-cli.js
+  # A dev dependency: the accessibility checker the browser tests run on every page they visit.
+  node_modules/axe-core/axe.min.js
 )
 
 _assets_log() { printf '[assets] %s\n' "$*" >&2; }

@@ -1,46 +1,85 @@
-// The few lines of our own: follow the WebSocket (JSON frames, resuming from the last cursor after
-// a drop), ask the server for rendered fragments (htmx), Enter to send, typing and read receipts.
-// Every handler is here, none in the templates: the pages' Content-Security-Policy runs no inline
-// script and htmx evaluates no attribute (allowEval is off in base.html).
+// The page's own script (a module; the others here are its parts): follow the WebSocket (JSON
+// frames, resuming from the last cursor after a drop), ask the server for rendered fragments
+// (htmx), read receipts, typing, the unread count. Every handler is in these files, none in the
+// templates: the pages' Content-Security-Policy runs no inline script and htmx evaluates no
+// attribute (allowEval is off in base.html).
+import { enableEditing } from "./editing.js";
+import { notifyIfAway, setUpNotificationSettings } from "./notifications.js";
+import { enableSending } from "./outbox.js";
+import { localize, localizeList } from "./times.js";
+
 (function () {
-  "use strict";
   const page = document.body.dataset;
   if (!page.page) return;
+  if (page.page === "settings") {
+    setUpNotificationSettings();
+    return;
+  }
+
   const conversation = page.conversationId;
   const me = page.me;
   let cursor = Number(page.cursor || 0);
-  let delay = 500;
+  // Reconnecting backs off from half a second to at most MAX_DELAY: a few seconds, so a page
+  // whose network is back finds out soon even if the browser does not say so.
+  const FIRST_DELAY = 500;
+  const MAX_DELAY = 4000;
+  let delay = FIRST_DELAY;
   let socket = null;
+  let reconnect = null;
+  let onReconnect = function () {};
 
-  function newClientId() {
-    return (window.crypto && crypto.randomUUID) ? crypto.randomUUID() : Date.now() + "-" + Math.random();
+  // Offline is said in a banner over the top of the page (it moves nothing) that is also a live
+  // region, so a screen reader hears it too.
+  const banner = document.getElementById("offline");
+  function showOffline(offline) {
+    document.body.classList.toggle("offline", offline);
+    if (banner) {
+      banner.textContent = offline
+        ? "You are offline. Reconnecting… Messages you send now are kept and go out when you are back online."
+        : "";
+    }
   }
 
   function connect() {
+    clearTimeout(reconnect);
+    if (socket && socket.readyState <= WebSocket.OPEN) return;
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    socket = new WebSocket(scheme + location.host + "/api/v1/ws?after=" + cursor);
-    socket.onopen = function () {
-      delay = 500;
-      document.body.classList.remove("offline");
+    const opened = new WebSocket(scheme + location.host + "/api/v1/ws?after=" + cursor);
+    socket = opened;
+    opened.onopen = function () {
+      delay = FIRST_DELAY;
+      showOffline(false);
       reportVisibility();
+      onReconnect();
     };
-    socket.onmessage = function (event) {
+    opened.onmessage = function (event) {
       let frame;
       try { frame = JSON.parse(event.data); } catch (e) { return; }
       if (frame.cursor && frame.type !== "hello") cursor = Math.max(cursor, frame.cursor);
       handle(frame);
     };
-    socket.onclose = function (event) {
+    opened.onclose = function (event) {
       // 4001: this session ended (logged out here or elsewhere, revoked): log in again.
       if (event.code === 4001) {
         location.href = "/login";
         return;
       }
-      document.body.classList.add("offline");
-      setTimeout(connect, delay);
-      delay = Math.min(delay * 2, 10000);
+      if (opened !== socket) return;
+      showOffline(true);
+      // While the browser knows it is offline, trying is pointless: its `online` event reconnects.
+      if (navigator.onLine === false) return;
+      reconnect = setTimeout(connect, delay);
+      delay = Math.min(delay * 2, MAX_DELAY);
     };
   }
+  window.addEventListener("offline", function () {
+    showOffline(true);
+    if (socket) socket.close();
+  });
+  window.addEventListener("online", function () {
+    delay = FIRST_DELAY;
+    connect();
+  });
 
   // A page in a background tab is online but not looking: Telegram may still notify.
   function reportVisibility() {
@@ -50,43 +89,8 @@
   }
   document.addEventListener("visibilitychange", reportVisibility);
 
-  // Times arrive in UTC; show them in the viewer's time zone (the full instant on hover), with a
-  // line where a new day starts: "Today", "Yesterday", or the date.
-  const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
-  const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "long" });
-  const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: "long", day: "numeric", month: "long", year: "numeric" });
-  function dayKey(date) {
-    return date.getFullYear() + "-" + date.getMonth() + "-" + date.getDate();
-  }
-  function dayLabel(date) {
-    const today = new Date();
-    const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
-    if (dayKey(date) === dayKey(today)) return "Today";
-    if (dayKey(date) === dayKey(yesterday)) return "Yesterday";
-    return dayFormat.format(date);
-  }
-  function localize() {
-    const box = document.getElementById("messages");
-    if (!box) return;
-    box.querySelectorAll(".day").forEach(function (line) { line.remove(); });
-    let lastDay = "";
-    box.querySelectorAll(".message").forEach(function (message) {
-      const time = message.querySelector("time[datetime]");
-      if (!time) return;
-      const date = new Date(time.getAttribute("datetime"));
-      if (isNaN(date.getTime())) return;
-      time.textContent = timeFormat.format(date);
-      time.title = fullFormat.format(date);
-      if (dayKey(date) !== lastDay) {
-        lastDay = dayKey(date);
-        const line = document.createElement("div");
-        line.className = "day";
-        line.setAttribute("role", "separator");
-        line.textContent = dayLabel(date);
-        message.before(line);
-      }
-    });
-  }
+  localizeList();
+  document.body.addEventListener("htmx:afterSettle", localizeList);
   localize();
   document.body.addEventListener("htmx:afterSettle", localize);
 
@@ -112,16 +116,82 @@
     if (box) box.scrollTop = box.scrollHeight;
   }
 
-  function markRead(seq) {
-    if (document.visibilityState !== "visible") return;
-    htmx.ajax("POST", "/conversations/" + conversation + "/read", { values: { up_to: seq }, swap: "none" });
+  // The tab's title starts with how many messages wait to be read, as messengers' do: on the
+  // list the sum of its badges, in a conversation the peer's messages not yet seen.
+  const baseTitle = document.title;
+  function showUnreadInTitle() {
+    let count = 0;
+    if (page.page === "list") {
+      document.querySelectorAll("#conversation-list .unread.badge").forEach(function (badge) {
+        count += Number(badge.textContent) || 0;
+      });
+    } else {
+      document.querySelectorAll("#messages .message.peer").forEach(function (m) {
+        if (Number(m.dataset.seq) > toldRead) count += 1;
+      });
+    }
+    document.title = count > 0 ? "(" + count + ") " + baseTitle : baseTitle;
+  }
+
+  // Read receipts follow the reader's eyes: a message from the peer counts as read once at least
+  // half of it (or half the list, for a long one) has been on screen while the page was visible,
+  // and the server is told the highest such seq. Opening a conversation marks nothing by itself.
+  let toldRead = 0;
+  const onScreen = new Set();
+  let readObserver = null;
+  function reportRead() {
+    if (document.visibilityState !== "visible" || onScreen.size === 0) return;
+    const upTo = Math.max.apply(null, Array.from(onScreen));
+    if (upTo <= toldRead) return;
+    toldRead = upTo;
+    showUnreadInTitle();
+    htmx.ajax("POST", "/conversations/" + conversation + "/read", { values: { up_to: upTo }, swap: "none" });
+  }
+  function watchUnread() {
+    if (!readObserver) return;
+    document.querySelectorAll("#messages .message.peer:not([data-watched])").forEach(function (m) {
+      m.dataset.watched = "";
+      if (Number(m.dataset.seq) > toldRead) readObserver.observe(m);
+    });
+  }
+  function startReading(box) {
+    toldRead = Number(box.dataset.readUpTo || 0);
+    readObserver = new IntersectionObserver(function (entries) {
+      entries.forEach(function (entry) {
+        const seq = Number(entry.target.dataset.seq);
+        const seen = entry.isIntersecting && (entry.intersectionRatio >= 0.5 ||
+          entry.intersectionRect.height >= entry.rootBounds.height / 2);
+        if (seen) onScreen.add(seq); else onScreen.delete(seq);
+        if (seq <= toldRead) readObserver.unobserve(entry.target);
+      });
+      reportRead();
+    }, { root: box, threshold: [0, 0.5, 1] });
+    watchUnread();
+    document.addEventListener("visibilitychange", reportRead);
+  }
+
+  // What a screen reader should hear as it happens (new messages, typing): one polite live region.
+  function announce(text) {
+    const live = document.getElementById("announce");
+    if (live) live.textContent = text;
   }
 
   let presenceAt = 0;
   let peerRead = Number((document.getElementById("messages") || {dataset: {}}).dataset.peerRead || 0);
+  // Each of one's own messages shows its status: one tick sent, two ticks seen by the peer.
   function showReceipt() {
+    document.querySelectorAll("#messages .message.own .tick").forEach(function (tick) {
+      const seen = Number(tick.closest(".message").dataset.seq) <= peerRead;
+      if (tick.classList.contains("seen") === seen && tick.textContent) return;
+      tick.classList.toggle("seen", seen);
+      tick.textContent = seen ? "✓✓" : "✓";
+      tick.setAttribute("aria-label", seen ? "seen" : "sent");
+    });
     const last = lastOwnSeq();
-    document.getElementById("receipt").textContent = last > 0 && peerRead >= last ? "Seen" : "";
+    const receipt = document.getElementById("receipt");
+    const text = last > 0 && peerRead >= last ? "Seen" : "";
+    // Rewritten only when it changes: its live region would say "Seen" again.
+    if (receipt.textContent !== text) receipt.textContent = text;
   }
 
   function lastOwnSeq() {
@@ -131,6 +201,7 @@
   }
 
   function handle(frame) {
+    if (frame.type === "message.new") notifyIfAway(frame.message, me);
     if (page.page === "list") {
       if (["message.new", "message.edited", "message.deleted", "read", "presence", "conversation.started"].includes(frame.type)) {
         htmx.ajax("GET", "/conversations/list", { target: "#conversation-list", swap: "innerHTML" });
@@ -146,7 +217,7 @@
         }
         if (m.sender.id !== me) {
           document.getElementById("typing").textContent = "";
-          markRead(m.seq);
+          announce(m.sender.display_name + ": " + (m.body || ""));
         }
         break;
       }
@@ -165,6 +236,7 @@
       case "typing":
         if (frame.user.id !== me) {
           const typing = document.getElementById("typing");
+          if (!typing.textContent) announce(frame.user.display_name + " is typing");
           typing.textContent = frame.user.display_name + " is typing…";
           clearTimeout(typing.timer);
           typing.timer = setTimeout(function () { typing.textContent = ""; }, frame.expires_in_ms || 6000);
@@ -176,12 +248,16 @@
           const dot = document.getElementById("presence");
           dot.classList.toggle("online", frame.online);
           dot.title = frame.online ? "online" : "offline";
+          document.getElementById("presence-text").textContent = dot.title;
         }
         break;
     }
   }
 
   if (page.page === "conversation") {
+    const box = document.getElementById("messages");
+    const newMessages = document.getElementById("new-messages");
+    let atBottom = true;
     const compose = document.getElementById("compose");
     const form = document.getElementById("send");
     let lastTyping = 0;
@@ -191,27 +267,17 @@
         if (compose.value.trim()) form.requestSubmit();
       }
     });
-    // Each send carries a fresh client_id: the key under which the server stores a message once.
-    form.addEventListener("htmx:configRequest", function (event) {
-      event.detail.parameters.client_id = newClientId();
+    const sending = enableSending({
+      form: form,
+      compose: compose,
+      box: box,
+      addMessages: addMessages,
+      scrollDown: scrollDown,
+      connected: function () { return socket !== null && socket.readyState === WebSocket.OPEN; },
+      retryAfter: MAX_DELAY,
     });
-    // A refused send answers with its real status and its reason, retargeted at #send-error:
-    // show the reason (htmx swaps no error answer by itself) and keep the typed text.
-    // (htmx fires beforeSwap on the target, which is outside the form.)
-    document.body.addEventListener("htmx:beforeSwap", function (event) {
-      const target = event.detail.target;
-      if (event.detail.xhr.status >= 400 && target && target.id === "send-error") {
-        event.detail.shouldSwap = true;
-        event.detail.isError = false;
-      }
-    });
-    form.addEventListener("htmx:afterRequest", function (event) {
-      const status = event.detail.xhr ? event.detail.xhr.status : 0;
-      if (status >= 200 && status < 300) {
-        form.reset();
-        document.getElementById("send-error").textContent = "";
-      }
-    });
+    onReconnect = sending.flush;
+    enableEditing(box, conversation);
     compose.addEventListener("input", function () {
       const now = Date.now();
       if (socket && socket.readyState === 1 && now - lastTyping > 2000) {
@@ -221,9 +287,6 @@
     });
     // A reader who scrolled up to read older messages stays there when new ones arrive; a button
     // says there are new ones and takes them down.
-    const box = document.getElementById("messages");
-    const newMessages = document.getElementById("new-messages");
-    let atBottom = true;
     box.addEventListener("scroll", function () {
       atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
       if (atBottom) newMessages.hidden = true;
@@ -232,26 +295,58 @@
       scrollDown();
       newMessages.hidden = true;
     });
-    form.addEventListener("htmx:afterRequest", function (event) {
-      if (event.detail.xhr && event.detail.xhr.status < 300) scrollDown();
-    });
+    // New messages arrived at the bottom (a live one, or a send's answer): each is shown once, and
+    // the ones waiting to be sent stay below them.
+    function messagesAdded() {
+      const seen = new Set();
+      box.querySelectorAll(".message[id]").forEach(function (m) {
+        if (seen.has(m.id)) m.remove(); else seen.add(m.id);
+      });
+      // Answers can arrive out of order (a live message's fragment waits for the read model,
+      // a send's answer does not): each message goes before the first one with a higher seq.
+      const shown = Array.from(box.querySelectorAll(".message[data-seq]"));
+      shown.forEach(function (m, i) {
+        const seq = Number(m.dataset.seq);
+        if (i === 0 || Number(shown[i - 1].dataset.seq) < seq) return;
+        const later = shown.find(function (other) { return Number(other.dataset.seq) > seq; });
+        if (later && later !== m) later.before(m);
+      });
+      sending.waiting().forEach(function (bubble) { box.append(bubble); });
+      localize();
+      watchUnread();
+      showUnreadInTitle();
+      if (atBottom) scrollDown(); else newMessages.hidden = false;
+      showReceipt();
+    }
+    function addMessages(html) {
+      box.insertAdjacentHTML("beforeend", html);
+      messagesAdded();
+    }
     document.body.addEventListener("htmx:afterSwap", function (event) {
-      if (event.detail.target.id === "messages") {
-        const seen = new Set();
-        document.querySelectorAll("#messages .message").forEach(function (m) {
-          if (seen.has(m.id)) m.remove(); else seen.add(m.id);
-        });
-        if (atBottom) scrollDown(); else newMessages.hidden = false;
-        showReceipt();
-      }
+      if (event.detail.target.id === "messages") messagesAdded();
     });
-    scrollDown();
-    const peerMessages = document.querySelectorAll("#messages .message.peer");
-    if (peerMessages.length) markRead(Number(peerMessages[peerMessages.length - 1].dataset.seq));
-    document.addEventListener("visibilitychange", function () {
-      const peers = document.querySelectorAll("#messages .message.peer");
-      if (peers.length) markRead(Number(peers[peers.length - 1].dataset.seq));
-    });
+    document.body.addEventListener("htmx:afterSettle", watchUnread);
+    // A message swapped in again (edited, deleted) comes with the default tick.
+    document.body.addEventListener("htmx:afterSettle", showReceipt);
+    // Opened with unread messages: start at the first of them (under its line), not at the bottom.
+    const unreadLine = document.getElementById("unread");
+    if (unreadLine) {
+      box.scrollTop = unreadLine.offsetTop - 8;
+      atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+      newMessages.hidden = atBottom;
+    } else {
+      scrollDown();
+    }
+    startReading(box);
+    showUnreadInTitle();
+    showReceipt();
+    // Ready to write at once (not seven Tab stops away); not on touch screens, where focusing the
+    // box would open the keyboard over the conversation.
+    if (!window.matchMedia("(pointer: coarse)").matches) compose.focus({ preventScroll: true });
+  }
+  if (page.page === "list") {
+    showUnreadInTitle();
+    document.body.addEventListener("htmx:afterSettle", showUnreadInTitle);
   }
   window.addEventListener("pagehide", function () { if (socket) socket.close(); });
   connect();

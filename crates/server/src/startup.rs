@@ -7,7 +7,7 @@ use crate::{health, Config};
 use anyhow::Context;
 use app::{Accounts, Conversations, HashCost, PasswordHasher};
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use bus::{Bus, BusConfig};
 use eventstore::{Appender, AppenderOptions, EventStore};
@@ -400,13 +400,23 @@ async fn api_state(
     })
 }
 
-async fn not_found() -> impl IntoResponse {
+/// An unknown address: a browser finding its way (it asks for HTML, outside the API) gets the
+/// web page's "not found" page, with a way back; everyone else the API's JSON error.
+async fn not_found(uri: axum::http::Uri, headers: axum::http::HeaderMap) -> Response {
+    let wants_page = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if wants_page && !uri.path().starts_with("/api/") {
+        return web::not_found_page().await;
+    }
     (
         StatusCode::NOT_FOUND,
         Json(serde_json::json!({
             "error": { "code": "not_found", "message": "no such endpoint" }
         })),
     )
+        .into_response()
 }
 
 /// The bot's username for t.me links: configured, or asked from Telegram at start and, if it does

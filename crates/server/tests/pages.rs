@@ -1,6 +1,6 @@
 //! The web pages over plain HTTP, without a browser: the security headers of every page, fragment
 //! and API answer, the favicon, and the page's own answer to a cross-site form.
-//! (`browser.rs` checks in a real browser that the pages work under their policy.)
+//! (`tests/browser/` checks in a real browser that the pages work under their policy.)
 
 mod common;
 
@@ -484,5 +484,73 @@ async fn an_htmx_request_without_a_session_takes_the_page_to_login() -> anyhow::
     // A plain form post: redirected, as before.
     let response = send(false).await?;
     assert!(response.status().is_redirection(), "{}", response.status());
+    Ok(())
+}
+
+#[tokio::test]
+async fn error_pages_have_a_language_a_header_a_heading_and_a_way_back() -> anyhow::Result<()> {
+    let app = spawn_app(&[]).await?;
+    let (alice, _, _) = alice_with_a_message(&app).await?;
+    let nobody = browser_tab();
+    let missing = uuid::Uuid::new_v4();
+    let mut cases = Cases::new();
+    for (case, tab, path, status, heading) in [
+        (
+            "a conversation that is not there",
+            &alice,
+            format!("/conversations/{missing}"),
+            404,
+            "Page not found",
+        ),
+        (
+            "a conversation id that is no id",
+            &alice,
+            "/conversations/not-an-id".to_owned(),
+            404,
+            "Page not found",
+        ),
+        (
+            "an address that is no page",
+            &nobody,
+            "/no/such/page".to_owned(),
+            404,
+            "Page not found",
+        ),
+    ] {
+        cases
+            .run(case, async {
+                let response = tab
+                    .get(app.url(&path))
+                    .header(header::ACCEPT, "text/html,application/xhtml+xml")
+                    .send()
+                    .await?;
+                expect_eq(response.status().as_u16(), status)?;
+                expect_page_headers(response.headers(), Policy::Page, false)?;
+                let html = response.text().await?;
+                for part in [
+                    "<html lang=\"en\">".to_owned(),
+                    "<header class=\"top\">".to_owned(),
+                    format!("<h1>{heading}</h1>"),
+                    format!("<title>{heading} · chat</title>"),
+                    "<a href=\"/\" id=\"way-back\">".to_owned(),
+                    "<link rel=\"stylesheet\" href=\"/static/app.css\">".to_owned(),
+                ] {
+                    expect(html.contains(&part), format!("no {part} in {html}"))?;
+                }
+                Ok(())
+            })
+            .await;
+    }
+    cases.finish()?;
+    // Outside the browser's way (no text/html asked for, or under /api/), unknown paths stay JSON.
+    let (status, body) = answer(
+        nobody
+            .get(app.url("/api/v1/nothing"))
+            .header(header::ACCEPT, "text/html")
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!((status, &body["error"]["code"]), (404, &json!("not_found")));
     Ok(())
 }

@@ -24,6 +24,11 @@ use std::time::Duration;
 use uuid::Uuid;
 
 const PAGE: i64 = 50;
+/// A conversation opened with unread messages shows them all, from a few read ones before the
+/// first, up to this many messages (more unread than that: it opens at the oldest shown).
+const MOST_ON_OPEN: i64 = 500;
+/// How many read messages are shown above the first unread one, for context.
+const CONTEXT: i64 = 10;
 const WAIT: Duration = Duration::from_secs(2);
 
 async fn me(state: &ApiState, auth: &Authenticated) -> Result<(Uuid, MeView), ApiError> {
@@ -75,6 +80,9 @@ async fn items(state: &ApiState, me: Uuid) -> Result<Vec<ConversationItem>, ApiE
             unread: c.unread,
             online,
             last_line,
+            last_activity_at: c
+                .last_activity_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         });
     }
     Ok(items)
@@ -180,13 +188,25 @@ async fn conversation(
         .ok_or_else(|| ApiError::not_found("conversation"))?;
     let cursor = head(state).await?;
     state.history.wait_for(cursor, WAIT).await;
-    let page = queries::history_page(&state.pool, id.as_uuid(), None, PAGE).await?;
+    let read_up_to = conversation.read_up_to(me_user);
+    // The viewer's own messages after their read mark are not unread: only the peer's count.
+    let limit = match queries::conversation_for(&state.pool, me_id, id.as_uuid()).await? {
+        Some(c) if c.conversation.unread > 0 => {
+            (c.conversation.last_seq - read_up_to + CONTEXT).clamp(PAGE, MOST_ON_OPEN)
+        }
+        _ => PAGE,
+    };
+    let page = queries::history_page(&state.pool, id.as_uuid(), None, limit).await?;
     let peer_read_up_to = conversation.read_up_to(peer.id);
     let messages: Vec<MessageView> = page
         .messages
         .into_iter()
         .map(|m| MessageView::new(m, me_id))
         .collect();
+    let first_unread = messages
+        .iter()
+        .find(|m| !m.own && m.seq > read_up_to)
+        .map_or(0, |m| m.seq);
     let last_own = messages.iter().filter(|m| m.own).map(|m| m.seq).max();
     let online = state
         .presence
@@ -204,6 +224,8 @@ async fn conversation(
         peer_username: peer.username.to_string(),
         online,
         peer_read_up_to,
+        read_up_to,
+        first_unread,
         seen: last_own.is_some_and(|seq| peer_read_up_to >= seq),
         next_before: page.next_before,
         messages,
@@ -243,6 +265,7 @@ pub async fn older(
         let me = auth.session.user_id.as_uuid();
         Ok::<_, ApiError>(OlderMessages {
             id: id.as_uuid(),
+            first_unread: 0,
             next_before: page.next_before,
             messages: page
                 .messages
@@ -258,8 +281,9 @@ pub async fn older(
     }
 }
 
-/// One message, as the page shows it; waits briefly for the read model if it is not there yet
-/// (a live frame can arrive before the history projection has applied the event).
+/// One message, as the page shows it. Reads its writes: it first waits (briefly) for the history
+/// read model to apply everything committed before the request, since a live frame, or the
+/// answer to an edit, can arrive before the projection has the event.
 pub async fn message_fragment(
     State(state): State<ApiState>,
     Visitor(auth): Visitor,
@@ -272,16 +296,13 @@ pub async fn message_fragment(
             .conversations
             .for_member(id, auth.session.user_id)
             .await?;
-        let mut row = queries::message(&state.pool, message_id).await?;
-        if row.is_none() {
-            state
-                .history
-                .catch_up(WAIT)
-                .await
-                .map_err(|e| ApiError::unavailable(&e))?;
-            row = queries::message(&state.pool, message_id).await?;
-        }
-        let row = row
+        state
+            .history
+            .catch_up(WAIT)
+            .await
+            .map_err(|e| ApiError::unavailable(&e))?;
+        let row = queries::message(&state.pool, message_id)
+            .await?
             .filter(|m| m.conversation_id == id.as_uuid())
             .ok_or_else(|| ApiError::not_found("message"))?;
         Ok::<_, ApiError>(MessageFragment {

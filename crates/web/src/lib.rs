@@ -6,6 +6,8 @@
 
 mod chat;
 mod cross_site;
+mod device;
+mod links;
 mod pages;
 mod render;
 mod settings;
@@ -19,6 +21,12 @@ use http_api::ApiState;
 use tower_cookies::CookieManagerLayer;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
+
+/// The page for an address that is nothing (the server's fallback answers browsers with it), with
+/// every page's headers.
+pub async fn not_found_page() -> axum::response::Response {
+    http_api::headers::page(render::not_found().await).await
+}
 
 pub fn router(state: ApiState) -> Router {
     let web_dir = state.settings.web_dir.clone();

@@ -9,6 +9,8 @@ use http_api::auth::Authenticated;
 use http_api::error::ApiError;
 use http_api::ApiState;
 
+use crate::views::ErrorPage;
+
 pub fn page(status: StatusCode, template: &impl Template) -> Response {
     match template.render() {
         Ok(html) => (status, Html(html)).into_response(),
@@ -27,22 +29,42 @@ pub fn ok(template: &impl Template) -> Response {
     page(StatusCode::OK, template)
 }
 
-/// A failure while serving a page: a plain error page (the JSON shape is for the API).
+/// A failure while serving a page: an error page (the JSON shape is for the API).
 pub fn error(error: ApiError) -> Response {
     let status = error.status();
     let message = match status {
-        StatusCode::NOT_FOUND => "Not found.",
+        StatusCode::NOT_FOUND => "There is nothing here, or it is not yours to see.",
         StatusCode::TOO_MANY_REQUESTS => "Too many attempts; wait a little and try again.",
         StatusCode::SERVICE_UNAVAILABLE => "The service is temporarily unavailable; please retry.",
-        StatusCode::FORBIDDEN => "Not allowed.",
-        _ => "Something went wrong.",
+        StatusCode::FORBIDDEN => "This is not allowed.",
+        _ => "Something went wrong on our side; please try again.",
     };
     notice(status, message)
 }
 
-/// A plain page that says `message` (text of our own, not escaped) and links back home.
+/// An error page that says `message` under a heading named for `status`, in the site's frame,
+/// with a way back.
 pub fn notice(status: StatusCode, message: &'static str) -> Response {
-    (status, Html(format!("<!doctype html><meta charset=utf-8><title>chat</title><p>{message} <a href=\"/\">Back</a></p>"))).into_response()
+    let heading = match status {
+        StatusCode::NOT_FOUND => "Page not found",
+        StatusCode::FORBIDDEN => "Not allowed",
+        StatusCode::TOO_MANY_REQUESTS => "Too many attempts",
+        StatusCode::SERVICE_UNAVAILABLE => "Temporarily unavailable",
+        _ => "Something went wrong",
+    };
+    page(
+        status,
+        &ErrorPage {
+            me: None,
+            heading,
+            message,
+        },
+    )
+}
+
+/// What a browser gets for an address that is no page (the API's unknown paths answer JSON).
+pub async fn not_found() -> Response {
+    notice(StatusCode::NOT_FOUND, "There is no page at this address.")
 }
 
 /// A logged-in visitor; anyone else is sent to the login page: a page load by a redirect, an htmx

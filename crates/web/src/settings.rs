@@ -1,5 +1,6 @@
 //! Settings: Telegram linking and sessions.
 
+use crate::device;
 use crate::render::{self, Visitor};
 use crate::views::{MeView, SessionView, SettingsPage, TelegramLinkFragment};
 use axum::extract::State;
@@ -16,6 +17,7 @@ pub async fn page(State(state): State<ApiState>, Visitor(auth): Visitor) -> Resp
         let user = auth.session.user_id;
         let profile = state.accounts.profile(user).await?;
         let linked = state.accounts.telegram_chat(user).await?.is_some();
+        let now = chrono::Utc::now().timestamp();
         let sessions = state
             .sessions
             .list(user)
@@ -24,8 +26,9 @@ pub async fn page(State(state): State<ApiState>, Visitor(auth): Visitor) -> Resp
             .into_iter()
             .map(|s| SessionView {
                 current: s.id == auth.session.id,
-                user_agent: s.user_agent.unwrap_or_else(|| "unknown browser".into()),
-                created_at: rfc3339(s.created_at),
+                device: device::describe(s.user_agent.as_deref()),
+                last_active: device::ago(now - s.last_seen_at),
+                last_active_at: rfc3339(s.last_seen_at),
             })
             .collect();
         Ok::<_, ApiError>(SettingsPage {

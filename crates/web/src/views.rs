@@ -1,6 +1,7 @@
 //! Template structs (askama) and the small view models they show. Every value is escaped by
 //! askama when rendered: message bodies are text, never markup.
 
+use crate::links::Part;
 use askama::Template;
 use uuid::Uuid;
 use wire::Message;
@@ -40,6 +41,8 @@ pub struct ConversationItem {
     pub unread: i64,
     pub online: bool,
     pub last_line: String,
+    /// When the last thing happened in it (RFC 3339): shown in the viewer's time by the script.
+    pub last_activity_at: String,
 }
 
 #[derive(Template)]
@@ -78,6 +81,11 @@ impl MessageView {
         self.message.body.as_deref().unwrap_or_default()
     }
 
+    /// The body as text and links, for the template (which escapes both).
+    pub fn body_parts(&self) -> Vec<crate::links::Part<'_>> {
+        crate::links::parts(self.body())
+    }
+
     /// The UTC time, shown until the page's script puts it in the viewer's time zone.
     pub fn time(&self) -> String {
         self.message.sent_at.format("%H:%M").to_string()
@@ -112,6 +120,11 @@ pub struct ConversationPage {
     pub peer_username: String,
     pub online: bool,
     pub peer_read_up_to: i64,
+    /// How far the viewer had read when the page was made.
+    pub read_up_to: i64,
+    /// The seq of the first message from the peer that the viewer has not read (0: none; seqs
+    /// start at 1): the "Unread messages" line goes above it, and the page opens there.
+    pub first_unread: i64,
     /// The peer has read the caller's latest message.
     pub seen: bool,
     pub next_before: Option<i64>,
@@ -122,6 +135,8 @@ pub struct ConversationPage {
 #[template(path = "older.html")]
 pub struct OlderMessages {
     pub id: Uuid,
+    /// Always 0 (none): the unread line is drawn with the page, never in an older page.
+    pub first_unread: i64,
     pub next_before: Option<i64>,
     pub messages: Vec<MessageView>,
 }
@@ -134,8 +149,12 @@ pub struct MessageFragment {
 
 pub struct SessionView {
     pub current: bool,
-    pub user_agent: String,
-    pub created_at: String,
+    /// "Chrome on Linux".
+    pub device: String,
+    /// "5 minutes ago".
+    pub last_active: String,
+    /// The instant, for `<time datetime>` and the tooltip.
+    pub last_active_at: String,
 }
 
 #[derive(Template)]
@@ -151,4 +170,13 @@ pub struct SettingsPage {
 #[template(path = "telegram_link.html")]
 pub struct TelegramLinkFragment {
     pub url: String,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    /// Always `None`: an error page shows no one's name (it may answer someone else's link).
+    pub me: Option<MeView>,
+    pub heading: &'static str,
+    pub message: &'static str,
 }

@@ -1,0 +1,134 @@
+//! Losing the network: a banner says so without moving the page, what is sent meanwhile waits on
+//! the page as pending, and goes out (once) as soon as the network is back.
+
+use crate::axe::expect_accessible;
+use crate::chromium::*;
+use crate::common::ApiUser;
+use crate::devtools::set_offline;
+use crate::page::*;
+use fantoccini::{Client, Locator};
+use serde_json::{json, Value};
+
+/// Where the conversation's parts are on the page: what must not move when the banner shows.
+async fn layout(client: &Client) -> anyhow::Result<Value> {
+    Ok(client
+        .execute(
+            "return ['header.top', '.chat-head', '#messages', '#send']
+               .map(css => { const r = document.querySelector(css).getBoundingClientRect();
+                             return [css, r.top, r.height]; });",
+            vec![],
+        )
+        .await?)
+}
+
+/// The bodies of the messages waiting to be sent, in page order.
+async fn pending(client: &Client) -> anyhow::Result<Vec<String>> {
+    let bodies = client
+        .execute(
+            "return Array.from(document.querySelectorAll('#messages .message.pending .body'))
+               .map(b => b.textContent);",
+            vec![],
+        )
+        .await?;
+    Ok(serde_json::from_value(bodies)?)
+}
+
+/// The bodies of the conversation's messages as the server has them, oldest first.
+async fn stored(bob: &ApiUser, conversation: &str) -> anyhow::Result<Vec<String>> {
+    let (status, body) = bob
+        .get(&format!("/api/v1/conversations/{conversation}/messages"))
+        .await?;
+    anyhow::ensure!(status == 200, "history: {status} {body}");
+    Ok(body["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|m| m["body"].as_str().unwrap_or_default().to_owned())
+        .collect())
+}
+
+pub async fn scenario(lab: &Lab) -> anyhow::Result<()> {
+    let alice = &lab.browsers[0];
+    let base = lab.base();
+    let bob = ApiUser::new(&lab.app, "bob").await?;
+    register(alice, base, "alice", "Alice").await?;
+    type_into(alice, "form#start input#start-with", "bob").await?;
+    click(alice, "form#start button[type=submit]").await?;
+    let path = wait_for_path(alice, "Alice to open the conversation", |p| {
+        p.starts_with("/conversations/") && p.len() > "/conversations/".len()
+    })
+    .await?;
+    let conversation = path.trim_start_matches("/conversations/").to_owned();
+    let mut transcript: Transcript = vec![];
+    send(alice, "still online").await?;
+    transcript.push((true, "still online"));
+    wait_for_transcript(alice, true, &transcript).await?;
+    wait_for_text(alice, "#offline", "").await?;
+    let before = layout(alice).await?;
+
+    // The network goes: a banner says so, and nothing moves.
+    set_offline(alice, true).await?;
+    eventually("the offline banner", || async {
+        let banner = alice.find(Locator::Css("#offline")).await?;
+        anyhow::ensure!(banner.is_displayed().await?, "#offline is hidden");
+        let text = banner.text().await?;
+        anyhow::ensure!(text.contains("offline"), "#offline reads {text:?}");
+        Ok(())
+    })
+    .await?;
+    let during = layout(alice).await?;
+    anyhow::ensure!(
+        before == during,
+        "the banner moved the page: {before} became {during}"
+    );
+    lab.snap(alice, "banner").await?;
+
+    // Two messages written offline wait on the page, in order; the box is free for the next.
+    send(alice, "written offline").await?;
+    send(alice, "and another").await?;
+    eventually("the messages to wait as pending", || async {
+        let waiting = pending(alice).await?;
+        anyhow::ensure!(
+            waiting == ["written offline", "and another"],
+            "pending: {waiting:?}"
+        );
+        Ok(())
+    })
+    .await?;
+    anyhow::ensure!(
+        value_of(alice, "textarea#compose").await?.is_empty(),
+        "#compose still holds a message kept as pending"
+    );
+    anyhow::ensure!(text_of(alice, "#send-error").await?.is_empty());
+    expect_accessible(alice, "a conversation offline, with pending messages").await?;
+    anyhow::ensure!(stored(&bob, &conversation).await? == ["still online"]);
+
+    // The network is back: the banner goes, and each message is sent once, in order.
+    set_offline(alice, false).await?;
+    transcript.push((true, "written offline"));
+    transcript.push((true, "and another"));
+    wait_for_transcript(alice, true, &transcript).await?;
+    anyhow::ensure!(pending(alice).await?.is_empty());
+    wait_for_text(alice, "#offline", "").await?;
+    eventually("the server to store each message once", || async {
+        let bodies = stored(&bob, &conversation).await?;
+        anyhow::ensure!(
+            bodies == ["still online", "written offline", "and another"],
+            "stored: {bodies:?}"
+        );
+        Ok(())
+    })
+    .await?;
+    // Bob answers: the page is live again.
+    let (status, body) = bob
+        .post(
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            json!({"body": "welcome back", "client_id": "welcome-back"}),
+        )
+        .await?;
+    anyhow::ensure!(status == 201, "send: {status} {body}");
+    transcript.push((false, "welcome back"));
+    wait_for_transcript(alice, true, &transcript).await?;
+    expect_logged(alice, "Alice", &[]).await
+}
