@@ -19,7 +19,7 @@ use eventstore::{advance_checkpoint, save_checkpoint, EventStore, RecordedEvent}
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 /// Events read and applied per transaction while replaying.
-pub const DEFAULT_BATCH: i64 = 5_000;
+pub const DEFAULT_BATCH: i64 = 20_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RebuildReport {

@@ -16,8 +16,7 @@ const USAGE: &str = "\
 usage: chatd [serve [ROLE...]]   run the service (default: every role in one process)
        chatd migrate             create the database if missing and apply migrations, then exit
        chatd rebuild PROJECTION  rebuild a read model from position 0 while the service keeps serving
-                                 (projections: history, telegram; the same as
-                                 chatctl projections rebuild, which also lists, verifies and replays)
+                                 (projections: history, telegram)
        chatd help                show this
 
 roles: api, publisher, projector, notifier, all
