@@ -8,6 +8,18 @@ pub enum ProjectionError {
     Database(#[from] sqlx::Error),
     #[error("no projection named {0:?}")]
     Unknown(String),
+    /// Another rebuild of this projection holds its lock.
+    #[error("a rebuild of {0} is already running")]
+    Busy(String),
+    /// The live tables were built by another version of the projection than this binary's.
+    #[error(
+        "the live {name} tables are of version {stored:?}, this build's is {code}: rebuild first"
+    )]
+    Stale {
+        name: String,
+        stored: Option<i32>,
+        code: i32,
+    },
 }
 
 impl ProjectionError {
@@ -16,7 +28,7 @@ impl ProjectionError {
         match self {
             Self::Store(e) => e.is_unavailable(),
             Self::Database(e) => eventstore::is_connection_failure(e),
-            Self::Unknown(_) => false,
+            Self::Unknown(_) | Self::Busy(_) | Self::Stale { .. } => false,
         }
     }
 }

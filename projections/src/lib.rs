@@ -4,10 +4,28 @@
 
 pub mod error;
 pub mod history;
+pub mod rebuild;
 pub mod runner;
+pub mod status;
 pub mod telegram;
+pub mod verify;
 pub mod watch;
 
 pub use error::ProjectionError;
-pub use runner::{ensure_schema, rebuild, run, Projection, RebuildReport};
-pub use watch::{ProjectionWatch, Stalled, DEFAULT_MAX_LAG};
+pub use rebuild::{rebuild, rebuild_with, Progress, RebuildOptions, RebuildReport};
+pub use runner::{ensure_schema, run, Projection};
+pub use status::{status, ProjectionStatus, State};
+pub use verify::{replay, verify, ReplayReport, TableDiff, VerifyReport};
+
+/// Every projection this build knows: its name and code version.
+pub const ALL: &[(&str, i32)] = &[
+    (
+        <history::History as Projection>::NAME,
+        <history::History as Projection>::VERSION,
+    ),
+    (
+        <telegram::TelegramLinks as Projection>::NAME,
+        <telegram::TelegramLinks as Projection>::VERSION,
+    ),
+];
+pub use watch::{ProjectionWatch, Stalled};

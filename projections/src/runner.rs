@@ -1,4 +1,4 @@
-//! Running a projection: follow the log, apply each event exactly once, rebuild on demand.
+//! Running a projection: follow the log, apply each event exactly once (rebuilds: `rebuild.rs`).
 //!
 //! Every batch is applied in one transaction that also moves the projection's checkpoint, under a
 //! transaction-scoped advisory lock named after the projection. Several projector processes can
@@ -8,10 +8,10 @@
 //! Projection SQL is written without schema names; the runner sets `search_path` to the live schema
 //! (or to the shadow schema during a rebuild), so one piece of code fills both.
 
+use crate::rebuild::rebuild;
 use crate::ProjectionError;
 use eventstore::{
-    advance_checkpoint, load_checkpoint, save_checkpoint, EventStore, RecordedEvent,
-    SubscriptionOptions,
+    advance_checkpoint, load_checkpoint, EventStore, RecordedEvent, SubscriptionOptions,
 };
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 use std::future::Future;
@@ -55,7 +55,7 @@ pub trait Projection: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), ProjectionError>> + Send + 'c;
 }
 
-fn lock_key(name: &str) -> i64 {
+pub(crate) fn lock_key(name: &str) -> i64 {
     // FNV-1a: stable across processes and versions, unlike std's hasher.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in name.bytes() {
@@ -67,7 +67,11 @@ fn lock_key(name: &str) -> i64 {
 
 /// Takes projection `name`'s lock and works in `schema` for the rest of the transaction, in one
 /// round trip (once per batch).
-async fn enter(conn: &mut PgConnection, name: &str, schema: &str) -> Result<(), ProjectionError> {
+pub(crate) async fn enter(
+    conn: &mut PgConnection,
+    name: &str,
+    schema: &str,
+) -> Result<(), ProjectionError> {
     sqlx::query("SELECT pg_advisory_xact_lock($1), set_config('search_path', $2, true)")
         .bind(lock_key(name))
         .bind(format!("\"{schema}\", public"))
@@ -76,7 +80,7 @@ async fn enter(conn: &mut PgConnection, name: &str, schema: &str) -> Result<(), 
     Ok(())
 }
 
-async fn create_schema<P: Projection>(
+pub(crate) async fn create_schema<P: Projection>(
     conn: &mut PgConnection,
     schema: &str,
 ) -> Result<(), ProjectionError> {
@@ -228,97 +232,4 @@ async fn follow<P: Projection>(
                 .set((head - position).max(0) as f64);
         }
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RebuildReport {
-    pub projection: &'static str,
-    /// The position the rebuilt tables were swapped in at.
-    pub position: i64,
-    pub events_applied: u64,
-}
-
-/// Rebuilds the projection from position 0 into a shadow schema, then swaps it for the live one.
-///
-/// The live tables keep serving reads (and the live projector keeps applying) during the replay.
-/// The swap happens under the projection's lock after a last catch-up, so no event is lost or
-/// applied twice, and readers see either the old tables or the new ones.
-pub async fn rebuild<P: Projection>(
-    store: &EventStore,
-    projection: &P,
-) -> Result<RebuildReport, ProjectionError> {
-    let pool = store.pool();
-    let shadow = format!("{}_rebuild", P::NAME);
-    let shadow_checkpoint = format!("{}@rebuild", P::NAME);
-    {
-        let mut tx = pool.begin().await?;
-        sqlx::raw_sql(AssertSqlSafe(format!(
-            "DROP SCHEMA IF EXISTS \"{shadow}\" CASCADE"
-        )))
-        .execute(&mut *tx)
-        .await?;
-        create_schema::<P>(&mut tx, &shadow).await?;
-        save_checkpoint(&mut tx, &shadow_checkpoint, 0).await?;
-        tx.commit().await?;
-    }
-
-    let mut position = 0;
-    let mut applied = 0u64;
-    loop {
-        let batch = store.read_all(position, 1_000).await?;
-        let Some(last) = batch.last() else { break };
-        position = last.position;
-        applied += batch.len() as u64;
-        apply_batch(pool, projection, &shadow, &shadow_checkpoint, &batch).await?;
-    }
-
-    // Final catch-up and swap, under the lock the live projector takes for every batch.
-    let mut tx = pool.begin().await?;
-    enter(&mut tx, P::NAME, &shadow).await?;
-    loop {
-        let batch = store.read_all(position, 1_000).await?;
-        let Some(last) = batch.last() else { break };
-        projection.apply_all(&mut tx, &batch).await?;
-        position = last.position;
-        applied += batch.len() as u64;
-    }
-    let retired = format!("{}_retired", P::NAME);
-    let swap = format!(
-        "DROP SCHEMA IF EXISTS \"{retired}\" CASCADE;
-         ALTER SCHEMA \"{live}\" RENAME TO \"{retired}\";
-         ALTER SCHEMA \"{shadow}\" RENAME TO \"{live}\";
-         DROP SCHEMA \"{retired}\" CASCADE;",
-        live = P::NAME
-    );
-    sqlx::raw_sql(AssertSqlSafe(swap)).execute(&mut *tx).await?;
-    save_checkpoint(&mut tx, P::NAME, position).await?;
-    sqlx::query("DELETE FROM checkpoints WHERE subscriber = $1")
-        .bind(&shadow_checkpoint)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "INSERT INTO projections (name, version, rebuilt_at) VALUES ($1, $2, now())
-         ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version, rebuilt_at = now()",
-    )
-    .bind(P::NAME)
-    .bind(P::VERSION)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(PROGRESS_CHANNEL)
-        .bind(format!("{}:{position}", P::NAME))
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    tracing::info!(
-        projection = P::NAME,
-        position,
-        applied,
-        "projection rebuilt and swapped in"
-    );
-    Ok(RebuildReport {
-        projection: P::NAME,
-        position,
-        events_applied: applied,
-    })
 }

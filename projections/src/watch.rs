@@ -17,9 +17,6 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-/// How long a projection may stay behind one position before it counts as stalled.
-pub const DEFAULT_MAX_LAG: Duration = Duration::from_secs(3);
-
 #[derive(Clone)]
 pub struct ProjectionWatch {
     position: watch::Receiver<i64>,

@@ -36,6 +36,12 @@ pub enum Error {
     /// The batch this append shared a transaction with failed as a whole.
     #[error("append batch failed: {0}")]
     Batch(Arc<Error>),
+    /// An import file that cannot be stored as it is (events out of order).
+    #[error("invalid import: {0}")]
+    InvalidImport(String),
+    /// An import into a store that already holds events, which was not allowed.
+    #[error("the event store is not empty (its head is at position {head})")]
+    NotEmpty { head: i64 },
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]

@@ -6,19 +6,23 @@
 
 mod append;
 mod appender;
+mod backup;
 mod checkpoint;
 mod database;
 mod error;
 mod event;
+mod inspect;
 mod read;
 mod subscription;
 
 pub use append::{append_in_tx, AppendResult, ExpectedVersion, StreamAppend};
 pub use appender::{Appender, AppenderOptions};
+pub use backup::{ExportedEvent, Importer, Snapshot};
 pub use checkpoint::{advance_checkpoint, load_checkpoint, save_checkpoint};
 pub use database::{connect, create_database_if_missing, migrate, MIGRATOR};
 pub use error::{is_connection_failure, Error};
 pub use event::{Metadata, NewEvent, RecordedEvent};
+pub use inspect::{EventFilter, StreamInfo};
 pub use subscription::{Subscription, SubscriptionOptions};
 
 use sqlx::PgPool;

@@ -44,4 +44,46 @@ impl Kv {
             .await
             .cloned()
     }
+
+    /// Deletes every key of this prefix matching `pattern` (a Redis glob, without the prefix), in
+    /// `SCAN` pages so Redis is never blocked by one large command. Returns how many.
+    pub async fn delete_matching(&self, pattern: &str) -> redis::RedisResult<u64> {
+        let mut conn = self.conn().await?;
+        let pattern = format!("{}{}", glob_escape(&self.prefix), pattern);
+        let mut cursor: u64 = 0;
+        let mut deleted = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await?;
+            if !keys.is_empty() {
+                let removed: u64 = redis::cmd("UNLINK")
+                    .arg(&keys)
+                    .query_async(&mut conn)
+                    .await?;
+                deleted += removed;
+            }
+            if next == 0 {
+                return Ok(deleted);
+            }
+            cursor = next;
+        }
+    }
+}
+
+/// `raw` matched literally by a Redis glob.
+fn glob_escape(raw: &str) -> String {
+    let mut escaped = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }

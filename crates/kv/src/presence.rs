@@ -214,4 +214,15 @@ impl Presence {
             last_seen,
         })
     }
+
+    /// Forgets every socket of every user (an operator's reset of the model): everyone looks
+    /// offline until their gateway's next heartbeat records their open sockets again. Last-seen
+    /// times are kept. Returns how many keys were deleted.
+    pub async fn reset(&self) -> redis::RedisResult<u64> {
+        let mut deleted = 0;
+        for pattern in ["presence:*", "presence-attentive:*"] {
+            deleted += self.kv.delete_matching(pattern).await?;
+        }
+        Ok(deleted)
+    }
 }

@@ -8,15 +8,20 @@ use sqlx::PgConnection;
 use std::collections::HashMap;
 use uuid::Uuid;
 
-/// Applies a batch of events in order. Consecutive sends (the bulk of any batch) are written
-/// together: one multi-row insert of the messages and one update per table for the whole run,
-/// instead of four statements per message. Any other event first flushes the run before it, so
-/// an edit, deletion or receipt always finds the messages sent before it.
+/// Applies a batch of events, with the effect of applying them one by one. Sends (the bulk of any
+/// batch) are written together: one multi-row insert of the messages and one update per table for
+/// a run of them, instead of four statements per message. Read receipts do not end a run: a
+/// member's unread count is always exactly "the peer's undeleted messages after what they have
+/// read", so the members who read are recounted once, after the batch's sends and receipts are all
+/// written. Conversation starts do not end a run either (a conversation's sends come after its
+/// start). Only edits and deletions, which must find the messages sent before them, write the run
+/// first. A rebuild's batches thus take a handful of statements however many receipts they hold.
 pub(super) async fn apply_all(
     conn: &mut PgConnection,
     events: &[RecordedEvent],
 ) -> Result<(), ProjectionError> {
     let mut run = SentRun::default();
+    let mut reads = Reads::default();
     for event in events {
         if !event.stream_id.starts_with("conversation-") {
             continue;
@@ -44,13 +49,58 @@ pub(super) async fn apply_all(
                 sent_at,
                 position: event.position,
             }),
+            ConversationEvent::MessagesRead {
+                conversation_id,
+                reader_id,
+                up_to,
+                ..
+            } => reads.push(conversation_id.as_uuid(), reader_id.as_uuid(), up_to),
+            other @ ConversationEvent::ConversationStarted { .. } => {
+                apply_other(conn, event, other).await?;
+            }
             other => {
                 run.flush(conn).await?;
                 apply_other(conn, event, other).await?;
             }
         }
     }
-    run.flush(conn).await
+    run.flush(conn).await?;
+    reads.flush(conn).await
+}
+
+/// The receipts of a batch: how far each member has read, applied after the batch's sends.
+#[derive(Default)]
+struct Reads(HashMap<(Uuid, Uuid), i64>);
+
+impl Reads {
+    fn push(&mut self, conversation_id: Uuid, reader_id: Uuid, up_to: i64) {
+        let read = self.0.entry((conversation_id, reader_id)).or_insert(up_to);
+        *read = (*read).max(up_to);
+    }
+
+    /// Moves each reader's mark forward and recounts their unread messages, in one statement.
+    async fn flush(self, conn: &mut PgConnection) -> Result<(), ProjectionError> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let (keys, ups): (Vec<(Uuid, Uuid)>, Vec<i64>) = self.0.into_iter().unzip();
+        let (conversations, readers): (Vec<Uuid>, Vec<Uuid>) = keys.into_iter().unzip();
+        sqlx::query(
+            "UPDATE members m SET read_up_to = GREATEST(m.read_up_to, v.up_to),
+                    unread = (SELECT count(*) FROM messages x
+                               WHERE x.conversation_id = m.conversation_id
+                                 AND x.seq > GREATEST(m.read_up_to, v.up_to)
+                                 AND x.sender_id <> m.user_id AND x.deleted_at IS NULL)
+               FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS v(conversation_id, user_id, up_to)
+              WHERE m.conversation_id = v.conversation_id AND m.user_id = v.user_id",
+        )
+        .bind(&conversations)
+        .bind(&readers)
+        .bind(&ups)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
 }
 
 /// A message as its send event has it, flattened into columns.
@@ -146,7 +196,7 @@ impl SentRun {
     }
 }
 
-/// Every event but a send, one at a time (they are rare next to sends).
+/// Starts, edits and deletions, one at a time (they are rare next to sends).
 async fn apply_other(
     conn: &mut PgConnection,
     event: &RecordedEvent,
@@ -218,23 +268,8 @@ async fn apply_other(
             .await?;
             recount_unread(conn, conversation_id.as_uuid(), recipient_id.as_uuid()).await?;
         }
-        ConversationEvent::MessagesRead {
-            conversation_id,
-            reader_id,
-            up_to,
-            ..
-        } => {
-            sqlx::query(
-                "UPDATE members SET read_up_to = GREATEST(read_up_to, $3)
-                  WHERE conversation_id = $1 AND user_id = $2",
-            )
-            .bind(conversation_id.as_uuid())
-            .bind(reader_id.as_uuid())
-            .bind(up_to)
-            .execute(&mut *conn)
-            .await?;
-            recount_unread(conn, conversation_id.as_uuid(), reader_id.as_uuid()).await?;
-        }
+        // Gathered by `Reads` and written after the batch's sends; never passed here.
+        ConversationEvent::MessagesRead { .. } => {}
     }
     Ok(())
 }

@@ -1,0 +1,161 @@
+//! The command line: every command, option and its help.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// The messenger's admin tool: look into the event log, list, verify and rebuild read models,
+/// export and import the store.
+///
+/// Reads the same configuration as chatd (DATABASE_URL, REDIS_URL, REDIS_KEY_PREFIX, ...; see
+/// README.md). Exit codes: 0 done; 1 verify found differences; 2 bad usage or configuration;
+/// 3 refused (import into a non-empty store, a rebuild already running, a stale projection);
+/// 4 Postgres or Redis unreachable; 5 anything else failed.
+#[derive(Debug, Parser)]
+#[command(name = "chatctl", version)]
+pub struct Cli {
+    /// JSON lines on stdout instead of tables, for scripts.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List streams with their version and the time of their last event.
+    Streams {
+        /// Only streams whose id starts with this (e.g. conversation-, user-).
+        #[arg(long, default_value = "")]
+        prefix: String,
+        /// At most this many streams.
+        #[arg(long, default_value_t = 1000)]
+        limit: i64,
+    },
+    /// Show events of one stream, or of the whole log, oldest first.
+    Events(EventsArgs),
+    /// Show the last events of the log, and with --follow every event as it commits.
+    Tail {
+        /// Keep running and print each new event as it is committed (Ctrl-C to stop).
+        #[arg(long, short)]
+        follow: bool,
+        /// How many of the latest events to show first.
+        #[arg(long, short = 'n', default_value_t = 10)]
+        lines: i64,
+    },
+    /// Read models: list, rebuild, verify, reset.
+    #[command(subcommand)]
+    Projections(ProjectionsCommand),
+    /// Apply a range of the log to a projection in a scratch schema (<name>_replay), or print it
+    /// (PROJECTION "-"), e.g. to debug a projector. The live tables are never touched.
+    Replay {
+        /// history, telegram, or - for stdout.
+        projection: String,
+        /// First position to apply (inclusive).
+        #[arg(long, default_value_t = 1)]
+        from: i64,
+        /// Last position to apply (inclusive); the log's head if not given.
+        #[arg(long)]
+        to: Option<i64>,
+        /// Apply on top of what the previous replay left instead of starting from empty tables.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Write every event (or a range) as JSON lines: a consistent snapshot, also of a live store.
+    Export {
+        /// The file to write; stdout if not given.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// First position to export (inclusive).
+        #[arg(long, default_value_t = 1)]
+        from: i64,
+        /// Last position to export (inclusive).
+        #[arg(long)]
+        to: Option<i64>,
+    },
+    /// Load an export into the store, keeping ids, positions, order, metadata and data exactly.
+    /// All or nothing, in one transaction.
+    Import {
+        /// The export file ("-" for stdin).
+        file: PathBuf,
+        /// Import even though the store already holds events (the file's must all come after).
+        #[arg(long)]
+        allow_non_empty: bool,
+    },
+    /// Fill the store with generated conversations, for measuring rebuilds and the like.
+    Generate {
+        /// How many events to write in all (conversation starts and messages).
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// Spread over this many conversations (between this many pairs of people).
+        #[arg(long, default_value_t = 1_000)]
+        conversations: u64,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Only this stream (e.g. conversation-<uuid>); the whole log if not given.
+    pub stream: Option<String>,
+    /// Only the events of one conversation (its id, without the conversation- prefix).
+    #[arg(long, conflicts_with = "stream")]
+    pub conversation: Option<uuid::Uuid>,
+    /// With --conversation: only the events of its message with this seq (send, edits, deletion).
+    #[arg(long, requires = "conversation")]
+    pub seq: Option<i64>,
+    /// Start at this position (inclusive).
+    #[arg(long)]
+    pub from: Option<i64>,
+    /// Stop at this position (inclusive).
+    #[arg(long)]
+    pub to: Option<i64>,
+    /// Only events recorded at or after this time (RFC 3339, e.g. 2026-11-30T09:00:00Z).
+    #[arg(long)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only events of this type (e.g. MessageSent).
+    #[arg(long = "type")]
+    pub event_type: Option<String>,
+    /// At most this many events.
+    #[arg(long)]
+    pub limit: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectionsCommand {
+    /// Each projection's version, checkpoint, lag (events and seconds) and state.
+    List,
+    /// Rebuild from position 0 into shadow tables and swap them in while the service serves.
+    /// Interrupted (Ctrl-C, kill -9), it continues where it stopped when run again.
+    Rebuild {
+        /// The projection (history, telegram).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        name: Option<String>,
+        /// Rebuild every projection, one after the other.
+        #[arg(long)]
+        all: bool,
+        /// Start from 0 even if an interrupted rebuild could be continued.
+        #[arg(long)]
+        restart: bool,
+        /// Events read and written per transaction.
+        #[arg(long, default_value_t = projections::rebuild::DEFAULT_BATCH)]
+        batch: i64,
+    },
+    /// Replay the log into a scratch schema and compare it with the live tables, row by row.
+    /// Exit 0 when equal, 1 when not (the differing rows are shown).
+    Verify {
+        /// The projection (history, telegram).
+        name: String,
+        /// Show at most this many differing rows per table and side.
+        #[arg(long, default_value_t = 20)]
+        rows: i64,
+    },
+    /// Clear a model kept in Redis; it fills again from live traffic.
+    Reset {
+        /// presence: every open socket is forgotten until its gateway's next heartbeat.
+        model: ResetModel,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ResetModel {
+    Presence,
+}

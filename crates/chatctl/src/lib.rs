@@ -1,0 +1,135 @@
+//! `chatctl`, the admin CLI: inspect the event log, list, verify, rebuild and replay projections,
+//! reset the Redis-held models, export and import the store. `main.rs` only parses and exits.
+
+pub mod backup;
+pub mod cli;
+pub mod error;
+pub mod generate;
+pub mod inspect;
+pub mod models;
+pub mod output;
+pub mod progress;
+
+pub use error::CtlError;
+
+use cli::{Cli, Command, ProjectionsCommand, ResetModel};
+use eventstore::EventStore;
+use output::Out;
+use projections::RebuildOptions;
+use secrecy::ExposeSecret;
+use server::Config;
+
+/// Runs one command with the configuration chatd would use.
+pub async fn run(cli: Cli, config: Config) -> Result<(), CtlError> {
+    let mut out = Out::new(cli.json);
+    let outcome = dispatch(cli.command, &config, &mut out).await;
+    // Whatever was printed before a failure still reaches the reader.
+    out.flush()?;
+    outcome
+}
+
+async fn dispatch(command: Command, config: &Config, out: &mut Out) -> Result<(), CtlError> {
+    if let Command::Projections(ProjectionsCommand::Reset { model }) = command {
+        return reset(config, out, model).await;
+    }
+    let store = connect(config).await?;
+    match command {
+        Command::Streams { prefix, limit } => inspect::streams(&store, out, &prefix, limit).await,
+        Command::Events(args) => inspect::events(&store, out, args).await,
+        Command::Tail { follow, lines } => inspect::tail(&store, out, follow, lines).await,
+        Command::Projections(ProjectionsCommand::List) => models::list(&store, out).await,
+        Command::Projections(ProjectionsCommand::Rebuild {
+            name,
+            all,
+            restart,
+            batch,
+        }) => {
+            let names = match (all, name.as_deref()) {
+                (true, _) => models::all_names(),
+                (false, Some(name)) => vec![name],
+                (false, None) => {
+                    return Err(CtlError::Usage("name a projection, or pass --all".into()))
+                }
+            };
+            if batch < 1 {
+                return Err(CtlError::Usage("--batch must be at least 1".into()));
+            }
+            let options = RebuildOptions {
+                restart,
+                batch_size: batch,
+            };
+            models::rebuild(&store, out, &names, options).await
+        }
+        Command::Projections(ProjectionsCommand::Verify { name, rows }) => {
+            models::verify(&store, out, &name, rows).await
+        }
+        Command::Projections(ProjectionsCommand::Reset { .. }) => Ok(()),
+        Command::Replay {
+            projection,
+            from,
+            to,
+            keep: _,
+        } if projection == "-" => {
+            let args = cli::EventsArgs {
+                stream: None,
+                conversation: None,
+                seq: None,
+                from: Some(from),
+                to,
+                since: None,
+                event_type: None,
+                limit: None,
+            };
+            inspect::events(&store, out, args).await
+        }
+        Command::Replay {
+            projection,
+            from,
+            to,
+            keep,
+        } => models::replay(&store, out, &projection, from, to, keep).await,
+        Command::Export { output, from, to } => {
+            let written = backup::export(&store, output.as_deref(), from, to).await?;
+            if output.is_some() {
+                eprintln!("exported {written} events");
+            }
+            Ok(())
+        }
+        Command::Import {
+            file,
+            allow_non_empty,
+        } => backup::import(&store, out, &file, allow_non_empty).await,
+        Command::Generate {
+            events,
+            conversations,
+        } => generate::generate(&store, out, events, conversations).await,
+    }
+}
+
+async fn connect(config: &Config) -> Result<EventStore, CtlError> {
+    let pool = server::startup::prepare_database(config)
+        .await
+        .map_err(|e| CtlError::Unavailable(format!("{e:#}")))?;
+    Ok(EventStore::new(pool))
+}
+
+async fn reset(config: &Config, out: &mut Out, model: ResetModel) -> Result<(), CtlError> {
+    let client = redis::Client::open(config.redis_url.expose_secret())
+        .map_err(|e| CtlError::Usage(format!("REDIS_URL: {e}")))?;
+    let kv = kv::Kv::new(client, &config.redis_key_prefix);
+    match model {
+        ResetModel::Presence => {
+            let deleted = kv::Presence::new(kv, config.presence_ttl).reset().await?;
+            if out.json {
+                out.json_line(
+                    &serde_json::json!({ "model": "presence", "keys_deleted": deleted }),
+                )?;
+            } else {
+                out.line(&format!(
+                    "presence reset: {deleted} keys deleted; open sockets come back with their gateway's next heartbeat"
+                ))?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,249 @@
+//! `projections rebuild`, `verify`, `list` and `replay` through the real binary, with the live
+//! projector and a writer running beside them.
+
+mod support;
+
+use std::time::{Duration, Instant};
+use support::{chatctl, command, expect_exit, stdout, Chat};
+use tokio_util::sync::CancellationToken;
+
+async fn history_checkpoint(pool: &sqlx::PgPool, name: &str) -> anyhow::Result<i64> {
+    Ok(eventstore::load_checkpoint(pool, name).await?)
+}
+
+/// Waits until the live history projection has applied everything in the log.
+async fn caught_up(store: &eventstore::EventStore) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let head = store.head_position().await?;
+    while history_checkpoint(store.pool(), "history").await? < head {
+        anyhow::ensure!(Instant::now() < deadline, "the projector did not catch up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn verify_finds_a_row_changed_by_hand() -> anyhow::Result<()> {
+    let db = testkit::TestDb::create().await?;
+    let store = eventstore::EventStore::new(db.pool.clone());
+    let mut chat = Chat::start(&store).await?;
+    for n in 1..=5 {
+        chat.send(&store, &format!("message {n}")).await?;
+    }
+    expect_exit(&chatctl(&db, &["projections", "rebuild", "history"])?, 0)?;
+    let equal = chatctl(&db, &["projections", "verify", "history"])?;
+    expect_exit(&equal, 0)?;
+    assert!(
+        stdout(&equal).contains("equals a fresh replay"),
+        "{}",
+        stdout(&equal)
+    );
+
+    sqlx::query("UPDATE history.messages SET body = 'tampered' WHERE seq = 3")
+        .execute(&db.pool)
+        .await?;
+    let differs = chatctl(&db, &["projections", "verify", "history"])?;
+    expect_exit(&differs, 1)?;
+    let text = stdout(&differs);
+    assert!(
+        text.contains("history.messages: 5 live rows, 5 replayed: DIFFERENT"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tampered") && text.contains("message 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("history.members: 2 live rows, 2 replayed: equal"),
+        "{text}"
+    );
+
+    let json = chatctl(&db, &["--json", "projections", "verify", "history"])?;
+    expect_exit(&json, 1)?;
+    let messages = stdout(&json)
+        .lines()
+        .map(serde_json::from_str::<serde_json::Value>)
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .find(|t| t["table"] == "messages")
+        .ok_or_else(|| anyhow::anyhow!("no messages table in {}", stdout(&json)))?;
+    assert_eq!(messages["only_live"], 1);
+    assert_eq!(messages["only_rebuilt"], 1);
+    // The scratch schema is gone again.
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_namespace WHERE nspname = 'history_verify'")
+            .fetch_one(&db.pool)
+            .await?;
+    assert_eq!(left, 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_rebuild_while_a_writer_keeps_sending_equals_a_fresh_replay() -> anyhow::Result<()> {
+    let db = testkit::TestDb::create().await?;
+    let store = eventstore::EventStore::new(db.pool.clone());
+    expect_exit(
+        &chatctl(
+            &db,
+            &["generate", "--events", "20000", "--conversations", "40"],
+        )?,
+        0,
+    )?;
+    let shutdown = CancellationToken::new();
+    let projector = tokio::spawn(projections::run(
+        store.clone(),
+        projections::history::History,
+        shutdown.clone(),
+    ));
+    let writing = CancellationToken::new();
+    let writer = {
+        let (store, writing) = (store.clone(), writing.clone());
+        tokio::spawn(async move {
+            let mut chat = Chat::start(&store).await?;
+            let mut sent = 0u32;
+            while !writing.is_cancelled() {
+                chat.send(&store, &format!("live {sent}")).await?;
+                sent += 1;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            anyhow::Ok(sent)
+        })
+    };
+    caught_up(&store).await?;
+
+    let rebuild = tokio::task::spawn_blocking({
+        let mut command = command(
+            &db,
+            &["projections", "rebuild", "history", "--batch", "500"],
+        );
+        move || command.output()
+    })
+    .await??;
+    expect_exit(&rebuild, 0)?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    writing.cancel();
+    let sent = writer.await??;
+    assert!(
+        sent > 10,
+        "the writer kept writing during the rebuild: {sent}"
+    );
+    caught_up(&store).await?;
+
+    let verify = chatctl(&db, &["projections", "verify", "history"])?;
+    expect_exit(&verify, 0)?;
+    let live: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM history.messages WHERE body LIKE 'live %'")
+            .fetch_one(&db.pool)
+            .await?;
+    assert_eq!(
+        live,
+        i64::from(sent),
+        "every message sent during the rebuild is there"
+    );
+    shutdown.cancel();
+    projector.await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_rebuild_killed_midway_continues_when_run_again() -> anyhow::Result<()> {
+    let db = testkit::TestDb::create().await?;
+    expect_exit(
+        &chatctl(
+            &db,
+            &["generate", "--events", "30000", "--conversations", "100"],
+        )?,
+        0,
+    )?;
+    expect_exit(&chatctl(&db, &["projections", "rebuild", "history"])?, 0)?;
+    let count = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM history.messages")
+            .fetch_one(&db.pool)
+            .await
+    };
+    let before = count().await?;
+
+    let mut rebuild = command(
+        &db,
+        &[
+            "projections",
+            "rebuild",
+            "history",
+            "--restart",
+            "--batch",
+            "200",
+        ],
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while history_checkpoint(&db.pool, "history@rebuild-v1").await? < 3_000 {
+        anyhow::ensure!(Instant::now() < deadline, "the rebuild made no progress");
+        anyhow::ensure!(
+            rebuild.try_wait()?.is_none(),
+            "the rebuild ended before the kill"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    rebuild.kill()?; // SIGKILL
+    rebuild.wait()?;
+
+    // The live tables are untouched, and the interruption is visible.
+    assert_eq!(count().await?, before);
+    let list = chatctl(&db, &["--json", "projections", "list"])?;
+    expect_exit(&list, 0)?;
+    let history = stdout(&list)
+        .lines()
+        .map(serde_json::from_str::<serde_json::Value>)
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .find(|p| p["name"] == "history")
+        .ok_or_else(|| anyhow::anyhow!("history not listed"))?;
+    let state = history["state"].as_str().unwrap_or_default().to_owned();
+    assert!(state.starts_with("rebuild interrupted"), "{state}");
+    assert_eq!(history["lag_events"], 0);
+
+    let again = chatctl(&db, &["projections", "rebuild", "history"])?;
+    expect_exit(&again, 0)?;
+    assert!(
+        stdout(&again).contains("continued from position"),
+        "{}",
+        stdout(&again)
+    );
+    assert_eq!(count().await?, before);
+    expect_exit(&chatctl(&db, &["projections", "verify", "history"])?, 0)?;
+    let list = chatctl(&db, &["projections", "list"])?;
+    assert!(stdout(&list).contains("live"), "{}", stdout(&list));
+    Ok(())
+}
+
+#[tokio::test]
+async fn replay_fills_a_scratch_schema_and_leaves_the_live_tables_alone() -> anyhow::Result<()> {
+    let db = testkit::TestDb::create().await?;
+    let store = eventstore::EventStore::new(db.pool.clone());
+    let mut chat = Chat::start(&store).await?;
+    for n in 1..=4 {
+        chat.send(&store, &format!("message {n}")).await?;
+    }
+    let output = chatctl(
+        &db,
+        &["--json", "replay", "history", "--from", "1", "--to", "3"],
+    )?;
+    expect_exit(&output, 0)?;
+    let report: serde_json::Value = serde_json::from_str(stdout(&output).trim())?;
+    assert_eq!(report["schema"], "history_replay");
+    assert_eq!(report["events_applied"], 3);
+    assert_eq!(report["tables"]["messages"], 2);
+    assert_eq!(report["tables"]["conversations"], 1);
+    let live: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'history')")
+            .fetch_one(&db.pool)
+            .await?;
+    assert!(!live, "the live schema was not created by a replay");
+
+    let printed = chatctl(&db, &["--json", "replay", "-", "--from", "2", "--to", "3"])?;
+    expect_exit(&printed, 0)?;
+    assert_eq!(stdout(&printed).lines().count(), 2);
+    Ok(())
+}

@@ -1,0 +1,347 @@
+//! Rebuilding a projection from position 0 into a shadow schema, then swapping it in.
+//!
+//! The live tables keep serving reads (and the live projector keeps applying) during the replay.
+//! The swap happens under the projection's lock after a last catch-up, so no event is lost or
+//! applied twice, and readers see either the old tables or the new ones.
+//!
+//! Fast: the log is read in large pages, the next page while the current one is applied, and each
+//! page is written by the projection's own multi-row statements in one transaction.
+//!
+//! Resumable: each page commits with the shadow's checkpoint (`<name>@rebuild-v<VERSION>`), so a
+//! rebuild interrupted at any point (Ctrl-C, kill -9) continues from its last page when started
+//! again; a shadow left by another version of the projection is dropped and started over. The live
+//! tables are only ever touched by the one swap transaction. One rebuild per projection runs at a
+//! time (a session lock, released by Postgres if the process dies).
+
+use crate::runner::{create_schema, enter, lock_key, Projection, PROGRESS_CHANNEL};
+use crate::ProjectionError;
+use eventstore::{advance_checkpoint, save_checkpoint, EventStore, RecordedEvent};
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
+
+/// Events read and applied per transaction while replaying.
+pub const DEFAULT_BATCH: i64 = 20_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RebuildReport {
+    pub projection: &'static str,
+    /// The position the rebuilt tables were swapped in at.
+    pub position: i64,
+    /// Events applied by this run (not counting those an interrupted run applied before).
+    pub events_applied: u64,
+    /// Where this run started: 0, or the checkpoint of an interrupted rebuild it continued.
+    pub resumed_from: i64,
+}
+
+/// How far a replay has got, reported after every page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// The last position applied.
+    pub position: i64,
+    /// The log's head when the replay started (it may grow meanwhile).
+    pub head: i64,
+    /// Events applied so far by this run.
+    pub applied: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RebuildOptions {
+    /// Drop an interrupted rebuild's shadow and start from 0 instead of continuing it.
+    pub restart: bool,
+    pub batch_size: i64,
+}
+
+impl Default for RebuildOptions {
+    fn default() -> Self {
+        Self {
+            restart: false,
+            batch_size: DEFAULT_BATCH,
+        }
+    }
+}
+
+/// The checkpoint name of a projection's shadow; the version is part of it, so a shadow built by
+/// other code is never continued.
+pub fn shadow_checkpoint<P: Projection>() -> String {
+    format!("{}@rebuild-v{}", P::NAME, P::VERSION)
+}
+
+/// The schema a rebuild fills before the swap.
+pub fn shadow_schema(name: &str) -> String {
+    format!("{name}_rebuild")
+}
+
+/// The session lock a rebuild of `name` holds while it runs.
+pub(crate) fn rebuild_lock_key(name: &str) -> i64 {
+    lock_key(&format!("{name}@rebuild"))
+}
+
+/// Rebuilds with the default options and no progress reports.
+pub async fn rebuild<P: Projection>(
+    store: &EventStore,
+    projection: &P,
+) -> Result<RebuildReport, ProjectionError> {
+    rebuild_with(store, projection, RebuildOptions::default(), |_| {}).await
+}
+
+/// Rebuilds `projection`, calling `progress` after every page.
+pub async fn rebuild_with<P: Projection>(
+    store: &EventStore,
+    projection: &P,
+    options: RebuildOptions,
+    mut progress: impl FnMut(Progress),
+) -> Result<RebuildReport, ProjectionError> {
+    let pool = store.pool();
+    // Held on a connection of its own for the whole rebuild; if this process dies, Postgres ends
+    // the session and the lock with it.
+    let mut guard = pool.acquire().await?.detach();
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(rebuild_lock_key(P::NAME))
+        .fetch_one(&mut guard)
+        .await?;
+    if !locked {
+        return Err(ProjectionError::Busy(P::NAME.to_owned()));
+    }
+    let outcome = rebuild_locked(store, projection, options, &mut progress).await;
+    // Closing the session releases the lock, also when the rebuild failed.
+    let _ = guard.close().await;
+    outcome
+}
+
+async fn rebuild_locked<P: Projection>(
+    store: &EventStore,
+    projection: &P,
+    options: RebuildOptions,
+    progress: &mut impl FnMut(Progress),
+) -> Result<RebuildReport, ProjectionError> {
+    let pool = store.pool();
+    let shadow = shadow_schema(P::NAME);
+    let checkpoint = shadow_checkpoint::<P>();
+    let resumable: Option<i64> = if options.restart {
+        None
+    } else {
+        sqlx::query_scalar(
+            "SELECT c.position FROM checkpoints c
+              WHERE c.subscriber = $1
+                AND EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $2)",
+        )
+        .bind(&checkpoint)
+        .bind(&shadow)
+        .fetch_optional(pool)
+        .await?
+    };
+    let start = match resumable {
+        Some(position) => {
+            tracing::info!(
+                projection = P::NAME,
+                position,
+                "continuing an interrupted rebuild"
+            );
+            position
+        }
+        None => {
+            let mut tx = pool.begin().await?;
+            drop_schema(&mut tx, &shadow).await?;
+            sqlx::query("DELETE FROM checkpoints WHERE subscriber LIKE $1 || '@rebuild%'")
+                .bind(P::NAME)
+                .execute(&mut *tx)
+                .await?;
+            create_schema::<P>(&mut tx, &shadow).await?;
+            save_checkpoint(&mut tx, &checkpoint, 0).await?;
+            tx.commit().await?;
+            0
+        }
+    };
+
+    let head = store.head_position().await?;
+    let (position, mut applied) = replay_range(
+        store,
+        projection,
+        &shadow,
+        Some(&checkpoint),
+        Range {
+            after: start,
+            up_to: None,
+            batch: options.batch_size,
+        },
+        head,
+        progress,
+    )
+    .await?;
+
+    // Final catch-up and swap, under the lock the live projector takes for every batch.
+    let mut tx = pool.begin().await?;
+    enter(&mut tx, P::NAME, &shadow).await?;
+    let mut position = position;
+    loop {
+        let batch = store.read_all(position, options.batch_size).await?;
+        let Some(last) = batch.last() else { break };
+        projection.apply_all(&mut tx, &batch).await?;
+        position = last.position;
+        applied += batch.len() as u64;
+    }
+    let retired = format!("{}_retired", P::NAME);
+    let swap = format!(
+        "DROP SCHEMA IF EXISTS \"{retired}\" CASCADE;
+         ALTER SCHEMA \"{live}\" RENAME TO \"{retired}\";
+         ALTER SCHEMA \"{shadow}\" RENAME TO \"{live}\";
+         DROP SCHEMA \"{retired}\" CASCADE;",
+        live = P::NAME
+    );
+    sqlx::raw_sql(AssertSqlSafe(swap)).execute(&mut *tx).await?;
+    save_checkpoint(&mut tx, P::NAME, position).await?;
+    sqlx::query("DELETE FROM checkpoints WHERE subscriber = $1")
+        .bind(&checkpoint)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO projections (name, version, rebuilt_at) VALUES ($1, $2, now())
+         ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version, rebuilt_at = now()",
+    )
+    .bind(P::NAME)
+    .bind(P::VERSION)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(PROGRESS_CHANNEL)
+        .bind(format!("{}:{position}", P::NAME))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    tracing::info!(
+        projection = P::NAME,
+        position,
+        applied,
+        "projection rebuilt and swapped in"
+    );
+    Ok(RebuildReport {
+        projection: P::NAME,
+        position,
+        events_applied: applied,
+        resumed_from: start,
+    })
+}
+
+pub(crate) async fn drop_schema(
+    conn: &mut PgConnection,
+    schema: &str,
+) -> Result<(), ProjectionError> {
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+    )))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Which events a replay applies.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Range {
+    /// Start after this position.
+    pub after: i64,
+    /// Stop after this position; `None`: at the head (a read that comes back empty).
+    pub up_to: Option<i64>,
+    pub batch: i64,
+}
+
+/// Applies the events of `range` to `schema` page by page, each page in a transaction of its own
+/// (with `checkpoint` when given), reading the next page while the current one is written.
+/// Returns the last position applied and how many events.
+pub(crate) async fn replay_range<P: Projection>(
+    store: &EventStore,
+    projection: &P,
+    schema: &str,
+    checkpoint: Option<&str>,
+    range: Range,
+    head: i64,
+    progress: &mut impl FnMut(Progress),
+) -> Result<(i64, u64), ProjectionError> {
+    let read = |after: i64| async move {
+        if range.up_to.is_some_and(|up_to| after >= up_to) {
+            return Ok(Vec::new());
+        }
+        let mut page = store.read_all(after, range.batch).await?;
+        if let Some(up_to) = range.up_to {
+            page.retain(|e| e.position <= up_to);
+        }
+        Ok::<_, ProjectionError>(page)
+    };
+    let mut position = range.after;
+    let mut applied = 0u64;
+    let mut page = read(position).await?;
+    while let Some(last) = page.last() {
+        let last = last.position;
+        let (written, next) = tokio::join!(
+            apply_page(store, projection, schema, checkpoint, &page),
+            read(last)
+        );
+        written?;
+        position = last;
+        applied += page.len() as u64;
+        progress(Progress {
+            position,
+            head,
+            applied,
+        });
+        page = next?;
+    }
+    Ok((position, applied))
+}
+
+async fn apply_page<P: Projection>(
+    store: &EventStore,
+    projection: &P,
+    schema: &str,
+    checkpoint: Option<&str>,
+    page: &[RecordedEvent],
+) -> Result<(), ProjectionError> {
+    let mut tx = store.pool().begin().await?;
+    in_schema(&mut tx, schema).await?;
+    projection.apply_all(&mut tx, page).await?;
+    if let (Some(checkpoint), Some(last)) = (checkpoint, page.last()) {
+        // Derived state: a page lost in a crash is applied again from the checkpoint before it.
+        advance_checkpoint(&mut tx, checkpoint, last.position).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Unqualified names of the rest of the transaction resolve in `schema` (a scratch or shadow
+/// schema nobody else writes: no projection lock needed).
+pub(crate) async fn in_schema(
+    conn: &mut PgConnection,
+    schema: &str,
+) -> Result<(), ProjectionError> {
+    sqlx::query("SELECT set_config('search_path', $1, true)")
+        .bind(format!("\"{schema}\", public"))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The checkpoint of an interrupted rebuild of `name`, if one is waiting to be continued.
+pub(crate) async fn interrupted_at(
+    conn: &mut PgConnection,
+    name: &str,
+) -> Result<Option<i64>, ProjectionError> {
+    let position = sqlx::query_scalar(
+        "SELECT position FROM checkpoints WHERE subscriber LIKE $1 || '@rebuild-v%'",
+    )
+    .bind(name)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(position)
+}
+
+/// Whether a rebuild of `name` runs now (its session lock is taken).
+pub(crate) async fn is_running(
+    conn: &mut PgConnection,
+    name: &str,
+) -> Result<bool, ProjectionError> {
+    let mut tx = conn.begin().await?;
+    let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+        .bind(rebuild_lock_key(name))
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.rollback().await?;
+    Ok(!free)
+}
