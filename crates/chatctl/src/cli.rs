@@ -157,5 +157,8 @@ pub enum ProjectionsCommand {
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum ResetModel {
+    /// Who is online: every socket's entry and the online sets (last-seen times stay).
     Presence,
+    /// The typing limits (one notice per user and conversation per interval).
+    Typing,
 }

@@ -117,19 +117,22 @@ async fn reset(config: &Config, out: &mut Out, model: ResetModel) -> Result<(), 
     let client = redis::Client::open(config.redis_url.expose_secret())
         .map_err(|e| CtlError::Usage(format!("REDIS_URL: {e}")))?;
     let kv = kv::Kv::new(client, &config.redis_key_prefix);
-    match model {
-        ResetModel::Presence => {
-            let deleted = kv::Presence::new(kv, config.presence_ttl).reset().await?;
-            if out.json {
-                out.json_line(
-                    &serde_json::json!({ "model": "presence", "keys_deleted": deleted }),
-                )?;
-            } else {
-                out.line(&format!(
-                    "presence reset: {deleted} keys deleted; open sockets come back with their gateway's next heartbeat"
-                ))?;
-            }
-        }
+    let (name, deleted, after) = match model {
+        ResetModel::Presence => (
+            "presence",
+            kv::Presence::new(kv, config.presence_ttl).reset().await?,
+            "open sockets come back with their gateway's next heartbeat",
+        ),
+        ResetModel::Typing => (
+            "typing",
+            kv.delete_matching("typing:*").await?,
+            "everyone may send a typing notice at once",
+        ),
+    };
+    if out.json {
+        out.json_line(&serde_json::json!({ "model": name, "keys_deleted": deleted }))?;
+    } else {
+        out.line(&format!("{name} reset: {deleted} keys deleted; {after}"))?;
     }
     Ok(())
 }

@@ -247,3 +247,54 @@ async fn replay_fills_a_scratch_schema_and_leaves_the_live_tables_alone() -> any
     assert_eq!(stdout(&printed).lines().count(), 2);
     Ok(())
 }
+
+#[tokio::test]
+async fn reset_typing_clears_the_typing_limits_and_nothing_else() -> anyhow::Result<()> {
+    let db = testkit::TestDb::create().await?;
+    let redis_url =
+        std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let mut redis = redis::Client::open(redis_url)?
+        .get_multiplexed_async_connection()
+        .await?;
+    let prefix = format!("test:{}:", db.name());
+    let (typing, session) = (
+        format!("{prefix}typing:ann:c1"),
+        format!("{prefix}session:s1"),
+    );
+    for key in [&typing, &session] {
+        redis::cmd("SET")
+            .arg(key)
+            .arg(1)
+            .arg("EX")
+            .arg(60)
+            .query_async::<()>(&mut redis)
+            .await?;
+    }
+
+    let output = chatctl(&db, &["projections", "reset", "typing", "--json"])?;
+    expect_exit(&output, 0)?;
+    assert!(
+        stdout(&output).contains("\"keys_deleted\":1"),
+        "{}",
+        stdout(&output)
+    );
+    let exists = |key: String| {
+        let mut redis = redis.clone();
+        async move {
+            redis::cmd("EXISTS")
+                .arg(key)
+                .query_async::<bool>(&mut redis)
+                .await
+        }
+    };
+    assert!(!exists(typing).await?, "the typing limit is gone");
+    assert!(
+        exists(session.clone()).await?,
+        "a session is not a typing limit"
+    );
+    redis::cmd("DEL")
+        .arg(session)
+        .query_async::<()>(&mut redis)
+        .await?;
+    Ok(())
+}
