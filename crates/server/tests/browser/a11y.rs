@@ -66,13 +66,7 @@ pub async fn scenario(lab: &Lab) -> anyhow::Result<()> {
     expect_logged(alice, "Alice", &[&refused("/conversations", 422)]).await?;
 
     // A conversation opens ready to write; Bob's presence is said in words, not colour alone.
-    type_into(alice, "form#start input#start-with", "bob").await?;
-    click(alice, "form#start button[type=submit]").await?;
-    let path = wait_for_path(alice, "Alice to open the conversation", |p| {
-        p.starts_with("/conversations/") && p.len() > "/conversations/".len()
-    })
-    .await?;
-    let conversation = path.trim_start_matches("/conversations/").to_owned();
+    let (_, conversation) = start_conversation(alice, "bob").await?;
     eventually("the composer to have the focus", || async {
         let field = focused(alice).await?;
         anyhow::ensure!(

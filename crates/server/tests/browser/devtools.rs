@@ -5,63 +5,54 @@ use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::Client;
 use serde_json::{json, Value};
 
-/// Cuts `client`'s browser off the network, or connects it again (chromedriver's network
-/// emulation: requests fail as offline and the page gets its `offline` and `online` events).
+/// A POST to one of chromedriver's own endpoints for the session (`session/<id>/<path>`).
 #[derive(Debug)]
-struct NetworkConditions {
-    offline: bool,
+struct Chromedriver {
+    path: &'static str,
+    body: Value,
 }
 
-impl WebDriverCompatibleCommand for NetworkConditions {
+impl WebDriverCompatibleCommand for Chromedriver {
     fn endpoint(
         &self,
         base: &url::Url,
         session: Option<&str>,
     ) -> Result<url::Url, url::ParseError> {
         base.join(&format!(
-            "session/{}/chromium/network_conditions",
-            session.unwrap_or_default()
+            "session/{}/{}",
+            session.unwrap_or_default(),
+            self.path
         ))
     }
 
     fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
-        let conditions = json!({"network_conditions": {
-            "offline": self.offline,
-            "latency": 0,
-            "download_throughput": -1,
-            "upload_throughput": -1,
-        }});
-        (axum::http::Method::POST, Some(conditions.to_string()))
+        (axum::http::Method::POST, Some(self.body.to_string()))
     }
 }
 
+/// Cuts `client`'s browser off the network, or connects it again (chromedriver's network
+/// emulation: requests fail as offline and the page gets its `offline` and `online` events).
 pub async fn set_offline(client: &Client, offline: bool) -> anyhow::Result<()> {
-    client.issue_cmd(NetworkConditions { offline }).await?;
+    let body = json!({"network_conditions": {
+        "offline": offline,
+        "latency": 0,
+        "download_throughput": -1,
+        "upload_throughput": -1,
+    }});
+    client
+        .issue_cmd(Chromedriver {
+            path: "chromium/network_conditions",
+            body,
+        })
+        .await?;
     Ok(())
 }
 
-/// Runs a Chrome DevTools Protocol command in `client`'s page (chromedriver's CDP endpoint).
-#[derive(Debug)]
-struct Cdp {
-    command: &'static str,
-    params: Value,
-}
-
-impl WebDriverCompatibleCommand for Cdp {
-    fn endpoint(
-        &self,
-        base: &url::Url,
-        session: Option<&str>,
-    ) -> Result<url::Url, url::ParseError> {
-        base.join(&format!(
-            "session/{}/goog/cdp/execute",
-            session.unwrap_or_default()
-        ))
-    }
-
-    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
-        let body = json!({"cmd": self.command, "params": self.params});
-        (axum::http::Method::POST, Some(body.to_string()))
+/// A Chrome DevTools Protocol command run in `client`'s page (chromedriver's CDP endpoint).
+fn cdp(command: &'static str, params: Value) -> Chromedriver {
+    Chromedriver {
+        path: "goog/cdp/execute",
+        body: json!({"cmd": command, "params": params}),
     }
 }
 
@@ -69,10 +60,10 @@ impl WebDriverCompatibleCommand for Cdp {
 pub async fn prefer_dark(client: &Client, dark: bool) -> anyhow::Result<()> {
     let scheme = if dark { "dark" } else { "light" };
     client
-        .issue_cmd(Cdp {
-            command: "Emulation.setEmulatedMedia",
-            params: json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]}),
-        })
+        .issue_cmd(cdp(
+            "Emulation.setEmulatedMedia",
+            json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]}),
+        ))
         .await?;
     Ok(())
 }
@@ -81,10 +72,10 @@ pub async fn prefer_dark(client: &Client, dark: bool) -> anyhow::Result<()> {
 /// the browser asked.
 pub async fn allow_notifications(client: &Client, origin: &str) -> anyhow::Result<()> {
     client
-        .issue_cmd(Cdp {
-            command: "Browser.grantPermissions",
-            params: json!({"permissions": ["notifications"], "origin": origin}),
-        })
+        .issue_cmd(cdp(
+            "Browser.grantPermissions",
+            json!({"permissions": ["notifications"], "origin": origin}),
+        ))
         .await?;
     Ok(())
 }
@@ -92,10 +83,7 @@ pub async fn allow_notifications(client: &Client, origin: &str) -> anyhow::Resul
 /// The titles of every tab of `client`'s browser, the ones behind too.
 pub async fn tab_titles(client: &Client) -> anyhow::Result<Vec<String>> {
     let targets = client
-        .issue_cmd(Cdp {
-            command: "Target.getTargets",
-            params: json!({}),
-        })
+        .issue_cmd(cdp("Target.getTargets", json!({})))
         .await?;
     Ok(targets["targetInfos"]
         .as_array()

@@ -40,12 +40,7 @@ pub async fn scenario(lab: &Lab) -> anyhow::Result<()> {
     let base = lab.base();
     register(alice, base, "alice", "Alice").await?;
     register(bob, base, "bob", "Bob").await?;
-    type_into(alice, "form#start input#start-with", "bob").await?;
-    click(alice, "form#start button[type=submit]").await?;
-    let path = wait_for_path(alice, "Alice to open the conversation", |p| {
-        p.starts_with("/conversations/") && p.len() > "/conversations/".len()
-    })
-    .await?;
+    let (path, _) = start_conversation(alice, "bob").await?;
     bob.goto(&format!("{base}{path}")).await?;
     send(alice, "helo bob").await?;
     wait_for_transcript(bob, false, &vec![(true, "helo bob")]).await?;

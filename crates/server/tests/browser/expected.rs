@@ -13,13 +13,7 @@ pub async fn scenario(lab: &Lab) -> anyhow::Result<()> {
     let base = lab.base();
     let bob = ApiUser::new(&lab.app, "bob").await?;
     register(alice, base, "alice", "Alice").await?;
-    type_into(alice, "form#start input#start-with", "bob").await?;
-    click(alice, "form#start button[type=submit]").await?;
-    let path = wait_for_path(alice, "Alice to open the conversation", |p| {
-        p.starts_with("/conversations/") && p.len() > "/conversations/".len()
-    })
-    .await?;
-    let conversation = path.trim_start_matches("/conversations/").to_owned();
+    let (_, conversation) = start_conversation(alice, "bob").await?;
 
     // Bob sends an address (a link) and a script URL (text); Alice sends one too.
     let (status, body) = bob

@@ -55,13 +55,7 @@ pub async fn scenario(lab: &Lab) -> anyhow::Result<()> {
     expect_accessible(alice, "the settings with notifications on").await?;
 
     alice.goto(&format!("{base}/conversations")).await?;
-    type_into(alice, "form#start input#start-with", "bob").await?;
-    click(alice, "form#start button[type=submit]").await?;
-    let path = wait_for_path(alice, "Alice to open the conversation", |p| {
-        p.starts_with("/conversations/") && p.len() > "/conversations/".len()
-    })
-    .await?;
-    let conversation = path.trim_start_matches("/conversations/").to_owned();
+    let (_, conversation) = start_conversation(alice, "bob").await?;
     watch_notifications(alice).await?;
     let say = |body: &'static str| {
         let bob = &bob;

@@ -5,6 +5,37 @@ use crate::chromium::{click, eventually, text_of, type_into, wait_for_path, PASS
 use fantoccini::key::Key;
 use fantoccini::{Client, Locator};
 
+/// Starts a conversation with `username` from the home page's form and waits until it is open:
+/// its path and its id.
+pub async fn start_conversation(
+    client: &Client,
+    username: &str,
+) -> anyhow::Result<(String, String)> {
+    type_into(client, "form#start input#start-with", username).await?;
+    click(client, "form#start button[type=submit]").await?;
+    let path = wait_for_path(client, "the conversation to open", |p| {
+        p.starts_with("/conversations/") && p.len() > "/conversations/".len()
+    })
+    .await?;
+    let conversation = path.trim_start_matches("/conversations/").to_owned();
+    Ok((path, conversation))
+}
+
+/// A new session of `username` over the API (another device), as its bearer token.
+pub async fn api_token(base: &str, username: &str) -> anyhow::Result<String> {
+    let login: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"username": username, "password": PASSWORD}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    login["token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("no token for {username}: {login}"))
+}
+
 /// Every message time is the viewer's local time (the browser runs in Asia/Kolkata, UTC+05:30),
 /// the first message of a day is preceded by a day line, and today's says "Today".
 pub async fn expect_local_times(client: &Client) -> anyhow::Result<()> {

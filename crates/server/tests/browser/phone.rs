@@ -83,12 +83,7 @@ pub async fn scenario(lab: &Lab) -> anyhow::Result<()> {
     expect_accessible(alice, "the list on a phone").await?;
     lab.snap(alice, "list").await?;
 
-    type_into(alice, "form#start input#start-with", "bob").await?;
-    click(alice, "form#start button[type=submit]").await?;
-    let path = wait_for_path(alice, "Alice to open the conversation", |p| {
-        p.starts_with("/conversations/") && p.len() > "/conversations/".len()
-    })
-    .await?;
+    let (path, _) = start_conversation(alice, "bob").await?;
     bob.goto(&format!("{base}{path}")).await?;
     let mut transcript: Transcript = vec![];
     for (by_alice, text) in [

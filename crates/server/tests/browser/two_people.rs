@@ -51,13 +51,7 @@ pub async fn scenario(alice: &Client, bob: &Client, base: &str) -> anyhow::Resul
     expect_logged(alice, "Alice", &[&refused("/conversations", 422)]).await?;
     expect_accessible(alice, "the conversation list with an error").await?;
     anyhow::ensure!(value_of(alice, "input#start-with").await? == "nobody_here");
-    type_into(alice, "form#start input#start-with", "bob").await?;
-    click(alice, "form#start button[type=submit]").await?;
-    let path = wait_for_path(alice, "alice to open the conversation", |p| {
-        p.starts_with("/conversations/") && p.len() > "/conversations/".len()
-    })
-    .await?;
-    let conversation = path.trim_start_matches("/conversations/").to_owned();
+    let (path, conversation) = start_conversation(alice, "bob").await?;
     anyhow::ensure!(
         messages(alice).await?.is_empty(),
         "a new conversation has messages"
@@ -267,23 +261,9 @@ pub async fn scenario(alice: &Client, bob: &Client, base: &str) -> anyhow::Resul
     // Older history: past one page (50), scrolling the list to its top loads the earlier
     // messages, a page at a time, and the reader stays where they were.
     let http = reqwest::Client::new();
-    let login: serde_json::Value = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&serde_json::json!({"username": "bob", "password": PASSWORD}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let bob_token = login["token"].as_str().unwrap_or_default().to_owned();
+    let bob_token = api_token(base, "bob").await?;
     // Written by Alice on another device: nothing unread, so her page opens at the newest page.
-    let login: serde_json::Value = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&serde_json::json!({"username": "alice", "password": PASSWORD}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let alice_token = login["token"].as_str().unwrap_or_default().to_owned();
+    let alice_token = api_token(base, "alice").await?;
     for n in 0..60 {
         let sent = http
             .post(format!("{base}/api/v1/conversations/{conversation}/messages"))
@@ -378,14 +358,7 @@ pub async fn scenario(alice: &Client, bob: &Client, base: &str) -> anyhow::Resul
 
     // Alice ends her browser's session from elsewhere ("log out everywhere else" from another
     // device): the open conversation page goes to /login by itself, at once.
-    let login: serde_json::Value = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&serde_json::json!({"username": "alice", "password": PASSWORD}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = login["token"].as_str().unwrap_or_default();
+    let token = api_token(base, "alice").await?;
     let ended = http
         .delete(format!("{base}/api/v1/sessions"))
         .bearer_auth(token)
