@@ -14,24 +14,10 @@
 //! that positions reach it in order.
 
 use crate::{render, to_header, Bus, BusError, POSITION_HEADER, TO_HEADER};
-use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::jetstream::message::PublishMessage;
 use eventstore::{advance_checkpoint, load_checkpoint, EventStore, SubscriptionOptions};
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-
-/// Published batches whose acks may be pending at once. The next batch is read and published
-/// while the broker acknowledges the last ones, so a burst is not paced by ack round trips; the
-/// checkpoint still moves only over acknowledged batches, in order.
-const BATCHES_IN_FLIGHT: usize = 4;
-
-/// A published batch: its acks, how many events it held, and its last position.
-struct Published {
-    acks: Vec<PublishAckFuture>,
-    events: usize,
-    last: Option<i64>,
-}
 
 pub const CHECKPOINT: &str = "publisher";
 
@@ -70,15 +56,8 @@ async fn follow(store: &EventStore, bus: &Bus, backoff: &mut Duration) -> Result
     tracing::info!(checkpoint, stream = %bus.config.stream, "publisher following the log");
     // The first publish of a run expects nothing: everything before the checkpoint is stored.
     let mut previous: Option<String> = None;
-    let (published, to_confirm) = mpsc::channel(BATCHES_IN_FLIGHT);
-    let confirmed = confirm(store, to_confirm);
-    tokio::pin!(confirmed);
     loop {
-        // A failed confirmation ends the run (the subscription is dropped with it).
-        let batch = tokio::select! {
-            batch = subscription.next_batch() => batch?,
-            failed = &mut confirmed => return failed,
-        };
+        let batch = subscription.next_batch().await?;
         let mut acks = Vec::new();
         for event in &batch {
             let Some(frame) = render(event)? else {
@@ -104,36 +83,11 @@ async fn follow(store: &EventStore, bus: &Bus, backoff: &mut Duration) -> Result
                 .map_err(|e| BusError::JetStream(e.to_string()))?;
             acks.push(ack);
         }
-        let batch = Published {
-            acks,
-            events: batch.len(),
-            last: batch.last().map(|e| e.position),
-        };
-        tokio::select! {
-            sent = published.send(batch) => {
-                if sent.is_err() {
-                    return Err(BusError::JetStream("the confirmation task stopped".into()));
-                }
-            }
-            failed = &mut confirmed => return failed,
-        }
-        *backoff = Duration::from_millis(200);
-    }
-}
-
-/// Awaits each published batch's acks, in publishing order, and moves the checkpoint past it.
-/// Returns at the first failure; the run then starts again from the checkpoint (the broker drops
-/// what it already holds, and refuses anything published after the failed one).
-async fn confirm(
-    store: &EventStore,
-    mut published: mpsc::Receiver<Published>,
-) -> Result<(), BusError> {
-    while let Some(batch) = published.recv().await {
-        for ack in batch.acks {
+        for ack in acks {
             ack.await.map_err(|e| BusError::JetStream(e.to_string()))?;
         }
-        metrics::counter!("events_published_total").increment(batch.events as u64);
-        if let Some(last) = batch.last {
+        metrics::counter!("events_published_total").increment(batch.len() as u64);
+        if let Some(last) = batch.last() {
             // A checkpoint lost in a crash only re-publishes what JetStream then drops as a
             // duplicate (same message ids): no need to wait for its flush before the next batch.
             let mut conn = store
@@ -141,8 +95,8 @@ async fn confirm(
                 .acquire()
                 .await
                 .map_err(eventstore::Error::from)?;
-            advance_checkpoint(&mut conn, CHECKPOINT, last).await?;
+            advance_checkpoint(&mut conn, CHECKPOINT, last.position).await?;
         }
+        *backoff = Duration::from_millis(200);
     }
-    Ok(())
 }
