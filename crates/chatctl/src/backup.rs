@@ -10,18 +10,28 @@ use std::path::Path;
 /// Events per page read from the snapshot, and per insert on import.
 const PAGE: i64 = 10_000;
 
+/// The first bytes of every zstd frame.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
 /// Writes events `from..=to` of a snapshot of the log; returns how many.
 pub async fn export(
     store: &EventStore,
     output: Option<&Path>,
+    zstd: bool,
     from: i64,
     to: Option<i64>,
 ) -> Result<u64, CtlError> {
-    let mut writer: Box<dyn Write> = match output {
+    let file: Box<dyn Write> = match output {
         Some(path) => Box::new(BufWriter::new(File::create(path).map_err(|e| {
             CtlError::Usage(format!("cannot create {}: {e}", path.display()))
         })?)),
         None => Box::new(BufWriter::new(io::stdout())),
+    };
+    let zstd = zstd || output.is_some_and(|p| p.extension().is_some_and(|e| e == "zst"));
+    let mut writer = if zstd {
+        Sink::Zstd(zstd::stream::write::Encoder::new(file, 3)?)
+    } else {
+        Sink::Plain(file)
     };
     let mut snapshot = store.snapshot().await?;
     let head = snapshot.head_position().await?;
@@ -38,8 +48,31 @@ pub async fn export(
         }
         written += page.len() as u64;
     }
-    writer.flush()?;
+    writer.finish()?;
     Ok(written)
+}
+
+/// Where an export goes: as it is, or through a zstd encoder whose end must be written.
+enum Sink {
+    Plain(Box<dyn Write>),
+    Zstd(zstd::stream::write::Encoder<'static, Box<dyn Write>>),
+}
+
+impl Sink {
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Self::Plain(writer) => writer.write_all(bytes),
+            Self::Zstd(encoder) => encoder.write_all(bytes),
+        }
+    }
+
+    /// Ends the zstd frame (errors included, unlike a drop) and flushes.
+    fn finish(self) -> io::Result<()> {
+        match self {
+            Self::Plain(mut writer) => writer.flush(),
+            Self::Zstd(encoder) => encoder.finish()?.flush(),
+        }
+    }
 }
 
 /// Loads an export file (`-`: stdin) in one transaction; returns how many events.
@@ -49,13 +82,18 @@ pub async fn import(
     file: &Path,
     allow_non_empty: bool,
 ) -> Result<(), CtlError> {
-    let reader: Box<dyn BufRead> = if file == Path::new("-") {
+    let mut reader: Box<dyn BufRead> = if file == Path::new("-") {
         Box::new(BufReader::new(io::stdin()))
     } else {
         Box::new(BufReader::new(File::open(file).map_err(|e| {
             CtlError::Usage(format!("cannot open {}: {e}", file.display()))
         })?))
     };
+    if reader.fill_buf()?.starts_with(&ZSTD_MAGIC) {
+        reader = Box::new(BufReader::new(zstd::stream::read::Decoder::with_buffer(
+            reader,
+        )?));
+    }
     let mut importer = store.import(allow_non_empty).await?;
     let mut batch = Vec::with_capacity(PAGE as usize);
     for (number, line) in reader.lines().enumerate() {

@@ -62,9 +62,12 @@ pub enum Command {
     },
     /// Write every event (or a range) as JSON lines: a consistent snapshot, also of a live store.
     Export {
-        /// The file to write; stdout if not given.
+        /// The file to write; stdout if not given. A name ending in `.zst` is zstd-compressed.
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// zstd-compress the output (implied by a `.zst` file name).
+        #[arg(long)]
+        zstd: bool,
         /// First position to export (inclusive).
         #[arg(long, default_value_t = 1)]
         from: i64,
@@ -75,7 +78,7 @@ pub enum Command {
     /// Load an export into the store, keeping ids, positions, order, metadata and data exactly.
     /// All or nothing, in one transaction.
     Import {
-        /// The export file ("-" for stdin).
+        /// The export file ("-" for stdin), plain or zstd-compressed (told by its first bytes).
         file: PathBuf,
         /// Import even though the store already holds events (the file's must all come after).
         #[arg(long)]

@@ -88,8 +88,13 @@ async fn dispatch(command: Command, config: &Config, out: &mut Out) -> Result<()
             to,
             keep,
         } => models::replay(&store, out, &projection, from, to, keep).await,
-        Command::Export { output, from, to } => {
-            let written = backup::export(&store, output.as_deref(), from, to).await?;
+        Command::Export {
+            output,
+            zstd,
+            from,
+            to,
+        } => {
+            let written = backup::export(&store, output.as_deref(), zstd, from, to).await?;
             if output.is_some() {
                 eprintln!("exported {written} events");
             }

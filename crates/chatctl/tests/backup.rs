@@ -77,6 +77,24 @@ async fn export_import_export_gives_identical_bytes() -> anyhow::Result<()> {
         })
         .collect::<Result<_, _>>()?;
     assert_eq!(positions, [2, 3]);
+
+    // Compressed: a `.zst` export is smaller, imports into another empty store, and exports
+    // back to the same bytes.
+    let packed = dir.join("packed.jsonl.zst");
+    expect_exit(&chatctl(&source, &["export", "-o", &path(&packed)])?, 0)?;
+    assert!(std::fs::read(&packed)?.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]));
+    assert!(
+        std::fs::metadata(&packed)?.len() * 3 < a.len() as u64,
+        "not compressed"
+    );
+    let third = testkit::TestDb::create().await?;
+    expect_exit(&chatctl(&third, &["import", &path(&packed)])?, 0)?;
+    let unpacked = dir.join("unpacked.jsonl");
+    expect_exit(&chatctl(&third, &["export", "-o", &path(&unpacked)])?, 0)?;
+    assert!(
+        std::fs::read(&unpacked)? == a,
+        "the zstd round trip changed the log"
+    );
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
