@@ -70,19 +70,16 @@ impl EventStore {
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, Error> {
         // Unprepared, so each call is planned for the conditions actually set.
-        let rows: Vec<EventRow> = sqlx::query_as(
-            "SELECT position, event_id, stream_id, stream_version, event_type, schema_version,
-                    data, metadata, recorded_at
-               FROM events
-              WHERE position > GREATEST($1, $2 - 1)
+        let rows: Vec<EventRow> = sqlx::query_as(select_events!(
+            "WHERE position > GREATEST($1, $2 - 1)
                 AND ($3::bigint IS NULL OR position <= $3)
                 AND ($4::text IS NULL OR stream_id = $4)
                 AND ($5::timestamptz IS NULL OR recorded_at >= $5)
                 AND ($6::text IS NULL OR event_type = $6)
                 AND ($7::bigint IS NULL OR data -> 'seq' = to_jsonb($7::bigint))
               ORDER BY position
-              LIMIT $8",
-        )
+              LIMIT $8"
+        ))
         .persistent(false)
         .bind(after)
         .bind(filter.from_position.unwrap_or(0))
@@ -99,13 +96,10 @@ impl EventStore {
 
     /// The last `count` events of the log, oldest first.
     pub async fn read_last(&self, count: i64) -> Result<Vec<RecordedEvent>, Error> {
-        let mut rows: Vec<EventRow> = sqlx::query_as(
-            "SELECT position, event_id, stream_id, stream_version, event_type, schema_version,
-                    data, metadata, recorded_at
-               FROM events
-              ORDER BY position DESC
-              LIMIT $1",
-        )
+        let mut rows: Vec<EventRow> = sqlx::query_as(select_events!(
+            "ORDER BY position DESC
+              LIMIT $1"
+        ))
         .bind(count)
         .fetch_all(&self.pool)
         .await?;

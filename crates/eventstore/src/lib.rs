@@ -4,6 +4,19 @@
 //! Every write of the system is an append here; read models are built from [`Subscription`]s and can
 //! be thrown away and rebuilt from position 0.
 
+/// `SELECT <every column of an event> FROM events <rest>`: the one column list that
+/// `EventRow` decodes, for the reads that return whole events.
+macro_rules! select_events {
+    ($rest:literal) => {
+        concat!(
+            "SELECT position, event_id, stream_id, stream_version, event_type, schema_version,
+                    data, metadata, recorded_at
+               FROM events ",
+            $rest
+        )
+    };
+}
+
 mod append;
 mod appender;
 mod backup;

@@ -16,14 +16,11 @@ impl EventStore {
         from_version: i64,
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, Error> {
-        let rows: Vec<EventRow> = sqlx::query_as(
-            "SELECT position, event_id, stream_id, stream_version, event_type, schema_version,
-                    data, metadata, recorded_at
-               FROM events
-              WHERE stream_id = $1 AND stream_version >= $2
+        let rows: Vec<EventRow> = sqlx::query_as(select_events!(
+            "WHERE stream_id = $1 AND stream_version >= $2
               ORDER BY stream_version
-              LIMIT $3",
-        )
+              LIMIT $3"
+        ))
         .persistent(false)
         .bind(stream_id)
         .bind(from_version)
@@ -43,14 +40,11 @@ impl EventStore {
     /// Safe to follow with a checkpoint: appends are serialized (see `append.rs`), so no event with a
     /// lower position can become visible after this call has returned a higher one.
     pub async fn read_all(&self, after: i64, limit: i64) -> Result<Vec<RecordedEvent>, Error> {
-        let rows: Vec<EventRow> = sqlx::query_as(
-            "SELECT position, event_id, stream_id, stream_version, event_type, schema_version,
-                    data, metadata, recorded_at
-               FROM events
-              WHERE position > $1
+        let rows: Vec<EventRow> = sqlx::query_as(select_events!(
+            "WHERE position > $1
               ORDER BY position
-              LIMIT $2",
-        )
+              LIMIT $2"
+        ))
         .persistent(false)
         .bind(after)
         .bind(limit)
@@ -61,15 +55,10 @@ impl EventStore {
 
     /// One event by its id (for answering an idempotent retry with what was stored).
     pub async fn read_event(&self, event_id: uuid::Uuid) -> Result<Option<RecordedEvent>, Error> {
-        let row: Option<EventRow> = sqlx::query_as(
-            "SELECT position, event_id, stream_id, stream_version, event_type, schema_version,
-                    data, metadata, recorded_at
-               FROM events
-              WHERE event_id = $1",
-        )
-        .bind(event_id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row: Option<EventRow> = sqlx::query_as(select_events!("WHERE event_id = $1"))
+            .bind(event_id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(RecordedEvent::try_from).transpose()
     }
 
@@ -85,14 +74,11 @@ impl EventStore {
         if stream_ids.is_empty() {
             return Ok(vec![]);
         }
-        let rows: Vec<EventRow> = sqlx::query_as(
-            "SELECT position, event_id, stream_id, stream_version, event_type, schema_version,
-                    data, metadata, recorded_at
-               FROM events
-              WHERE stream_id = ANY($1) AND position > $2 AND position <= $3
+        let rows: Vec<EventRow> = sqlx::query_as(select_events!(
+            "WHERE stream_id = ANY($1) AND position > $2 AND position <= $3
               ORDER BY position
-              LIMIT $4",
-        )
+              LIMIT $4"
+        ))
         .bind(stream_ids)
         .bind(after)
         .bind(up_to)

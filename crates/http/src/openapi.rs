@@ -109,6 +109,23 @@ impl Modify for WebSocketPath {
     }
 }
 
+/// Every operation of the document, with whether its method changes state.
+fn operations_mut(
+    document: &mut utoipa::openapi::OpenApi,
+) -> impl Iterator<Item = (bool, &mut utoipa::openapi::path::Operation)> {
+    document.paths.paths.values_mut().flat_map(|item| {
+        [
+            (false, &mut item.get),
+            (true, &mut item.post),
+            (true, &mut item.put),
+            (true, &mut item.patch),
+            (true, &mut item.delete),
+        ]
+        .into_iter()
+        .filter_map(|(changes_state, operation)| operation.as_mut().map(|o| (changes_state, o)))
+    })
+}
+
 /// The errors every operation of a kind can answer, whatever its own annotations list: the body
 /// checks (400 malformed JSON, 413 too large, 415 not JSON, 422 a field named in `field`), the
 /// session check (401), the cross-site guard on cookie requests that change state (403) and an
@@ -126,54 +143,42 @@ pub fn document_common_errors(document: &mut utoipa::openapi::OpenApi) {
             )
             .build()
     };
-    for item in document.paths.paths.values_mut() {
-        let operations = [
-            (false, &mut item.get),
-            (true, &mut item.post),
-            (true, &mut item.put),
-            (true, &mut item.patch),
-            (true, &mut item.delete),
-        ];
-        for (changes_state, operation) in operations {
-            let Some(operation) = operation.as_mut() else {
-                continue;
-            };
-            let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
-            let responses = &mut operation.responses.responses;
-            let mut add = |status: &str, text: &str| {
-                responses
-                    .entry(status.to_owned())
-                    .or_insert_with(|| error(text).into());
-            };
-            if operation.request_body.is_some() {
-                add("400", "The body is not valid JSON (code invalid_json) or could not be read (code invalid_body)");
-                add("413", "The body is over 64 KiB (code payload_too_large)");
-                add(
-                    "415",
-                    "The body is not `application/json` (code unsupported_media_type)",
-                );
-                add(
-                    "422",
-                    "A field is missing or invalid; `field` names it (code validation_failed)",
-                );
-            }
-            if secured {
-                add(
-                    "401",
-                    "No session, or a credential presented that does not hold (code unauthorized)",
-                );
-                if changes_state {
-                    add(
-                        "403",
-                        "A cookie request from another site (code cross_site_request)",
-                    );
-                }
-            }
+    for (changes_state, operation) in operations_mut(document) {
+        let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+        let responses = &mut operation.responses.responses;
+        let mut add = |status: &str, text: &str| {
+            responses
+                .entry(status.to_owned())
+                .or_insert_with(|| error(text).into());
+        };
+        if operation.request_body.is_some() {
+            add("400", "The body is not valid JSON (code invalid_json) or could not be read (code invalid_body)");
+            add("413", "The body is over 64 KiB (code payload_too_large)");
             add(
-                "503",
-                "Postgres or Redis cannot be reached right now (code unavailable)",
+                "415",
+                "The body is not `application/json` (code unsupported_media_type)",
+            );
+            add(
+                "422",
+                "A field is missing or invalid; `field` names it (code validation_failed)",
             );
         }
+        if secured {
+            add(
+                "401",
+                "No session, or a credential presented that does not hold (code unauthorized)",
+            );
+            if changes_state {
+                add(
+                    "403",
+                    "A cookie request from another site (code cross_site_request)",
+                );
+            }
+        }
+        add(
+            "503",
+            "Postgres or Redis cannot be reached right now (code unavailable)",
+        );
     }
 }
 
@@ -226,37 +231,28 @@ pub fn document_links(document: &mut utoipa::openapi::OpenApi) {
             ],
         ),
     ];
-    for item in document.paths.paths.values_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.post,
-            &mut item.put,
-            &mut item.patch,
-            &mut item.delete,
-        ];
-        for operation in operations.into_iter().flatten() {
-            let Some((_, targets)) = follows
-                .iter()
-                .find(|(from, _)| operation.operation_id.as_deref() == Some(*from))
-            else {
+    for (_, operation) in operations_mut(document) {
+        let Some((_, targets)) = follows
+            .iter()
+            .find(|(from, _)| operation.operation_id.as_deref() == Some(*from))
+        else {
+            continue;
+        };
+        for (status, response) in operation.responses.responses.iter_mut() {
+            let utoipa::openapi::RefOr::T(response) = response else {
                 continue;
             };
-            for (status, response) in operation.responses.responses.iter_mut() {
-                let utoipa::openapi::RefOr::T(response) = response else {
-                    continue;
-                };
-                if !status.starts_with('2') {
-                    continue;
+            if !status.starts_with('2') {
+                continue;
+            }
+            for (target, parameters) in *targets {
+                let mut link = LinkBuilder::new().operation_id(*target);
+                for (name, value) in *parameters {
+                    link = link.parameter(*name, *value);
                 }
-                for (target, parameters) in *targets {
-                    let mut link = LinkBuilder::new().operation_id(*target);
-                    for (name, value) in *parameters {
-                        link = link.parameter(*name, *value);
-                    }
-                    response
-                        .links
-                        .insert((*target).to_owned(), link.build().into());
-                }
+                response
+                    .links
+                    .insert((*target).to_owned(), link.build().into());
             }
         }
     }
