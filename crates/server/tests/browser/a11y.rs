@@ -79,13 +79,7 @@ pub async fn scenario(lab: &Lab) -> anyhow::Result<()> {
     wait_for_text(alice, "#presence-text", "offline").await?;
 
     // Bob writes: a screen reader hears who wrote what.
-    let (status, body) = bob
-        .post(
-            &format!("/api/v1/conversations/{conversation}/messages"),
-            json!({"body": "hello alice", "client_id": "hello"}),
-        )
-        .await?;
-    anyhow::ensure!(status == 201, "send: {status} {body}");
+    bob.sent(&conversation, "hello alice", "hello").await?;
     eventually("the new message to be announced", || async {
         let said = alice
             .execute(

@@ -16,13 +16,12 @@ pub async fn scenario(lab: &Lab) -> anyhow::Result<()> {
     let (_, conversation) = start_conversation(alice, "bob").await?;
 
     // Bob sends an address (a link) and a script URL (text); Alice sends one too.
-    let (status, body) = bob
-        .post(
-            &format!("/api/v1/conversations/{conversation}/messages"),
-            json!({"body": "docs at https://example.com/a?b=1&c=2. not javascript:alert(1)", "client_id": "links"}),
-        )
-        .await?;
-    anyhow::ensure!(status == 201, "send: {status} {body}");
+    bob.sent(
+        &conversation,
+        "docs at https://example.com/a?b=1&c=2. not javascript:alert(1)",
+        "links",
+    )
+    .await?;
     send(alice, "mine: http://example.org/x").await?;
     let transcript: Transcript = vec![
         (

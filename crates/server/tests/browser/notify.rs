@@ -57,20 +57,7 @@ pub async fn scenario(lab: &Lab) -> anyhow::Result<()> {
     alice.goto(&format!("{base}/conversations")).await?;
     let (_, conversation) = start_conversation(alice, "bob").await?;
     watch_notifications(alice).await?;
-    let say = |body: &'static str| {
-        let bob = &bob;
-        let conversation = &conversation;
-        async move {
-            let (status, answer) = bob
-                .post(
-                    &format!("/api/v1/conversations/{conversation}/messages"),
-                    json!({"body": body, "client_id": body}),
-                )
-                .await?;
-            anyhow::ensure!(status == 201, "send: {status} {answer}");
-            Ok::<_, anyhow::Error>(())
-        }
-    };
+    let say = |body: &'static str| bob.sent(&conversation, body, body);
 
     // Looking at the conversation: no notification.
     say("you are here").await?;

@@ -58,18 +58,8 @@ pub async fn scenario(lab: &Lab) -> anyhow::Result<()> {
         .unwrap_or_default()
         .to_owned();
     let say = |body: String, client_id: String| {
-        let bob = &bob;
-        let conversation = &conversation;
-        async move {
-            let (status, answer) = bob
-                .post(
-                    &format!("/api/v1/conversations/{conversation}/messages"),
-                    json!({"body": body, "client_id": client_id}),
-                )
-                .await?;
-            anyhow::ensure!(status == 201, "send: {status} {answer}");
-            Ok::<_, anyhow::Error>(())
-        }
+        let (bob, conversation) = (&bob, &conversation);
+        async move { bob.sent(conversation, &body, &client_id).await }
     };
     for n in 0..3 {
         say(format!("read {n}"), format!("read-{n}")).await?;

@@ -272,6 +272,23 @@ impl ApiUser {
         answer(request.send().await?).await
     }
 
+    /// Sends `body` into `conversation` as `client_id`; fails unless it was stored (201).
+    pub async fn sent(
+        &self,
+        conversation: &str,
+        body: &str,
+        client_id: &str,
+    ) -> anyhow::Result<Value> {
+        let (status, answer) = self
+            .post(
+                &format!("/api/v1/conversations/{conversation}/messages"),
+                serde_json::json!({"body": body, "client_id": client_id}),
+            )
+            .await?;
+        anyhow::ensure!(status == 201, "send: {status} {answer}");
+        Ok(answer)
+    }
+
     pub async fn get(&self, path: &str) -> anyhow::Result<(u16, Value)> {
         self.call(reqwest::Method::GET, path, None).await
     }
