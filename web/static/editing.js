@@ -1,6 +1,15 @@
 // Editing and deleting one's own messages, from each message's menu (a <details>: reachable
 // and opened by keyboard), through the JSON API. The page then shows the server's version
 // (the socket's edited/deleted frame does the same for every other page).
+/** A button of `type`, with `className` (if any) and `text`. */
+function makeButton(type, className, text) {
+  const made = document.createElement("button");
+  made.type = type;
+  if (className) made.className = className;
+  made.textContent = text;
+  return made;
+}
+
 export function enableEditing(box, conversation) {
   const api = "/api/v1/conversations/" + conversation + "/messages/";
   function refresh(id) {
@@ -43,13 +52,8 @@ export function enableEditing(box, conversation) {
     field.dir = "auto";
     field.rows = 2;
     field.setAttribute("aria-label", "Edit your message");
-    const save = document.createElement("button");
-    save.type = "submit";
-    save.textContent = "Save";
-    const cancel = document.createElement("button");
-    cancel.type = "button";
-    cancel.className = "cancel";
-    cancel.textContent = "Cancel";
+    const save = makeButton("submit", "", "Save");
+    const cancel = makeButton("button", "cancel", "Cancel");
     editor.append(field, save, cancel);
     body.hidden = true;
     message.querySelector(".actions").open = false;
@@ -84,14 +88,8 @@ export function enableEditing(box, conversation) {
     } else if (button.classList.contains("delete")) {
       // Asked once more, in place: deleting takes the message away for both people.
       menu.replaceChildren();
-      const keep = document.createElement("button");
-      keep.type = "button";
-      keep.className = "keep";
-      keep.textContent = "Keep";
-      const sure = document.createElement("button");
-      sure.type = "button";
-      sure.className = "confirm-delete";
-      sure.textContent = "Delete for both of you";
+      const keep = makeButton("button", "keep", "Keep");
+      const sure = makeButton("button", "confirm-delete", "Delete for both of you");
       menu.append(sure, keep);
       sure.focus();
     } else if (button.classList.contains("keep")) {
