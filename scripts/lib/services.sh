@@ -7,6 +7,7 @@
 #   source scripts/lib/services.sh
 #   ensure_services      # Postgres + Redis + NATS
 #   ensure_chromium      # chromium + chromedriver for browser tests
+#   ensure_fault_suite_programs  # initdb, redis-server, nats-server for crates/faults
 #
 # Data and logs of services started here go to ${DATA_DIR:-$PROJECT_ROOT/.data}.
 
@@ -375,4 +376,15 @@ ensure_chromium() {
     return 0
   fi
   apt_install chromium chromium-driver
+}
+
+# The fault suite (crates/faults) runs a private PostgreSQL, Redis and NATS of its own: it needs
+# their programs even where the shared servers run elsewhere.
+ensure_fault_suite_programs() {
+  local missing=()
+  ls -d /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
+  command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
+  [[ ${#missing[@]} -eq 0 ]] || apt_install "${missing[@]}"
 }

@@ -224,7 +224,7 @@ async fn message_new(
     match notifier.telegram.send_html(chat, &html).await {
         Ok(telegram_message) => {
             metrics::counter!("notifications_total", "outcome" => "sent").increment(1);
-            store::sent(pool, recipient, conversation, telegram_message).await?;
+            record_sent(pool, recipient, conversation, telegram_message).await?;
             Ok(Outcome::Done)
         }
         Err(error) => {
@@ -250,6 +250,34 @@ async fn message_new(
                     Ok(Outcome::Done)
                 }
             }
+        }
+    }
+}
+
+/// How long the id of a delivered notification is retried through a database outage.
+const RECORD_SENT_PATIENCE: Duration = Duration::from_secs(300);
+
+/// Records the Telegram message a notification became. Telegram has it now: if its id were not
+/// recorded, the next message would take the notification for a send that never happened and
+/// send a second one instead of editing this one. So a database outage between Telegram's answer
+/// and this write is waited out rather than given up on.
+async fn record_sent(
+    pool: &sqlx::PgPool,
+    recipient: Uuid,
+    conversation: Uuid,
+    telegram_message: i32,
+) -> Result<(), Failure> {
+    let deadline = tokio::time::Instant::now() + RECORD_SENT_PATIENCE;
+    let mut wait = Duration::from_millis(200);
+    loop {
+        match store::sent(pool, recipient, conversation, telegram_message).await {
+            Ok(()) => return Ok(()),
+            Err(error) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!(%error, "cannot record a delivered notification yet; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+            Err(error) => return Err(error.into()),
         }
     }
 }

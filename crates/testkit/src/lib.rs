@@ -2,13 +2,16 @@
 //!
 //! Tests talk to the real Postgres (never a mock), each in a database of its own, so they can run in
 //! parallel and leave nothing behind. With the `ws` feature, [`ws`] is the WebSocket client the
-//! tests, the bench and the load generator share.
+//! tests, the bench and the load generator share; with `telegram`, [`telegram`] is the fake Bot API
+//! the Telegram tests and the fault suite point the real bot at.
 
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, PgPool};
 use std::str::FromStr;
 use std::sync::Once;
 
+#[cfg(feature = "telegram")]
+pub mod telegram;
 #[cfg(feature = "ws")]
 pub mod ws;
 

@@ -1,0 +1,72 @@
+//! The command line of `faults`.
+
+use crate::nemesis::{Kind, Schedule};
+use crate::Options;
+use clap::Parser;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Runs chatd split per role on a private PostgreSQL, Redis and NATS, injects faults while people
+/// send and receive, and checks that nothing acknowledged was lost or doubled.
+#[derive(Debug, Parser)]
+#[command(name = "faults")]
+pub struct Cli {
+    /// The chatd binary (build it with `cargo build --release -p server`).
+    #[arg(long, default_value = "target/release/chatd")]
+    pub chatd: PathBuf,
+    /// Seconds of faults.
+    #[arg(long, default_value_t = 600)]
+    pub duration: u64,
+    /// Pairs of online people writing to each other (two devices each).
+    #[arg(long, default_value_t = 4)]
+    pub pairs: usize,
+    /// People writing to someone offline who is notified on Telegram.
+    #[arg(long, default_value_t = 2)]
+    pub offline_pairs: usize,
+    /// Milliseconds between two messages of one sender.
+    #[arg(long, default_value_t = 50)]
+    pub every_ms: u64,
+    /// Seconds between faults, at least and at most.
+    #[arg(long, num_args = 2, default_values_t = [1, 3])]
+    pub gap: Vec<u64>,
+    /// Seed of the fault schedule (the clock by default; printed, to repeat a run).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Where the cluster's data and logs go (a temporary folder by default).
+    #[arg(long)]
+    pub folder: Option<PathBuf>,
+    /// Keep the data and logs even when the run passes.
+    #[arg(long)]
+    pub keep: bool,
+    /// Where the JSON report is written.
+    #[arg(long, default_value = "target/faults/report.json")]
+    pub json: PathBuf,
+}
+
+impl Cli {
+    pub fn options(&self) -> Options {
+        let gap = match self.gap.as_slice() {
+            [low, high] => (
+                Duration::from_secs(*low.min(high)),
+                Duration::from_secs(*low.max(high)),
+            ),
+            _ => (Duration::from_secs(1), Duration::from_secs(3)),
+        };
+        Options {
+            chatd: self.chatd.clone(),
+            duration: Duration::from_secs(self.duration),
+            pairs: self.pairs,
+            offline_pairs: self.offline_pairs,
+            every: Duration::from_millis(self.every_ms.max(1)),
+            schedule: Schedule {
+                kinds: Kind::ALL.to_vec(),
+                gap,
+                outage: (Duration::from_secs(1), Duration::from_secs(5)),
+                pause: (Duration::from_secs(2), Duration::from_secs(8)),
+            },
+            seed: self.seed.unwrap_or_else(crate::seed_from_clock),
+            folder: self.folder.clone(),
+            keep: self.keep,
+        }
+    }
+}

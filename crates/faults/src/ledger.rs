@@ -1,0 +1,137 @@
+//! What the clients saw, written down as it happens: every send with its attempts and whether it
+//! was acknowledged, every message each device received, and how requests failed.
+
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// One message a client set out to send (one `client_id`, however many attempts).
+#[derive(Debug, Clone)]
+pub struct Send {
+    pub sender: String,
+    pub conversation: String,
+    pub client_id: String,
+    pub via: Via,
+    pub started: Instant,
+    /// When and at which `seq` the service acknowledged it.
+    pub acked: Option<(Instant, i64)>,
+    pub attempts: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    Rest,
+    Ws,
+}
+
+/// A `message.new` frame as a device received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub conversation: String,
+    pub seq: i64,
+    pub client_id: String,
+}
+
+#[derive(Default)]
+struct Inner {
+    sends: Vec<Send>,
+    deliveries: HashMap<String, Vec<Delivery>>,
+    /// How attempts ended: `201`, `503`, `timeout`, `ws closed`, ...
+    outcomes: BTreeMap<String, u64>,
+    /// The longest a 503 took to come back.
+    slowest_unavailable: Duration,
+    reconnects: u64,
+}
+
+#[derive(Default)]
+pub struct Ledger {
+    inner: Mutex<Inner>,
+}
+
+impl Ledger {
+    fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+        let mut inner = match self.inner.lock() {
+            Ok(inner) => inner,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        f(&mut inner)
+    }
+
+    /// Notes a new send; its index for [`attempted`](Self::attempted) and [`acked`](Self::acked).
+    pub fn begin(&self, sender: &str, conversation: &str, client_id: &str, via: Via) -> usize {
+        self.with(|inner| {
+            inner.sends.push(Send {
+                sender: sender.to_owned(),
+                conversation: conversation.to_owned(),
+                client_id: client_id.to_owned(),
+                via,
+                started: Instant::now(),
+                acked: None,
+                attempts: 0,
+            });
+            inner.sends.len() - 1
+        })
+    }
+
+    /// Notes how one attempt ended and how long it took.
+    pub fn attempted(&self, send: usize, outcome: &str, took: Duration) {
+        self.with(|inner| {
+            if let Some(send) = inner.sends.get_mut(send) {
+                send.attempts += 1;
+            }
+            *inner.outcomes.entry(outcome.to_owned()).or_default() += 1;
+            if outcome == "503" {
+                inner.slowest_unavailable = inner.slowest_unavailable.max(took);
+            }
+        });
+    }
+
+    pub fn acked(&self, send: usize, seq: i64) {
+        self.with(|inner| {
+            if let Some(send) = inner.sends.get_mut(send) {
+                send.acked.get_or_insert((Instant::now(), seq));
+            }
+        });
+    }
+
+    pub fn delivered(&self, device: &str, delivery: Delivery) {
+        self.with(|inner| {
+            inner
+                .deliveries
+                .entry(device.to_owned())
+                .or_default()
+                .push(delivery)
+        });
+    }
+
+    pub fn reconnected(&self) {
+        self.with(|inner| inner.reconnects += 1);
+    }
+
+    pub fn sends(&self) -> Vec<Send> {
+        self.with(|inner| inner.sends.clone())
+    }
+
+    /// How many messages `device` has received so far.
+    pub fn received(&self, device: &str) -> usize {
+        self.with(|inner| inner.deliveries.get(device).map_or(0, Vec::len))
+    }
+
+    pub fn deliveries(&self) -> HashMap<String, Vec<Delivery>> {
+        self.with(|inner| inner.deliveries.clone())
+    }
+
+    pub fn outcomes(&self) -> BTreeMap<String, u64> {
+        self.with(|inner| inner.outcomes.clone())
+    }
+
+    pub fn slowest_unavailable(&self) -> Duration {
+        self.with(|inner| inner.slowest_unavailable)
+    }
+
+    pub fn reconnects(&self) -> u64 {
+        self.with(|inner| inner.reconnects)
+    }
+}

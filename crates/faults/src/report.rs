@@ -1,0 +1,184 @@
+//! The result of a run: a table for people and the same as JSON for comparing runs.
+
+use crate::ledger::Send;
+use crate::nemesis::{self, Fault};
+use crate::verdict::Verdict;
+use crate::Options;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub seed: u64,
+    pub fault_seconds: f64,
+    pub faults_by_kind: BTreeMap<&'static str, usize>,
+    pub faults: Vec<Fault>,
+    pub sends_by_via: BTreeMap<&'static str, usize>,
+    pub verdict: Verdict,
+    /// The longest any message waited from its first attempt to its acknowledgement.
+    pub longest_outage_ms: u64,
+    /// How send attempts ended (`201`, `503`, `timeout`, `ws closed`, ...).
+    pub outcomes: BTreeMap<String, u64>,
+    /// The longest a 503 took to answer: requests must fail fast, not hang.
+    pub slowest_503_ms: u64,
+    pub socket_reconnects: u64,
+    /// Times each role was started again after it died.
+    pub restarts: BTreeMap<String, u32>,
+    /// sendMessage calls per offline person's chat; more than one is a doubled notification
+    /// (they never read, so the first is only ever edited).
+    pub notifications: BTreeMap<i64, usize>,
+    pub every_offline_person_notified: bool,
+    /// Whether every device had received everything stored before the recovery deadline.
+    pub drained: bool,
+    /// Where the cluster's data and logs were kept, if they were.
+    pub folder: Option<String>,
+}
+
+/// What [`Report::new`] is made of.
+pub(crate) struct Parts<'a> {
+    pub options: &'a Options,
+    pub faults: Vec<Fault>,
+    pub verdict: Verdict,
+    pub sends: &'a [Send],
+    pub outcomes: BTreeMap<String, u64>,
+    pub slowest_unavailable: Duration,
+    pub reconnects: u64,
+    pub restarts: BTreeMap<String, u32>,
+    pub notifications: BTreeMap<i64, usize>,
+    pub notified: bool,
+    pub drained: bool,
+    pub fault_time: Duration,
+}
+
+impl Report {
+    pub(crate) fn new(parts: Parts<'_>) -> Self {
+        let longest_outage = parts
+            .sends
+            .iter()
+            .filter_map(|send| send.acked.map(|(at, _)| at.duration_since(send.started)))
+            .max()
+            .unwrap_or_default();
+        Self {
+            seed: parts.options.seed,
+            fault_seconds: parts.fault_time.as_secs_f64(),
+            faults_by_kind: nemesis::counts(&parts.faults),
+            faults: parts.faults,
+            sends_by_via: crate::by_via(parts.sends),
+            verdict: parts.verdict,
+            longest_outage_ms: longest_outage.as_millis() as u64,
+            outcomes: parts.outcomes,
+            slowest_503_ms: parts.slowest_unavailable.as_millis() as u64,
+            socket_reconnects: parts.reconnects,
+            restarts: parts.restarts,
+            notifications: parts.notifications,
+            every_offline_person_notified: parts.notified,
+            drained: parts.drained,
+            folder: None,
+        }
+    }
+
+    /// Doubled Telegram notifications.
+    pub fn doubled_notifications(&self) -> usize {
+        self.notifications
+            .values()
+            .map(|n| n.saturating_sub(1))
+            .sum()
+    }
+
+    /// The invariants: nothing lost or doubled (messages and notifications), order kept.
+    pub fn holds(&self) -> bool {
+        self.verdict.holds() && self.doubled_notifications() == 0
+    }
+
+    pub fn table(&self) -> String {
+        let v = &self.verdict;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "fault suite, seed {}: {:.0} s of faults",
+            self.seed, self.fault_seconds
+        );
+        let _ = writeln!(out, "\n| faults injected | count |\n| --- | --- |");
+        for (kind, n) in &self.faults_by_kind {
+            let _ = writeln!(out, "| {kind} | {n} |");
+        }
+        let _ = writeln!(
+            out,
+            "| total | {} |",
+            self.faults_by_kind.values().sum::<usize>()
+        );
+        let _ = writeln!(
+            out,
+            "\n| sends | ok | lost | duplicated | unknown |\n| --- | --- | --- | --- | --- |"
+        );
+        let _ = writeln!(
+            out,
+            "| {} ({}) | {} | {} | {} | {} |",
+            v.sends,
+            self.sends_by_via
+                .iter()
+                .map(|(via, n)| format!("{n} {via}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            v.ok,
+            v.lost,
+            v.duplicated,
+            v.unknown
+        );
+        let _ = writeln!(out);
+        let lines = [
+            ("out of order on a device", v.out_of_order.to_string()),
+            ("conversations with seq gaps", v.seq_gaps.to_string()),
+            ("stored but never sent", v.strangers.to_string()),
+            (
+                "doubled Telegram notifications",
+                self.doubled_notifications().to_string(),
+            ),
+            (
+                "every offline person notified",
+                self.every_offline_person_notified.to_string(),
+            ),
+            ("every device caught up", self.drained.to_string()),
+            (
+                "longest outage seen by a client",
+                format!("{:.1} s", self.longest_outage_ms as f64 / 1000.0),
+            ),
+            ("slowest 503", format!("{} ms", self.slowest_503_ms)),
+            ("socket reconnects", self.socket_reconnects.to_string()),
+            (
+                "role restarts",
+                self.restarts
+                    .iter()
+                    .map(|(role, n)| format!("{role} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            (
+                "send attempts",
+                self.outcomes
+                    .iter()
+                    .map(|(outcome, n)| format!("{outcome}: {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+        ];
+        for (what, value) in lines {
+            let _ = writeln!(out, "{what}: {value}");
+        }
+        for example in &v.examples {
+            let _ = writeln!(out, "  {example}");
+        }
+        let _ = writeln!(
+            out,
+            "\n{}",
+            if self.holds() {
+                "invariants hold: 0 lost, 0 duplicated"
+            } else {
+                "INVARIANTS BROKEN"
+            }
+        );
+        out
+    }
+}
