@@ -7,7 +7,7 @@ use crate::Gateway;
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
 use axum::extract::ws::Utf8Bytes;
 use futures_util::StreamExt;
-use kv::session_ends::Heard;
+use kv::session_ends::{Heard, EMPTIED_CHECK_EVERY};
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy)]
@@ -139,8 +139,8 @@ async fn sweep(gateway: &Gateway) -> Result<(), Failure> {
 }
 
 /// Closes the sockets of sessions that end. Announced ends arrive on Redis pub/sub; whenever the
-/// listener (re)subscribes, every socket's session is checked, since ends while nobody listened
-/// (or an emptied Redis) were not announced.
+/// listener (re)subscribes, or Redis turns out to have been emptied, every socket's session is
+/// checked, since those ends were not announced.
 async fn sessions(gateway: &Gateway) -> Result<(), Failure> {
     let kv = &gateway.deps().kv;
     let (recheck, mut rechecks) = tokio::sync::mpsc::channel::<()>(1);
@@ -155,6 +155,9 @@ async fn sessions(gateway: &Gateway) -> Result<(), Failure> {
             let _ = recheck.try_send(());
         }
     });
+    let emptied = kv::session_ends::watch_emptied(kv, EMPTIED_CHECK_EVERY, || {
+        let _ = recheck.try_send(());
+    });
     let check = async {
         while rechecks.recv().await.is_some() {
             if let Err(error) = end_missing_sessions(gateway).await {
@@ -162,7 +165,7 @@ async fn sessions(gateway: &Gateway) -> Result<(), Failure> {
             }
         }
     };
-    tokio::join!(listen, check);
+    tokio::join!(listen, emptied, check);
     Err("session listener ended".into())
 }
 

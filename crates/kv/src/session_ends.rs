@@ -4,7 +4,8 @@
 //!
 //! Pub/sub delivers only to who listens at that moment: a listener that (re)subscribes is told so
 //! ([`Heard::Subscribed`]) and must check its sockets' sessions itself, since any could have ended
-//! meanwhile (an emptied or restarted Redis ends them all).
+//! meanwhile (an emptied or restarted Redis ends them all). Redis can also be emptied under a live
+//! connection (FLUSHALL): [`watch_emptied`] notices that within a second.
 
 use crate::Kv;
 use domain::UserId;
@@ -59,6 +60,55 @@ async fn subscribe(kv: &Kv, on: &mut impl FnMut(Heard)) -> redis::RedisResult<()
         }
     }
     Ok(())
+}
+
+/// How often a gateway looks whether Redis lost its data while the connection stayed up.
+pub const EMPTIED_CHECK_EVERY: Duration = Duration::from_secs(1);
+
+fn marker(kv: &Kv) -> String {
+    kv.key(format_args!("data-marker"))
+}
+
+/// Calls `on` whenever Redis has lost its data (FLUSHALL, or a restart without persistence that
+/// the connection manager reconnected through without a pub/sub resubscribe being noticed):
+/// every session then ended unannounced. A marker key that nothing else writes tells: gone, or
+/// replaced by another gateway that saw it gone first.
+pub async fn watch_emptied(kv: &Kv, every: Duration, mut on: impl FnMut()) {
+    let mut seen: Option<String> = None;
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match current_marker(kv).await {
+            Ok(now) => {
+                if seen.as_ref().is_some_and(|before| *before != now) {
+                    on();
+                }
+                seen = Some(now);
+            }
+            Err(error) => tracing::debug!(%error, "cannot read the data marker"),
+        }
+    }
+}
+
+/// The marker's value, set first if it is missing.
+async fn current_marker(kv: &Kv) -> redis::RedisResult<String> {
+    let mut conn = kv.conn().await?;
+    let key = marker(kv);
+    if let Some(value) = conn.get::<_, Option<String>>(&key).await? {
+        return Ok(value);
+    }
+    let mut fresh = [0u8; 16];
+    getrandom::fill(&mut fresh)
+        .map_err(|e| redis::RedisError::from(std::io::Error::other(e.to_string())))?;
+    // NX: when several gateways see it missing at once, one value wins and all read it.
+    let _: Option<String> = redis::cmd("SET")
+        .arg(&key)
+        .arg(hex::encode(fresh))
+        .arg("NX")
+        .query_async(&mut conn)
+        .await?;
+    conn.get(&key).await
 }
 
 fn parse(payload: &str) -> Option<Heard> {

@@ -758,3 +758,45 @@ async fn ending_a_session_closes_its_sockets_at_once_and_no_others() -> anyhow::
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emptied_redis_closes_the_sockets_of_its_lost_sessions_at_once() -> anyhow::Result<()> {
+    // Pings every 25 s (the default) and the gateway's Redis connection stays up: only noticing
+    // that the data is gone can close the sockets in time.
+    let app = spawn_app(&[]).await?;
+    let alice = Person::new(&app, "alice").await?;
+    let mut socket = alice.socket(&app.base).await?;
+    // Let the gateway see Redis as it was first.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // Everything of this deployment goes, as with FLUSHALL on its own Redis.
+    let prefix = app
+        .vars
+        .get("REDIS_KEY_PREFIX")
+        .ok_or_else(|| anyhow::anyhow!("no Redis prefix"))?;
+    let redis_url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let mut conn = redis::Client::open(redis_url)?
+        .get_multiplexed_async_connection()
+        .await?;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await?;
+    assert!(!keys.is_empty(), "the session lives in Redis");
+    let _: i64 = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await?;
+
+    tokio::time::timeout(
+        Duration::from_secs(4),
+        socket.expect_close(gateway::CLOSE_SESSION_ENDED),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("the socket of a lost session stayed open"))??;
+    let me = alice
+        .http
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&alice.token)
+        .send()
+        .await?;
+    assert_eq!(me.status(), 401, "the session is gone for the API too");
+    Ok(())
+}
