@@ -362,6 +362,7 @@ impl Device {
             match end {
                 None => break,
                 Some(4001) => {
+                    clients.ledger.logged_out();
                     if clients.renew(&mut self.session).await.is_err() {
                         return;
                     }

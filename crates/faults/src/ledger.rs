@@ -43,6 +43,8 @@ struct Inner {
     /// The longest a 503 took to come back.
     slowest_unavailable: Duration,
     reconnects: u64,
+    /// When a client was told its session had ended (401, or a socket closed with 4001).
+    logged_out: Vec<Instant>,
 }
 
 #[derive(Default)]
@@ -82,6 +84,9 @@ impl Ledger {
                 send.attempts += 1;
             }
             *inner.outcomes.entry(outcome.to_owned()).or_default() += 1;
+            if outcome == "401" || outcome == "ws 4001" {
+                inner.logged_out.push(Instant::now());
+            }
             if outcome == "503" {
                 inner.slowest_unavailable = inner.slowest_unavailable.max(took);
             }
@@ -104,6 +109,15 @@ impl Ledger {
                 .or_default()
                 .push(delivery)
         });
+    }
+
+    /// A device's socket was closed because its session ended.
+    pub fn logged_out(&self) {
+        self.with(|inner| inner.logged_out.push(Instant::now()));
+    }
+
+    pub fn logouts(&self) -> Vec<Instant> {
+        self.with(|inner| inner.logged_out.clone())
     }
 
     pub fn reconnected(&self) {

@@ -244,6 +244,7 @@ async fn run_on(
         outcomes: ledger.outcomes(),
         slowest_unavailable: ledger.slowest_unavailable(),
         reconnects: ledger.reconnects(),
+        logouts: ledger.logouts(),
         restarts,
         notifications,
         notified,

@@ -50,6 +50,9 @@ pub struct Fault {
     pub at_s: f64,
     /// How long the part was down or frozen (kills: until the supervisor's restart).
     pub down_ms: u64,
+    /// While the part was surely down (from the fault to the moment its restart began).
+    #[serde(skip)]
+    pub window: (Instant, Instant),
 }
 
 /// A small seeded generator (splitmix64): enough to vary the faults and repeat a run.
@@ -117,7 +120,9 @@ pub async fn run(
                 None => return Ok(faults),
             },
         };
+        let at = Instant::now();
         let at_s = started.elapsed().as_secs_f64();
+        let mut down_until = at;
         let mut target = None;
         let down = match kind {
             Kind::Kill | Kind::Pause => {
@@ -153,6 +158,7 @@ pub async fn run(
                 };
                 server.crash().await;
                 tokio::time::sleep(outage).await;
+                down_until = Instant::now();
                 server.start().await?;
                 outage
             }
@@ -161,6 +167,7 @@ pub async fn run(
                 let stopped = Instant::now();
                 targets.postgres.crash().await?;
                 tokio::time::sleep(outage).await;
+                down_until = Instant::now();
                 targets.postgres.start().await?;
                 stopped.elapsed()
             }
@@ -170,6 +177,7 @@ pub async fn run(
             target,
             at_s,
             down_ms: down.as_millis() as u64,
+            window: (at, down_until),
         });
     }
 }

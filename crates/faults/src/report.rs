@@ -24,6 +24,11 @@ pub struct Report {
     /// The longest a 503 took to answer: requests must fail fast, not hang.
     pub slowest_503_ms: u64,
     pub socket_reconnects: u64,
+    /// Clients told their session ended while Redis was down: a silent log-out (must be 0; an
+    /// outage is a 503, and only Redis coming back empty ends sessions).
+    pub logouts_while_redis_down: usize,
+    /// Answers 500 and the like (anything 5xx but 503): must be 0.
+    pub server_errors: u64,
     /// Times each role was started again after it died.
     pub restarts: BTreeMap<String, u32>,
     /// sendMessage calls per offline person's chat; more than one is a doubled notification
@@ -45,6 +50,7 @@ pub(crate) struct Parts<'a> {
     pub outcomes: BTreeMap<String, u64>,
     pub slowest_unavailable: Duration,
     pub reconnects: u64,
+    pub logouts: Vec<std::time::Instant>,
     pub restarts: BTreeMap<String, u32>,
     pub notifications: BTreeMap<i64, usize>,
     pub notified: bool,
@@ -60,8 +66,27 @@ impl Report {
             .filter_map(|send| send.acked.map(|(at, _)| at.duration_since(send.started)))
             .max()
             .unwrap_or_default();
+        let redis_down: Vec<_> = parts
+            .faults
+            .iter()
+            .filter(|f| f.kind == nemesis::Kind::RestartRedis)
+            .map(|f| f.window)
+            .collect();
+        let logouts_while_redis_down = parts
+            .logouts
+            .iter()
+            .filter(|at| redis_down.iter().any(|(from, to)| from <= *at && *at < to))
+            .count();
+        let server_errors = parts
+            .outcomes
+            .iter()
+            .filter(|(outcome, _)| outcome.starts_with('5') && outcome.as_str() != "503")
+            .map(|(_, n)| n)
+            .sum();
         Self {
             seed: parts.options.seed,
+            logouts_while_redis_down,
+            server_errors,
             fault_seconds: parts.fault_time.as_secs_f64(),
             faults_by_kind: nemesis::counts(&parts.faults),
             faults: parts.faults,
@@ -89,7 +114,10 @@ impl Report {
 
     /// The invariants: nothing lost or doubled (messages and notifications), order kept.
     pub fn holds(&self) -> bool {
-        self.verdict.holds() && self.doubled_notifications() == 0
+        self.verdict.holds()
+            && self.doubled_notifications() == 0
+            && self.logouts_while_redis_down == 0
+            && self.server_errors == 0
     }
 
     pub fn table(&self) -> String {
@@ -141,6 +169,11 @@ impl Report {
                 self.every_offline_person_notified.to_string(),
             ),
             ("every device caught up", self.drained.to_string()),
+            (
+                "logged out while Redis was down",
+                self.logouts_while_redis_down.to_string(),
+            ),
+            ("5xx answers other than 503", self.server_errors.to_string()),
             (
                 "longest outage seen by a client",
                 format!("{:.1} s", self.longest_outage_ms as f64 / 1000.0),
