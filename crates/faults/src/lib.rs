@@ -84,6 +84,8 @@ pub fn seed_from_clock() -> u64 {
 
 /// How long, after the faults, everything gets to recover and deliver.
 const RECOVERY: Duration = Duration::from_secs(90);
+/// The presence TTL the suite runs chatd with.
+const PRESENCE_TTL: Duration = Duration::from_secs(5);
 /// The offline people's Telegram chats are numbered from here.
 const FIRST_CHAT: i64 = 7_000;
 
@@ -136,6 +138,8 @@ async fn run_on(
         // The clients send faster than a person may.
         ("RATE_LIMITS", "off".to_owned()),
         ("SESSION_IDLE_TIMEOUT_SECS", "3600".to_owned()),
+        // Presence must heal within its TTL after Redis comes back empty: short, to see it.
+        ("PRESENCE_TTL_MS", PRESENCE_TTL.as_millis().to_string()),
         ("SHUTDOWN_GRACE_SECS", "2".to_owned()),
         ("RUST_LOG", "warn".to_owned()),
         ("NO_COLOR", "1".to_owned()),
@@ -211,6 +215,7 @@ async fn run_on(
     let stored = stored_messages(&postgres.url("chat"), recovery).await?;
     let drained = wait_for_deliveries(&ledger, &people.topology, &stored, recovery).await;
     let notified = wait_for_notifications(&telegram, &people.chats, recovery).await;
+    let presence_healed = wait_for_presence(&clients, &people.topology).await;
     let _ = receiving_tx.send(false);
     for device in devices {
         let _ = tokio::time::timeout(Duration::from_secs(5), device).await;
@@ -248,6 +253,7 @@ async fn run_on(
         restarts,
         notifications,
         notified,
+        presence_healed,
         drained,
         fault_time: started.elapsed(),
     }))
@@ -442,6 +448,50 @@ async fn wait_for_notifications(
             .iter()
             .all(|&(chat, before)| telegram.sent_to(chat).len() > before)
         {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until everyone with a connected device is shown online, for at most two presence TTLs
+/// (the faults ended a while ago: the last Redis restart is at least this far behind).
+async fn wait_for_presence(clients: &Clients, topology: &Topology) -> bool {
+    let deadline = Instant::now() + 2 * PRESENCE_TTL;
+    let online: Vec<&String> = topology
+        .devices
+        .iter()
+        .filter(|(_, devices)| !devices.is_empty())
+        .map(|(person, _)| person)
+        .collect();
+    let Some(viewer) = online.first() else {
+        return true;
+    };
+    let Ok(session) = clients.login(viewer, deadline).await else {
+        return false;
+    };
+    loop {
+        let mut all = true;
+        for person in &online {
+            let shown = clients
+                .http
+                .get(format!("{}/api/v1/users/{person}", clients.apis[0]))
+                .bearer_auth(&session.token)
+                .send()
+                .await;
+            let is_online = match shown {
+                Ok(response) => response
+                    .json::<serde_json::Value>()
+                    .await
+                    .is_ok_and(|body| body["user"]["online"] == true),
+                Err(_) => false,
+            };
+            all &= is_online;
+        }
+        if all {
             return true;
         }
         if Instant::now() >= deadline {

@@ -35,6 +35,9 @@ pub struct Report {
     /// (they never read, so the first is only ever edited).
     pub notifications: BTreeMap<i64, usize>,
     pub every_offline_person_notified: bool,
+    /// Whether everyone with a connected device was shown online within two presence TTLs after
+    /// the recovery.
+    pub presence_healed: bool,
     /// Whether every device had received everything stored before the recovery deadline.
     pub drained: bool,
     /// Where the cluster's data and logs were kept, if they were.
@@ -54,6 +57,7 @@ pub(crate) struct Parts<'a> {
     pub restarts: BTreeMap<String, u32>,
     pub notifications: BTreeMap<i64, usize>,
     pub notified: bool,
+    pub presence_healed: bool,
     pub drained: bool,
     pub fault_time: Duration,
 }
@@ -99,6 +103,7 @@ impl Report {
             restarts: parts.restarts,
             notifications: parts.notifications,
             every_offline_person_notified: parts.notified,
+            presence_healed: parts.presence_healed,
             drained: parts.drained,
             folder: None,
         }
@@ -169,6 +174,7 @@ impl Report {
                 self.every_offline_person_notified.to_string(),
             ),
             ("every device caught up", self.drained.to_string()),
+            ("presence healed", self.presence_healed.to_string()),
             (
                 "logged out while Redis was down",
                 self.logouts_while_redis_down.to_string(),

@@ -21,6 +21,10 @@ async fn nothing_acknowledged_is_lost_or_doubled_while_parts_die_and_come_back(
         report.every_offline_person_notified,
         "an offline person was never notified on Telegram"
     );
+    assert!(
+        report.presence_healed,
+        "someone connected was still shown offline two presence TTLs after the faults"
+    );
     let kinds = faults::nemesis::Kind::ALL.len();
     assert_eq!(
         report.faults_by_kind.len(),
