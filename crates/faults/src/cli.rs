@@ -26,9 +26,9 @@ pub struct Cli {
     /// Milliseconds between two messages of one sender.
     #[arg(long, default_value_t = 50)]
     pub every_ms: u64,
-    /// Seconds between faults, at least and at most.
-    #[arg(long, num_args = 2, default_values_t = [1, 3])]
-    pub gap: Vec<u64>,
+    /// Milliseconds between faults, at least and at most.
+    #[arg(long, num_args = 2, default_values_t = [500, 1500])]
+    pub gap_ms: Vec<u64>,
     /// Seed of the fault schedule (the clock by default; printed, to repeat a run).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -45,12 +45,12 @@ pub struct Cli {
 
 impl Cli {
     pub fn options(&self) -> Options {
-        let gap = match self.gap.as_slice() {
+        let gap = match self.gap_ms.as_slice() {
             [low, high] => (
-                Duration::from_secs(*low.min(high)),
-                Duration::from_secs(*low.max(high)),
+                Duration::from_millis(*low.min(high)),
+                Duration::from_millis(*low.max(high)),
             ),
-            _ => (Duration::from_secs(1), Duration::from_secs(3)),
+            _ => (Duration::from_millis(500), Duration::from_millis(1500)),
         };
         Options {
             chatd: self.chatd.clone(),
@@ -61,8 +61,8 @@ impl Cli {
             schedule: Schedule {
                 kinds: Kind::ALL.to_vec(),
                 gap,
-                outage: (Duration::from_secs(1), Duration::from_secs(5)),
-                pause: (Duration::from_secs(2), Duration::from_secs(8)),
+                outage: (Duration::from_secs(1), Duration::from_secs(4)),
+                pause: (Duration::from_secs(2), Duration::from_secs(6)),
             },
             seed: self.seed.unwrap_or_else(crate::seed_from_clock),
             folder: self.folder.clone(),
