@@ -6,6 +6,7 @@
 import { enableEditing } from "./editing.js";
 import { notifyIfAway, setUpNotificationSettings } from "./notifications.js";
 import { enableSending } from "./outbox.js";
+import { suggestPeople } from "./people.js";
 import { localize, localizeList } from "./times.js";
 
 (function () {
@@ -345,6 +346,7 @@ import { localize, localizeList } from "./times.js";
     if (!window.matchMedia("(pointer: coarse)").matches) compose.focus({ preventScroll: true });
   }
   if (page.page === "list") {
+    suggestPeople();
     showUnreadInTitle();
     document.body.addEventListener("htmx:afterSettle", showUnreadInTitle);
   }

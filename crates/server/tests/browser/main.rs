@@ -22,6 +22,7 @@ mod expected;
 mod notify;
 mod offline;
 mod page;
+mod people;
 mod phone;
 mod settings;
 mod two_people;
@@ -92,5 +93,19 @@ async fn own_messages_are_edited_and_deleted_by_keyboard() -> anyhow::Result<()>
 async fn notifications_show_only_while_the_tab_is_in_the_background() -> anyhow::Result<()> {
     let lab = Lab::start("notify", &["alice"], DESKTOP).await?;
     let outcome = notify::scenario(&lab).await;
+    lab.finish(outcome).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_are_suggested_as_one_types_and_chosen_by_keyboard() -> anyhow::Result<()> {
+    let lab = Lab::start("people", &["alice"], DESKTOP).await?;
+    let outcome = people::scenario(&lab).await;
+    lab.finish(outcome).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_phone_suggested_people_fit_and_are_tapped() -> anyhow::Result<()> {
+    let lab = Lab::start("people-phone", &["alice"], PHONE).await?;
+    let outcome = people::on_a_phone(&lab).await;
     lab.finish(outcome).await
 }
