@@ -6,6 +6,7 @@
 import { enableEditing } from "./editing.js";
 import { notifyIfAway, setUpNotificationSettings } from "./notifications.js";
 import { enableSending } from "./outbox.js";
+import { chimeIfAway, setUpSoundSettings } from "./sound.js";
 import { suggestPeople } from "./people.js";
 import { localize, localizeList } from "./times.js";
 
@@ -14,6 +15,7 @@ import { localize, localizeList } from "./times.js";
   if (!page.page) return;
   if (page.page === "settings") {
     setUpNotificationSettings();
+    setUpSoundSettings();
     return;
   }
 
@@ -202,7 +204,10 @@ import { localize, localizeList } from "./times.js";
   }
 
   function handle(frame) {
-    if (frame.type === "message.new") notifyIfAway(frame.message, me);
+    if (frame.type === "message.new") {
+      notifyIfAway(frame.message, me);
+      chimeIfAway(frame.message, me);
+    }
     if (page.page === "list") {
       if (["message.new", "message.edited", "message.deleted", "read", "presence", "conversation.started"].includes(frame.type)) {
         htmx.ajax("GET", "/conversations/list", { target: "#conversation-list", swap: "innerHTML" });

@@ -25,6 +25,7 @@ mod page;
 mod people;
 mod phone;
 mod settings;
+mod sound;
 mod two_people;
 mod unread;
 
@@ -107,5 +108,13 @@ async fn people_are_suggested_as_one_types_and_chosen_by_keyboard() -> anyhow::R
 async fn on_a_phone_suggested_people_fit_and_are_tapped() -> anyhow::Result<()> {
     let lab = Lab::start("people-phone", &["alice"], PHONE).await?;
     let outcome = people::on_a_phone(&lab).await;
+    lab.finish(outcome).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sound_plays_only_when_turned_on_and_the_tab_is_in_the_background() -> anyhow::Result<()>
+{
+    let lab = Lab::start("sound", &["alice"], DESKTOP).await?;
+    let outcome = sound::scenario(&lab).await;
     lab.finish(outcome).await
 }
