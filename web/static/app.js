@@ -274,6 +274,7 @@ import { localize, localizeList } from "./times.js";
       }
     });
     const sending = enableSending({
+      conversation: conversation,
       form: form,
       compose: compose,
       box: box,

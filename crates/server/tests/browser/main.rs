@@ -118,3 +118,10 @@ async fn a_sound_plays_only_when_turned_on_and_the_tab_is_in_the_background() ->
     let outcome = sound::scenario(&lab).await;
     lab.finish(outcome).await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_written_offline_survive_a_reload_and_go_out_once() -> anyhow::Result<()> {
+    let lab = Lab::start("offline-reload", &["alice"], DESKTOP).await?;
+    let outcome = offline::survives_a_reload(&lab).await;
+    lab.finish(outcome).await
+}

@@ -98,7 +98,12 @@ pub async fn scenario(lab: &Lab) -> anyhow::Result<()> {
     click(alice, "#sound-toggle").await?;
     wait_for_text(alice, "#sound-status", "Off.").await?;
     alice.goto(&format!("{base}{path}")).await?;
-    wait_for_text(alice, "#messages .message:last-child .body", "are you there?").await?;
+    wait_for_text(
+        alice,
+        "#messages .message:last-child .body",
+        "are you there?",
+    )
+    .await?;
     message_while_away(alice, &bob, &conversation, "hello?", 1).await?;
     wait_for_text(alice, "#messages .message:last-child .body", "hello?").await?;
     anyhow::ensure!(
