@@ -17,6 +17,7 @@ mod a11y;
 mod axe;
 mod chromium;
 mod devtools;
+mod docs;
 mod edit;
 mod expected;
 mod notify;
@@ -123,5 +124,12 @@ async fn a_sound_plays_only_when_turned_on_and_the_tab_is_in_the_background() ->
 async fn messages_written_offline_survive_a_reload_and_go_out_once() -> anyhow::Result<()> {
     let lab = Lab::start("offline-reload", &["alice"], DESKTOP).await?;
     let outcome = offline::survives_a_reload(&lab).await;
+    lab.finish(outcome).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_docs_page_passes_axe() -> anyhow::Result<()> {
+    let lab = Lab::start("docs", &["reader"], DESKTOP).await?;
+    let outcome = docs::scenario(&lab).await;
     lab.finish(outcome).await
 }
