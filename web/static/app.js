@@ -335,16 +335,38 @@ import { localize, localizeList } from "./times.js";
     document.body.addEventListener("htmx:afterSettle", watchUnread);
     // A message swapped in again (edited, deleted) comes with the default tick.
     document.body.addEventListener("htmx:afterSettle", showReceipt);
-    // Opened with unread messages: start at the first of them (under its line), not at the bottom.
-    const unreadLine = document.getElementById("unread");
-    if (unreadLine) {
-      box.scrollTop = unreadLine.offsetTop - 8;
-      atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
-      newMessages.hidden = atBottom;
-    } else {
-      scrollDown();
+    // Opened with unread messages: start at the first of them (under its line), not at the
+    // bottom. With more unread than the page brought, older pages are loaded one after the other
+    // until the line comes; nothing counts as read before the page stands there.
+    toldRead = Number(box.dataset.readUpTo || 0);
+    let findingUnread = box.dataset.unreadAbove === "true";
+    let askedOlder = null;
+    function openAtUnread() {
+      const line = document.getElementById("unread");
+      const older = document.getElementById("older");
+      if (!line && findingUnread && older) {
+        // Each swap settles in several events: ask for each page once.
+        if (askedOlder === older) return;
+        askedOlder = older;
+        htmx.ajax("GET", older.getAttribute("hx-get"), { source: older, target: older, swap: "outerHTML" });
+        return;
+      }
+      findingUnread = false;
+      if (line) {
+        box.scrollTop = line.offsetTop - 8;
+        atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+        newMessages.hidden = atBottom;
+      } else {
+        scrollDown();
+      }
+      startReading(box);
     }
-    startReading(box);
+    document.body.addEventListener("htmx:afterSettle", function () {
+      if (findingUnread) openAtUnread();
+    });
+    // At the bottom while older pages come, so that the top's loader does not ask for them too.
+    if (findingUnread) scrollDown();
+    openAtUnread();
     showUnreadInTitle();
     showReceipt();
     // Ready to write at once (not seven Tab stops away); not on touch screens, where focusing the

@@ -133,3 +133,10 @@ async fn the_api_docs_page_passes_axe() -> anyhow::Result<()> {
     let outcome = docs::scenario(&lab).await;
     lab.finish(outcome).await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_unread_messages_than_a_page_open_at_the_first_of_them() -> anyhow::Result<()> {
+    let lab = Lab::start("unread-many", &["alice"], DESKTOP).await?;
+    let outcome = unread::more_than_a_page(&lab).await;
+    lab.finish(outcome).await
+}
