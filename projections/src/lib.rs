@@ -2,6 +2,7 @@
 //! after it), has a version, and can be rebuilt from position 0 into a shadow schema and swapped in
 //! while the service keeps serving. Nothing here is a source of truth.
 
+pub mod directory;
 pub mod error;
 pub mod history;
 pub mod rebuild;
@@ -26,6 +27,10 @@ pub const ALL: &[(&str, i32)] = &[
     (
         <telegram::TelegramLinks as Projection>::NAME,
         <telegram::TelegramLinks as Projection>::VERSION,
+    ),
+    (
+        <directory::Directory as Projection>::NAME,
+        <directory::Directory as Projection>::VERSION,
     ),
 ];
 pub use watch::{ProjectionWatch, Stalled};

@@ -6,6 +6,8 @@
 import { enableEditing } from "./editing.js";
 import { notifyIfAway, setUpNotificationSettings } from "./notifications.js";
 import { enableSending } from "./outbox.js";
+import { chimeIfAway, setUpSoundSettings } from "./sound.js";
+import { suggestPeople } from "./people.js";
 import { localize, localizeList } from "./times.js";
 
 (function () {
@@ -13,6 +15,7 @@ import { localize, localizeList } from "./times.js";
   if (!page.page) return;
   if (page.page === "settings") {
     setUpNotificationSettings();
+    setUpSoundSettings();
     return;
   }
 
@@ -201,7 +204,10 @@ import { localize, localizeList } from "./times.js";
   }
 
   function handle(frame) {
-    if (frame.type === "message.new") notifyIfAway(frame.message, me);
+    if (frame.type === "message.new") {
+      notifyIfAway(frame.message, me);
+      chimeIfAway(frame.message, me);
+    }
     if (page.page === "list") {
       if (["message.new", "message.edited", "message.deleted", "read", "presence", "conversation.started"].includes(frame.type)) {
         htmx.ajax("GET", "/conversations/list", { target: "#conversation-list", swap: "innerHTML" });
@@ -268,6 +274,7 @@ import { localize, localizeList } from "./times.js";
       }
     });
     const sending = enableSending({
+      conversation: conversation,
       form: form,
       compose: compose,
       box: box,
@@ -328,16 +335,38 @@ import { localize, localizeList } from "./times.js";
     document.body.addEventListener("htmx:afterSettle", watchUnread);
     // A message swapped in again (edited, deleted) comes with the default tick.
     document.body.addEventListener("htmx:afterSettle", showReceipt);
-    // Opened with unread messages: start at the first of them (under its line), not at the bottom.
-    const unreadLine = document.getElementById("unread");
-    if (unreadLine) {
-      box.scrollTop = unreadLine.offsetTop - 8;
-      atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
-      newMessages.hidden = atBottom;
-    } else {
-      scrollDown();
+    // Opened with unread messages: start at the first of them (under its line), not at the
+    // bottom. With more unread than the page brought, older pages are loaded one after the other
+    // until the line comes; nothing counts as read before the page stands there.
+    toldRead = Number(box.dataset.readUpTo || 0);
+    let findingUnread = box.dataset.unreadAbove === "true";
+    let askedOlder = null;
+    function openAtUnread() {
+      const line = document.getElementById("unread");
+      const older = document.getElementById("older");
+      if (!line && findingUnread && older) {
+        // Each swap settles in several events: ask for each page once.
+        if (askedOlder === older) return;
+        askedOlder = older;
+        htmx.ajax("GET", older.getAttribute("hx-get"), { source: older, target: older, swap: "outerHTML" });
+        return;
+      }
+      findingUnread = false;
+      if (line) {
+        box.scrollTop = line.offsetTop - 8;
+        atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+        newMessages.hidden = atBottom;
+      } else {
+        scrollDown();
+      }
+      startReading(box);
     }
-    startReading(box);
+    document.body.addEventListener("htmx:afterSettle", function () {
+      if (findingUnread) openAtUnread();
+    });
+    // At the bottom while older pages come, so that the top's loader does not ask for them too.
+    if (findingUnread) scrollDown();
+    openAtUnread();
     showUnreadInTitle();
     showReceipt();
     // Ready to write at once (not seven Tab stops away); not on touch screens, where focusing the
@@ -345,6 +374,7 @@ import { localize, localizeList } from "./times.js";
     if (!window.matchMedia("(pointer: coarse)").matches) compose.focus({ preventScroll: true });
   }
   if (page.page === "list") {
+    suggestPeople();
     showUnreadInTitle();
     document.body.addEventListener("htmx:afterSettle", showUnreadInTitle);
   }

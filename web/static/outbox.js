@@ -4,11 +4,44 @@
 // stays on the page as pending, in order, and is sent when the connection is back. A refusal
 // (an empty message, too fast) is shown beside the box, which keeps the text.
 //
+// What waits is also kept in the browser's storage (per conversation, with its client_id), so a
+// reload or a closed tab does not lose it: the next page of the conversation shows it as pending
+// again and sends it when it can, still with the same client_id (so it is stored once even if
+// the first try had reached the server).
+//
 // `addMessages(html)` shows a sent message (the server's fragment), `connected()` says whether
 // the socket is up; `retryAfter` is how long to wait before trying again with it up.
 // Returns `flush` (send what waits, in order) and `waiting()` (the pending bubbles).
-export function enableSending({ form, compose, box, addMessages, scrollDown, connected, retryAfter }) {
+export function enableSending({ conversation, form, compose, box, addMessages, scrollDown, connected, retryAfter }) {
   const sendError = document.getElementById("send-error");
+  const stored = "chat.outbox." + conversation;
+  function save() {
+    try {
+      if (outbox.length) {
+        localStorage.setItem(stored, JSON.stringify(outbox.map(function (item) {
+          return { clientId: item.clientId, body: item.body };
+        })));
+      } else {
+        localStorage.removeItem(stored);
+      }
+    } catch (e) {
+      // Storage full or forbidden: what waits still waits on this page.
+    }
+  }
+  function restore() {
+    let kept = [];
+    try {
+      kept = JSON.parse(localStorage.getItem(stored) || "[]");
+    } catch (e) {
+      kept = [];
+    }
+    if (!Array.isArray(kept)) return;
+    kept.forEach(function (item) {
+      if (item && typeof item.clientId === "string" && typeof item.body === "string") {
+        show({ clientId: item.clientId, body: item.body });
+      }
+    });
+  }
   function newClientId() {
     return (window.crypto && crypto.randomUUID) ? crypto.randomUUID() : Date.now() + "-" + Math.random();
   }
@@ -42,6 +75,10 @@ export function enableSending({ form, compose, box, addMessages, scrollDown, con
     return { outcome: "refused", reason: textOf(html) };
   }
   function keep(item) {
+    show(item);
+    save();
+  }
+  function show(item) {
     const bubble = document.createElement("div");
     bubble.className = "message own pending";
     const body = document.createElement("span");
@@ -74,6 +111,7 @@ export function enableSending({ form, compose, box, addMessages, scrollDown, con
           return;
         }
         outbox.shift();
+        save();
         if (result.outcome === "sent") {
           item.element.remove();
         } else {
@@ -110,6 +148,7 @@ export function enableSending({ form, compose, box, addMessages, scrollDown, con
       sendError.textContent = result.reason || "The message could not be sent; please try again.";
     }
   });
+  restore();
   return {
     flush: flush,
     waiting: function () { return outbox.map(function (item) { return item.element; }); },

@@ -48,7 +48,7 @@ pub enum Command {
     /// Apply a range of the log to a projection in a scratch schema (<name>_replay), or print it
     /// (PROJECTION "-"), e.g. to debug a projector. The live tables are never touched.
     Replay {
-        /// history, telegram, or - for stdout.
+        /// history, telegram, directory, or - for stdout.
         projection: String,
         /// First position to apply (inclusive).
         #[arg(long, default_value_t = 1)]
@@ -129,7 +129,7 @@ pub enum ProjectionsCommand {
     /// Rebuild from position 0 into shadow tables and swap them in while the service serves.
     /// Interrupted (Ctrl-C, kill -9), it continues where it stopped when run again.
     Rebuild {
-        /// The projection (history, telegram).
+        /// The projection (history, telegram, directory).
         #[arg(required_unless_present = "all", conflicts_with = "all")]
         name: Option<String>,
         /// Rebuild every projection, one after the other.
@@ -145,7 +145,7 @@ pub enum ProjectionsCommand {
     /// Replay the log into a scratch schema and compare it with the live tables, row by row.
     /// Exit 0 when equal, 1 when not (the differing rows are shown).
     Verify {
-        /// The projection (history, telegram).
+        /// The projection (history, telegram, directory).
         name: String,
         /// Show at most this many differing rows per table and side.
         #[arg(long, default_value_t = 20)]

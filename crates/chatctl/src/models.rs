@@ -4,6 +4,7 @@ use crate::output::Out;
 use crate::progress::Reporter;
 use crate::CtlError;
 use eventstore::EventStore;
+use projections::directory::Directory;
 use projections::history::History;
 use projections::telegram::TelegramLinks;
 use projections::{Projection, RebuildOptions};
@@ -19,6 +20,10 @@ macro_rules! with_projection {
             }
             "telegram" => {
                 type $P = TelegramLinks;
+                $body
+            }
+            "directory" => {
+                type $P = Directory;
                 $body
             }
             other => Err(CtlError::Usage(format!(

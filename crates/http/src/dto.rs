@@ -136,6 +136,23 @@ pub struct SendToRequest {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+pub struct UserSearchParams {
+    /// The start of a username or display name, case-insensitive: 1-64 characters, not only spaces.
+    #[param(value_type = String, required = true, nullable = false, min_length = 1, max_length = 64, pattern = r"\S", example = "an")]
+    pub prefix: Option<String>,
+    /// 1-20, default 10.
+    #[param(value_type = Option<i64>, nullable = false, minimum = 1, maximum = 20)]
+    pub limit: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserSearchResult {
+    /// The username that equals the prefix first, then by username; never the caller.
+    pub users: Vec<UserDto>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryParams {
     /// Only messages with a smaller seq (use the previous page's `next_before`).
     #[param(value_type = Option<i64>, nullable = false, minimum = 1)]

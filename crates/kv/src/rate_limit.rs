@@ -55,6 +55,8 @@ pub enum Limit {
     Start,
     /// Profile look-ups per user.
     Lookup,
+    /// User directory searches per user (suggestions as one types a name).
+    Search,
     /// Telegram link requests per user.
     Link,
 }
@@ -66,6 +68,7 @@ impl Limit {
             Self::Send => "send",
             Self::Start => "start",
             Self::Lookup => "lookup",
+            Self::Search => "search",
             Self::Link => "link",
         }
     }
@@ -78,6 +81,7 @@ pub struct RateLimits {
     pub send: Rate,
     pub start: Rate,
     pub lookup: Rate,
+    pub search: Rate,
     pub link: Rate,
 }
 
@@ -89,6 +93,8 @@ impl Default for RateLimits {
             send: Rate::new(20, Duration::from_secs(1)),
             start: Rate::new(30, Duration::from_secs(60)),
             lookup: Rate::new(60, Duration::from_secs(60)),
+            // Asked as one types (debounced): a few a second in bursts, not thousands a minute.
+            search: Rate::new(120, Duration::from_secs(60)),
             link: Rate::new(10, Duration::from_secs(60)),
         }
     }
@@ -101,6 +107,7 @@ impl RateLimits {
             Limit::Send => self.send,
             Limit::Start => self.start,
             Limit::Lookup => self.lookup,
+            Limit::Search => self.search,
             Limit::Link => self.link,
         }
     }

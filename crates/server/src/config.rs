@@ -371,6 +371,7 @@ fn parse_rate_limits(
         send: rate("RATE_LIMIT_SEND", defaults.send)?,
         start: rate("RATE_LIMIT_START", defaults.start)?,
         lookup: rate("RATE_LIMIT_LOOKUP", defaults.lookup)?,
+        search: rate("RATE_LIMIT_SEARCH", defaults.search)?,
         link: rate("RATE_LIMIT_LINK", defaults.link)?,
     }))
 }

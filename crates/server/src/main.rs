@@ -16,7 +16,7 @@ const USAGE: &str = "\
 usage: chatd [serve [ROLE...]]   run the service (default: every role in one process)
        chatd migrate             create the database if missing and apply migrations, then exit
        chatd rebuild PROJECTION  rebuild a read model from position 0 while the service keeps serving
-                                 (projections: history, telegram)
+                                 (projections: history, telegram, directory)
        chatd help                show this
 
 roles: api, publisher, projector, notifier, all
@@ -41,9 +41,10 @@ async fn main() -> ExitCode {
         Some("rebuild") => match args.get(1).map(String::as_str) {
             Some("history") => rebuild::<projections::history::History>(&config).await,
             Some("telegram") => rebuild::<projections::telegram::TelegramLinks>(&config).await,
+            Some("directory") => rebuild::<projections::directory::Directory>(&config).await,
             other => {
                 eprintln!(
-                    "chatd: rebuild needs a projection name (history, telegram), got {other:?}"
+                    "chatd: rebuild needs a projection name (history, telegram, directory), got {other:?}"
                 );
                 return ExitCode::from(2);
             }

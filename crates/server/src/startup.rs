@@ -18,6 +18,7 @@ use http_api::{ApiSettings, Kv, TelegramBot};
 use kv::Presence;
 use notifier::telegram::Telegram;
 use notifier::{Notifier, NotifierConfig};
+use projections::directory::Directory;
 use projections::history::History;
 use projections::telegram::TelegramLinks;
 use projections::{Projection, ProjectionWatch};
@@ -75,6 +76,9 @@ impl Application {
         projections::ensure_schema::<TelegramLinks>(&pool)
             .await
             .context("cannot create the telegram read model's schema")?;
+        projections::ensure_schema::<Directory>(&pool)
+            .await
+            .context("cannot create the user directory read model's schema")?;
         let telegram = match &config.telegram_bot_token {
             Some(token) => Some(Telegram::new(
                 token.expose_secret(),
@@ -254,6 +258,11 @@ impl Application {
             tasks.spawn(projections::run(
                 self.state.store.clone(),
                 TelegramLinks,
+                self.tasks_stop.clone(),
+            ));
+            tasks.spawn(projections::run(
+                self.state.store.clone(),
+                Directory,
                 self.tasks_stop.clone(),
             ));
         }

@@ -558,6 +558,7 @@ async fn the_api_is_described_by_openapi_with_a_local_docs_page() -> anyhow::Res
         "/api/v1/auth/logout",
         "/api/v1/me",
         "/api/v1/users/{username}",
+        "/api/v1/users",
         "/api/v1/sessions",
         "/api/v1/sessions/{id}",
     ]
@@ -1009,5 +1010,125 @@ async fn every_credential_presented_must_hold() -> anyhow::Result<()> {
         let status = request.send().await?.status().as_u16();
         assert_eq!(status, expected, "{what}");
     }
+    Ok(())
+}
+
+/// Registers `username` with `display_name` over the API.
+async fn register_named(app: &TestApp, username: &str, display_name: &str) -> anyhow::Result<()> {
+    let response = reqwest::Client::new()
+        .post(app.url("/api/v1/auth/register"))
+        .json(&json!({"username": username, "password": PASSWORD, "display_name": display_name}))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        response.status() == 201,
+        "register {username}: {}",
+        response.status()
+    );
+    Ok(())
+}
+
+/// The usernames a search finds, in order.
+fn usernames(body: &serde_json::Value) -> Vec<&str> {
+    body["users"]
+        .as_array()
+        .map(|users| {
+            users
+                .iter()
+                .filter_map(|u| u["username"].as_str())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn people_are_found_by_the_start_of_their_username_or_display_name() -> anyhow::Result<()> {
+    let app = spawn_app(&[]).await?;
+    let anton = ApiUser::new(&app, "anton").await?;
+    for (username, display_name) in [
+        ("anna", "Anna"),
+        ("andrew", "Andy"),
+        ("ann", "Ann Lee"),
+        ("bob", "Annette"),
+        ("carol", "Carol"),
+    ] {
+        register_named(&app, username, display_name).await?;
+    }
+    // The directory is a read model: it has everyone once its projector has caught up.
+    let mut found = json!(null);
+    common::until(
+        Duration::from_secs(10),
+        "the directory to list everyone",
+        async || {
+            found = anton.get("/api/v1/users?prefix=An").await?.1;
+            Ok(usernames(&found).len() == 4)
+        },
+    )
+    .await?;
+    // Case-insensitive, by username or display name, never the caller, ordered by username.
+    assert_eq!(usernames(&found), ["andrew", "ann", "anna", "bob"]);
+    let bob = &found["users"][3];
+    assert_eq!(bob["display_name"], "Annette");
+    assert!(bob["id"].as_str().is_some_and(|id| id.len() == 36), "{bob}");
+    // The exact username first.
+    let (status, exact) = anton.get("/api/v1/users?prefix=ann").await?;
+    assert_eq!(status, 200);
+    assert_eq!(usernames(&exact), ["ann", "anna", "bob"]);
+    let (_, two) = anton.get("/api/v1/users?prefix=an&limit=2").await?;
+    assert_eq!(usernames(&two), ["andrew", "ann"]);
+    let (_, nobody) = anton.get("/api/v1/users?prefix=anton").await?;
+    assert_eq!(
+        usernames(&nobody),
+        Vec::<&str>::new(),
+        "the caller is never listed"
+    );
+    let (_, odd) = anton.get("/api/v1/users?prefix=%25").await?;
+    assert_eq!(
+        usernames(&odd),
+        Vec::<&str>::new(),
+        "% is a character, not a pattern"
+    );
+
+    let mut cases = Cases::new();
+    for (query, field) in [
+        ("", "prefix"),
+        ("?prefix=", "prefix"),
+        ("?prefix=%20%20", "prefix"),
+        ("?limit=5", "prefix"),
+        ("?prefix=an&limit=0", "limit"),
+        ("?prefix=an&limit=21", "limit"),
+        ("?prefix=an&limit=many", "limit"),
+        ("?prefix=a&prefix=b", "prefix"),
+    ] {
+        cases
+            .run(format!("GET /api/v1/users{query}"), async {
+                let got = anton.get(&format!("/api/v1/users{query}")).await?;
+                expect_answer(&got, 422, &[("/error/field", json!(field))])
+            })
+            .await;
+    }
+    cases.finish()
+}
+
+#[tokio::test]
+async fn searching_people_is_rate_limited_per_user() -> anyhow::Result<()> {
+    let app = spawn_app(&[("RATE_LIMIT_SEARCH", "2/min")]).await?;
+    let (alice, bob) = (
+        ApiUser::new(&app, "alice").await?,
+        ApiUser::new(&app, "bob").await?,
+    );
+    for _ in 0..2 {
+        assert_eq!(alice.get("/api/v1/users?prefix=b").await?.0, 200);
+    }
+    let response = alice
+        .http
+        .get(app.url("/api/v1/users?prefix=b"))
+        .bearer_auth(&alice.token)
+        .send()
+        .await?;
+    assert_eq!(response.status(), 429);
+    assert!(response.headers().contains_key("retry-after"));
+    // Another person's budget is their own.
+    assert_eq!(bob.get("/api/v1/users?prefix=a").await?.0, 200);
     Ok(())
 }

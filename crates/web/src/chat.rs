@@ -25,8 +25,9 @@ use uuid::Uuid;
 
 const PAGE: i64 = 50;
 /// A conversation opened with unread messages shows them all, from a few read ones before the
-/// first, up to this many messages (more unread than that: it opens at the oldest shown).
-const MOST_ON_OPEN: i64 = 500;
+/// first, up to this many messages; with more unread than that, the page loads older pages until
+/// it reaches the first unread one.
+const MOST_ON_OPEN: i64 = 2 * PAGE;
 /// How many read messages are shown above the first unread one, for context.
 const CONTEXT: i64 = 10;
 const WAIT: Duration = Duration::from_secs(2);
@@ -203,10 +204,12 @@ async fn conversation(
         .into_iter()
         .map(|m| MessageView::new(m, me_id))
         .collect();
-    let first_unread = messages
-        .iter()
-        .find(|m| !m.own && m.seq > read_up_to)
-        .map_or(0, |m| m.seq);
+    let unread_from = queries::first_unread(&state.pool, id.as_uuid(), me_id, read_up_to).await?;
+    let first_unread = unread_from
+        .filter(|seq| messages.iter().any(|m| m.seq == *seq))
+        .unwrap_or(0);
+    // More unread than the page holds: it loads older pages until it reaches the first.
+    let unread_above = unread_from.is_some() && first_unread == 0;
     let last_own = messages.iter().filter(|m| m.own).map(|m| m.seq).max();
     let online = state
         .presence
@@ -226,6 +229,7 @@ async fn conversation(
         peer_read_up_to,
         read_up_to,
         first_unread,
+        unread_above,
         seen: last_own.is_some_and(|seq| peer_read_up_to >= seq),
         next_before: page.next_before,
         messages,
@@ -257,21 +261,27 @@ pub async fn older(
 ) -> Response {
     let outcome = async {
         let id = conversation_id(&id)?;
-        state
+        let conversation = state
             .conversations
             .for_member(id, auth.session.user_id)
             .await?;
         let page = queries::history_page(&state.pool, id.as_uuid(), query.before, PAGE).await?;
         let me = auth.session.user_id.as_uuid();
+        let messages: Vec<MessageView> = page
+            .messages
+            .into_iter()
+            .map(|m| MessageView::new(m, me))
+            .collect();
+        let read_up_to = conversation.read_up_to(auth.session.user_id);
+        let first_unread = queries::first_unread(&state.pool, id.as_uuid(), me, read_up_to)
+            .await?
+            .filter(|seq| messages.iter().any(|m| m.seq == *seq))
+            .unwrap_or(0);
         Ok::<_, ApiError>(OlderMessages {
             id: id.as_uuid(),
-            first_unread: 0,
+            first_unread,
             next_before: page.next_before,
-            messages: page
-                .messages
-                .into_iter()
-                .map(|m| MessageView::new(m, me))
-                .collect(),
+            messages,
         })
     }
     .await;

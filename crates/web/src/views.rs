@@ -122,9 +122,13 @@ pub struct ConversationPage {
     pub peer_read_up_to: i64,
     /// How far the viewer had read when the page was made.
     pub read_up_to: i64,
-    /// The seq of the first message from the peer that the viewer has not read (0: none; seqs
-    /// start at 1): the "Unread messages" line goes above it, and the page opens there.
+    /// The seq of the first message from the peer that the viewer has not read (0: none, or not
+    /// on this page; seqs start at 1): the "Unread messages" line goes above it, and the page
+    /// opens there.
     pub first_unread: i64,
+    /// Unread messages older than this page's: the page loads older pages until it shows the
+    /// first of them, and opens there.
+    pub unread_above: bool,
     /// The peer has read the caller's latest message.
     pub seen: bool,
     pub next_before: Option<i64>,
@@ -135,7 +139,9 @@ pub struct ConversationPage {
 #[template(path = "older.html")]
 pub struct OlderMessages {
     pub id: Uuid,
-    /// Always 0 (none): the unread line is drawn with the page, never in an older page.
+    /// The first unread message, when this page holds it (as [`ConversationPage::first_unread`]):
+    /// a conversation opened with more unread messages than it shows at once finds its unread
+    /// line in an older page.
     pub first_unread: i64,
     pub next_before: Option<i64>,
     pub messages: Vec<MessageView>,

@@ -175,6 +175,25 @@ pub async fn history_page(
     })
 }
 
+/// The seq of the first message of `conversation_id` after `read_up_to` that `reader` did not
+/// write and that is not deleted: where the "Unread messages" line goes. `None`: nothing unread.
+pub async fn first_unread(
+    pool: &PgPool,
+    conversation_id: Uuid,
+    reader: Uuid,
+    read_up_to: i64,
+) -> Result<Option<i64>, ProjectionError> {
+    Ok(sqlx::query_scalar(
+        "SELECT min(seq) FROM history.messages
+          WHERE conversation_id = $1 AND seq > $2 AND sender_id <> $3 AND deleted_at IS NULL",
+    )
+    .bind(conversation_id)
+    .bind(read_up_to)
+    .bind(reader)
+    .fetch_one(pool)
+    .await?)
+}
+
 pub async fn message(
     pool: &PgPool,
     message_id: Uuid,

@@ -1,10 +1,11 @@
-//! The caller's own account and other people's public profiles.
+//! The caller's own account, other people's public profiles, and finding people by the start of
+//! their name (from the user directory read model).
 
 use crate::auth::Authenticated;
-use crate::dto::{rfc3339, UserDto};
+use crate::dto::{rfc3339, UserDto, UserSearchParams, UserSearchResult};
 use crate::error::{ApiError, ErrorBody};
 use crate::limits::within;
-use crate::params::ApiPath;
+use crate::params::{ApiPath, ApiQuery};
 use crate::routes::sessions::SessionDto;
 use crate::state::ApiState;
 use axum::extract::State;
@@ -20,6 +21,79 @@ pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(me))
         .routes(routes!(user_profile))
+        .routes(routes!(search_users))
+}
+
+/// Longer than any username or display name: nothing could match.
+const MAX_PREFIX_CHARS: usize = 64;
+const DEFAULT_RESULTS: i64 = 10;
+const MAX_RESULTS: i64 = 20;
+
+/// The search's prefix and limit, or a 422 naming the one at fault.
+fn search_terms(params: &UserSearchParams) -> Result<(String, i64), ApiError> {
+    let prefix = params.prefix.as_deref().map(str::trim).unwrap_or_default();
+    if prefix.is_empty() {
+        return Err(ApiError::validation(
+            "prefix",
+            "must be the start of a username or display name (at least 1 character)",
+        ));
+    }
+    if prefix.chars().count() > MAX_PREFIX_CHARS {
+        return Err(ApiError::validation(
+            "prefix",
+            format!("must be at most {MAX_PREFIX_CHARS} characters long"),
+        ));
+    }
+    let limit = match params.limit.as_deref() {
+        None => DEFAULT_RESULTS,
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|l| (1..=MAX_RESULTS).contains(l))
+            .ok_or_else(|| {
+                ApiError::validation("limit", format!("must be a number from 1 to {MAX_RESULTS}"))
+            })?,
+    };
+    Ok((prefix.to_owned(), limit))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/users", tag = "accounts",
+    params(UserSearchParams),
+    responses(
+        (status = 200, description = "People whose username or display name starts with the \
+            prefix (case-insensitive), the exact username first, then by username; never the caller",
+            body = UserSearchResult),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 422, description = "Missing or invalid prefix or limit", body = ErrorBody),
+        (status = 429, description = "Too many searches; see Retry-After", body = ErrorBody),
+    ),
+    security(("session_cookie" = []), ("bearer" = []))
+)]
+async fn search_users(
+    State(state): State<ApiState>,
+    auth: Authenticated,
+    ApiQuery(params): ApiQuery<UserSearchParams>,
+) -> Result<Json<UserSearchResult>, ApiError> {
+    let (prefix, limit) = search_terms(&params)?;
+    within(&state.rate, Limit::Search, auth.session.user_id).await?;
+    // No name holds a control character (and Postgres text cannot hold NUL): nobody matches.
+    if prefix.chars().any(char::is_control) {
+        return Ok(Json(UserSearchResult { users: vec![] }));
+    }
+    let found =
+        projections::directory::search(&state.pool, &prefix, auth.session.user_id.as_uuid(), limit)
+            .await?;
+    Ok(Json(UserSearchResult {
+        users: found
+            .into_iter()
+            .map(|u| UserDto {
+                id: u.user_id,
+                username: u.username,
+                display_name: u.display_name,
+            })
+            .collect(),
+    }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -113,4 +187,42 @@ async fn user_profile(
             last_seen: presence.last_seen.map(rfc3339),
         },
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn terms(prefix: Option<&str>, limit: Option<&str>) -> Result<(String, i64), ApiError> {
+        search_terms(&UserSearchParams {
+            prefix: prefix.map(str::to_owned),
+            limit: limit.map(str::to_owned),
+        })
+    }
+
+    #[test]
+    fn a_bad_prefix_or_limit_is_refused_naming_it() {
+        let cases = [
+            (None, None, "prefix"),
+            (Some(""), None, "prefix"),
+            (Some("   "), None, "prefix"),
+            (Some(&*"a".repeat(65)), None, "prefix"),
+            (Some("an"), Some("0"), "limit"),
+            (Some("an"), Some("21"), "limit"),
+            (Some("an"), Some("ten"), "limit"),
+            (Some("an"), Some(""), "limit"),
+        ];
+        for (prefix, limit, field) in cases {
+            let error = terms(prefix, limit).unwrap_err();
+            assert_eq!(error.status().as_u16(), 422, "{prefix:?} {limit:?}");
+            assert_eq!(error.field(), Some(field), "{prefix:?} {limit:?}");
+        }
+    }
+
+    #[test]
+    fn a_good_search_is_trimmed_and_bounded() {
+        assert_eq!(terms(Some(" An "), None).unwrap(), ("An".to_owned(), 10));
+        assert_eq!(terms(Some("a"), Some("20")).unwrap(), ("a".to_owned(), 20));
+        assert_eq!(terms(Some("é"), Some("1")).unwrap(), ("é".to_owned(), 1));
+    }
 }

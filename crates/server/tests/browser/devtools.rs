@@ -94,3 +94,13 @@ pub async fn tab_titles(client: &Client) -> anyhow::Result<Vec<String>> {
         .map(|t| t["title"].as_str().unwrap_or_default().to_owned())
         .collect())
 }
+
+/// Makes `client`'s page fail every request whose URL matches one of `patterns` (`*` wildcards),
+/// as a network that lets nothing of them through; an empty list lets everything through again.
+pub async fn block_urls(client: &Client, patterns: &[&str]) -> anyhow::Result<()> {
+    client.issue_cmd(cdp("Network.enable", json!({}))).await?;
+    client
+        .issue_cmd(cdp("Network.setBlockedURLs", json!({"urls": patterns})))
+        .await?;
+    Ok(())
+}

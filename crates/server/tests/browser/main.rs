@@ -17,13 +17,16 @@ mod a11y;
 mod axe;
 mod chromium;
 mod devtools;
+mod docs;
 mod edit;
 mod expected;
 mod notify;
 mod offline;
 mod page;
+mod people;
 mod phone;
 mod settings;
+mod sound;
 mod two_people;
 mod unread;
 
@@ -92,5 +95,48 @@ async fn own_messages_are_edited_and_deleted_by_keyboard() -> anyhow::Result<()>
 async fn notifications_show_only_while_the_tab_is_in_the_background() -> anyhow::Result<()> {
     let lab = Lab::start("notify", &["alice"], DESKTOP).await?;
     let outcome = notify::scenario(&lab).await;
+    lab.finish(outcome).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_are_suggested_as_one_types_and_chosen_by_keyboard() -> anyhow::Result<()> {
+    let lab = Lab::start("people", &["alice"], DESKTOP).await?;
+    let outcome = people::scenario(&lab).await;
+    lab.finish(outcome).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_phone_suggested_people_fit_and_are_tapped() -> anyhow::Result<()> {
+    let lab = Lab::start("people-phone", &["alice"], PHONE).await?;
+    let outcome = people::on_a_phone(&lab).await;
+    lab.finish(outcome).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sound_plays_only_when_turned_on_and_the_tab_is_in_the_background() -> anyhow::Result<()>
+{
+    let lab = Lab::start("sound", &["alice"], DESKTOP).await?;
+    let outcome = sound::scenario(&lab).await;
+    lab.finish(outcome).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_written_offline_survive_a_reload_and_go_out_once() -> anyhow::Result<()> {
+    let lab = Lab::start("offline-reload", &["alice"], DESKTOP).await?;
+    let outcome = offline::survives_a_reload(&lab).await;
+    lab.finish(outcome).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_docs_page_passes_axe() -> anyhow::Result<()> {
+    let lab = Lab::start("docs", &["reader"], DESKTOP).await?;
+    let outcome = docs::scenario(&lab).await;
+    lab.finish(outcome).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_unread_messages_than_a_page_open_at_the_first_of_them() -> anyhow::Result<()> {
+    let lab = Lab::start("unread-many", &["alice"], DESKTOP).await?;
+    let outcome = unread::more_than_a_page(&lab).await;
     lab.finish(outcome).await
 }

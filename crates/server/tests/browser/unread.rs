@@ -201,3 +201,115 @@ pub async fn scenario(lab: &Lab) -> anyhow::Result<()> {
     );
     expect_logged(page, "Alice", &[]).await
 }
+
+/// More unread messages than the page shows at once (100, two pages of 50): older pages are
+/// loaded until the first unread one is on the page, which opens there; only what has been on
+/// screen is marked read.
+pub async fn more_than_a_page(lab: &Lab) -> anyhow::Result<()> {
+    const MANY: i64 = 120;
+    let page = &lab.browsers[0];
+    let base = lab.base();
+    let bob = ApiUser::new(&lab.app, "bob").await?;
+    register(page, base, "alice", "Alice").await?;
+    let alice = ApiUser::with_token(&lab.app, &lab.app.signed_up_again("alice").await?);
+    let (status, body) = bob
+        .post("/api/v1/conversations", json!({"with": "alice"}))
+        .await?;
+    anyhow::ensure!(status == 201, "start: {status} {body}");
+    let conversation = body["conversation"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    for n in 0..3 {
+        bob.sent(&conversation, &format!("read {n}"), &format!("read-{n}"))
+            .await?;
+    }
+    let path = format!("/conversations/{conversation}");
+    page.goto(&format!("{base}{path}")).await?;
+    eventually("Alice to have read the first three", || async {
+        let left = unread(&alice, &conversation).await?;
+        anyhow::ensure!(left == 0, "{left} unread");
+        Ok(())
+    })
+    .await?;
+    page.goto(&format!("{base}/conversations")).await?;
+    for n in 0..MANY {
+        bob.sent(&conversation, &format!("away {n}"), &format!("away-{n}"))
+            .await?;
+    }
+    let last = 3 + MANY;
+    eventually("the list to count every unread message", || async {
+        let left = unread(&alice, &conversation).await?;
+        anyhow::ensure!(left == MANY, "{left} unread");
+        Ok(())
+    })
+    .await?;
+
+    page.goto(&format!("{base}{path}")).await?;
+    let opened = eventually("the page to open at its unread line", || async {
+        let opened = page
+            .execute(
+                "const line = document.getElementById('unread');
+                 if (!line) return null;
+                 const next = line.nextElementSibling;
+                 const box = document.getElementById('messages');
+                 const seqs = Array.from(box.querySelectorAll('.message')).map(m => Number(m.dataset.seq));
+                 return {
+                   next: next && next.querySelector('.body') ? next.querySelector('.body').textContent : null,
+                   lines: document.querySelectorAll('.unread-line').length,
+                   offset: line.getBoundingClientRect().top - box.getBoundingClientRect().top,
+                   at_bottom: box.scrollHeight - box.scrollTop - box.clientHeight < 80,
+                   seqs: seqs,
+                 };",
+                vec![],
+            )
+            .await?;
+        anyhow::ensure!(!opened.is_null(), "no #unread line yet");
+        let offset = opened["offset"].as_f64().unwrap_or(f64::MAX);
+        anyhow::ensure!(
+            (0.0..120.0).contains(&offset),
+            "the unread line is {offset} px below the list's top"
+        );
+        Ok(opened)
+    })
+    .await?;
+    anyhow::ensure!(
+        opened["next"] == json!("away 0"),
+        "the unread line is followed by {}",
+        opened["next"]
+    );
+    anyhow::ensure!(
+        opened["lines"] == json!(1),
+        "{} unread lines",
+        opened["lines"]
+    );
+    anyhow::ensure!(opened["at_bottom"] == json!(false), "opened at the bottom");
+    let seqs: Vec<i64> = serde_json::from_value(opened["seqs"].clone())?;
+    anyhow::ensure!(
+        seqs == (1..=last).collect::<Vec<_>>(),
+        "the page shows seqs {seqs:?}, not each of 1..={last} once"
+    );
+    lab.snap(page, "many-opened").await?;
+    expect_accessible(page, "a conversation opened at an unread line pages back").await?;
+
+    // Marked read: what has been on screen, not the pages loaded below it.
+    let read = eventually("what was on screen to be marked read", || async {
+        let (status, body) = alice
+            .get(&format!("/api/v1/conversations/{conversation}"))
+            .await?;
+        anyhow::ensure!(status == 200, "GET the conversation: {status} {body}");
+        let read = body["conversation"]["read_up_to"]
+            .as_i64()
+            .unwrap_or_default();
+        anyhow::ensure!(read > 3, "read up to {read}");
+        Ok(read)
+    })
+    .await?;
+    let seen = last_on_screen(page).await?;
+    anyhow::ensure!(
+        read == seen && read < 3 + 50,
+        "marked read up to {read}; the last message half on screen is {seen}"
+    );
+    anyhow::ensure!(unread(&alice, &conversation).await? == last - read);
+    expect_logged(page, "Alice", &[]).await
+}

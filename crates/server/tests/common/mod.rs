@@ -92,6 +92,7 @@ pub async fn spawn_app_with_roles(
         ("RATE_LIMIT_SEND".into(), "100000/s".into()),
         ("RATE_LIMIT_START".into(), "100000/min".into()),
         ("RATE_LIMIT_LOOKUP".into(), "100000/min".into()),
+        ("RATE_LIMIT_SEARCH".into(), "100000/min".into()),
         ("RATE_LIMIT_LINK".into(), "100000/min".into()),
     ]);
     for name in ["REDIS_URL", "NATS_URL"] {
