@@ -29,6 +29,10 @@ pub struct Cli {
     /// Milliseconds between faults, at least and at most.
     #[arg(long, num_args = 2, default_values_t = [500, 1500])]
     pub gap_ms: Vec<u64>,
+    /// The kinds of fault, in the order of the first ones (then drawn at random among them),
+    /// e.g. `--kinds restart-nats,pause` to replay a sequence that found something.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Kind::ALL)]
+    pub kinds: Vec<Kind>,
     /// Seed of the fault schedule (the clock by default; printed, to repeat a run).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -59,7 +63,7 @@ impl Cli {
             offline_pairs: self.offline_pairs,
             every: Duration::from_millis(self.every_ms.max(1)),
             schedule: Schedule {
-                kinds: Kind::ALL.to_vec(),
+                kinds: self.kinds.clone(),
                 gap,
                 outage: (Duration::from_secs(1), Duration::from_secs(4)),
                 pause: (Duration::from_secs(2), Duration::from_secs(6)),

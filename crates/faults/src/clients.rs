@@ -310,14 +310,22 @@ impl Device {
                 clients.ledger.reconnected();
             }
             first = false;
-            let connect = Connect::new(clients.api(self.session.api))
+            let api = clients.api(self.session.api).to_owned();
+            clients
+                .ledger
+                .phase(&self.name, format!("connecting to {api}"));
+            let connect = Connect::new(&api)
                 .bearer(&self.session.token)
                 .after(Some(cursor));
             let mut socket = match tokio::time::timeout(ATTEMPT_TIMEOUT, connect.open_raw()).await {
                 Ok(Ok((socket, _hello))) => socket,
                 _ => {
                     if clients.session_lost(&self.session).await {
+                        clients.ledger.phase(&self.name, "logging in".to_owned());
                         if clients.renew(&mut self.session).await.is_err() {
+                            clients
+                                .ledger
+                                .phase(&self.name, "gave up logging in".to_owned());
                             return;
                         }
                     } else {
@@ -327,6 +335,7 @@ impl Device {
                     continue;
                 }
             };
+            clients.ledger.phase(&self.name, format!("open on {api}"));
             let end = loop {
                 let message = tokio::select! {
                     message = socket.next() => message,
@@ -363,7 +372,11 @@ impl Device {
                 None => break,
                 Some(4001) => {
                     clients.ledger.logged_out();
+                    clients.ledger.phase(&self.name, "logging in".to_owned());
                     if clients.renew(&mut self.session).await.is_err() {
+                        clients
+                            .ledger
+                            .phase(&self.name, "gave up logging in".to_owned());
                         return;
                     }
                 }

@@ -45,6 +45,8 @@ struct Inner {
     reconnects: u64,
     /// When a client was told its session had ended (401, or a socket closed with 4001).
     logged_out: Vec<Instant>,
+    /// What each device is doing (`connecting`, `open on <api>`, `logging in`), and since when.
+    phases: HashMap<String, (String, Instant)>,
 }
 
 #[derive(Default)]
@@ -118,6 +120,25 @@ impl Ledger {
 
     pub fn logouts(&self) -> Vec<Instant> {
         self.with(|inner| inner.logged_out.clone())
+    }
+
+    /// Notes what `device` is doing now.
+    pub fn phase(&self, device: &str, phase: String) {
+        self.with(|inner| {
+            inner
+                .phases
+                .insert(device.to_owned(), (phase, Instant::now()))
+        });
+    }
+
+    /// What `device` is doing, and for how long it has been.
+    pub fn phase_of(&self, device: &str) -> Option<(String, Duration)> {
+        self.with(|inner| {
+            inner
+                .phases
+                .get(device)
+                .map(|(phase, since)| (phase.clone(), since.elapsed()))
+        })
     }
 
     pub fn reconnected(&self) {

@@ -213,7 +213,7 @@ async fn run_on(
     }
     let _ = give_up_tx.send(true);
     let stored = stored_messages(&postgres.url("chat"), recovery).await?;
-    let drained = wait_for_deliveries(&ledger, &people.topology, &stored, recovery).await;
+    let behind = wait_for_deliveries(&ledger, &people.topology, &stored, recovery).await;
     let notified = wait_for_notifications(&telegram, &people.chats, recovery).await;
     let presence_healed = wait_for_presence(&clients, &people.topology).await;
     let _ = receiving_tx.send(false);
@@ -254,7 +254,7 @@ async fn run_on(
         notifications,
         notified,
         presence_healed,
-        drained,
+        behind,
         fault_time: started.elapsed(),
     }))
 }
@@ -416,7 +416,7 @@ async fn wait_for_deliveries(
     topology: &Topology,
     stored: &[Stored],
     deadline: Instant,
-) -> bool {
+) -> Vec<String> {
     let mut expected: HashMap<&str, usize> = HashMap::new();
     for message in stored {
         for device in topology.devices_of(&message.conversation) {
@@ -424,14 +424,23 @@ async fn wait_for_deliveries(
         }
     }
     loop {
-        if expected
+        let mut behind: Vec<String> = expected
             .iter()
-            .all(|(device, &n)| ledger.received(device) >= n)
-        {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
+            .filter(|(device, &n)| ledger.received(device) < n)
+            .map(|(device, &n)| {
+                let (phase, since) = ledger
+                    .phase_of(device)
+                    .unwrap_or_else(|| ("not started".to_owned(), Duration::ZERO));
+                format!(
+                    "{device}: received {} of {n}; {phase} for {:.1} s",
+                    ledger.received(device),
+                    since.as_secs_f64()
+                )
+            })
+            .collect();
+        if behind.is_empty() || Instant::now() >= deadline {
+            behind.sort();
+            return behind;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -40,6 +40,8 @@ pub struct Report {
     pub presence_healed: bool,
     /// Whether every device had received everything stored before the recovery deadline.
     pub drained: bool,
+    /// The devices that had not, with what they were doing.
+    pub behind: Vec<String>,
     /// Where the cluster's data and logs were kept, if they were.
     pub folder: Option<String>,
 }
@@ -58,7 +60,7 @@ pub(crate) struct Parts<'a> {
     pub notifications: BTreeMap<i64, usize>,
     pub notified: bool,
     pub presence_healed: bool,
-    pub drained: bool,
+    pub behind: Vec<String>,
     pub fault_time: Duration,
 }
 
@@ -104,7 +106,8 @@ impl Report {
             notifications: parts.notifications,
             every_offline_person_notified: parts.notified,
             presence_healed: parts.presence_healed,
-            drained: parts.drained,
+            drained: parts.behind.is_empty(),
+            behind: parts.behind,
             folder: None,
         }
     }
@@ -205,6 +208,9 @@ impl Report {
         ];
         for (what, value) in lines {
             let _ = writeln!(out, "{what}: {value}");
+        }
+        for device in &self.behind {
+            let _ = writeln!(out, "  behind: {device}");
         }
         for example in &v.examples {
             let _ = writeln!(out, "  {example}");

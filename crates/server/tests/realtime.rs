@@ -4,6 +4,7 @@ mod common;
 
 use common::cases::{expect, expect_eq, expect_none_of, Cases};
 use common::{spawn_app, TestApp};
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 use std::time::Duration;
 use testkit::ws::{Connect, End, Message, Socket};
@@ -798,5 +799,51 @@ async fn an_emptied_redis_closes_the_sockets_of_its_lost_sessions_at_once() -> a
         .send()
         .await?;
     assert_eq!(me.status(), 401, "the session is gone for the API too");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_whose_consumer_vanished_from_the_broker_still_delivers() -> anyhow::Result<()> {
+    // The broker drops an ephemeral consumer whose client stops answering (e.g. the gateway's
+    // process was frozen for a few seconds); the client library may then wait forever.
+    let app = spawn_app(&[]).await?;
+    let alice = Person::new(&app, "alice").await?;
+    let bob = Person::new(&app, "bob").await?;
+    let mut bob_socket = bob.socket(&app.base).await?;
+    alice.send_rest(&app.base, &bob, "before").await?;
+    assert_eq!(bob_socket.bodies(1).await?, ["before"]);
+
+    let jetstream = async_nats::jetstream::new(async_nats::connect(testkit::nats_url()).await?);
+    let stream = jetstream.get_stream(&app.stream).await?;
+    let names: Vec<String> = stream
+        .consumer_names()
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    let mut deleted = 0;
+    for name in names {
+        // Durable consumers (the notifier's) have names of their own; the gateway's is ephemeral.
+        if stream
+            .consumer_info(&name)
+            .await?
+            .config
+            .durable_name
+            .is_none()
+        {
+            stream.delete_consumer(&name).await?;
+            deleted += 1;
+        }
+    }
+    assert!(
+        deleted > 0,
+        "the gateway follows the stream with an ephemeral consumer"
+    );
+
+    alice.send_rest(&app.base, &bob, "after").await?;
+    let after = tokio::time::timeout(Duration::from_secs(10), bob_socket.bodies(1))
+        .await
+        .map_err(|_| anyhow::anyhow!("nothing reached the socket after the consumer vanished"))??;
+    assert_eq!(after, ["after"]);
     Ok(())
 }
