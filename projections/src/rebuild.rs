@@ -273,7 +273,7 @@ async fn interrupted(
     };
     let mut conn = pool.acquire().await?;
     Ok(match shadow::phase(&mut conn, shadow).await? {
-        // Both commit with every page; the shadow's own is the one a crash cannot leave ahead.
+        // Both commit with every page, so they agree; the shadow's own goes with its rows.
         Phase::Replaying(at) => Some((at, Phase::Replaying(at))),
         Phase::Sealed => Some((position, Phase::Sealed)),
         Phase::Lost => {
