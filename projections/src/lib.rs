@@ -7,6 +7,7 @@ pub mod error;
 pub mod history;
 pub mod rebuild;
 pub mod runner;
+mod shadow;
 pub mod status;
 pub mod telegram;
 pub mod verify;

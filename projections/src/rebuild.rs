@@ -5,15 +5,19 @@
 //! applied twice, and readers see either the old tables or the new ones.
 //!
 //! Fast: the log is read in large pages, the next page while the current one is applied, and each
-//! page is written by the projection's own multi-row statements in one transaction.
+//! page is written by the projection's own multi-row statements in one transaction, into unlogged
+//! tables with only their primary keys; the shadow is made logged and indexed once, after the
+//! replay (`shadow.rs`).
 //!
 //! Resumable: each page commits with the shadow's checkpoint (`<name>@rebuild-v<VERSION>`), so a
 //! rebuild interrupted at any point (Ctrl-C, kill -9) continues from its last page when started
-//! again; a shadow left by another version of the projection is dropped and started over. The live
-//! tables are only ever touched by the one swap transaction. One rebuild per projection runs at a
-//! time (a session lock, released by Postgres if the process dies).
+//! again; a shadow left by another version of the projection, or emptied by crash recovery, is
+//! dropped and started over. The live tables are only ever touched by the one swap transaction.
+//! One rebuild per projection runs at a time (a session lock, released by Postgres if the process
+//! dies).
 
 use crate::runner::{create_schema, enter, lock_key, Projection, PROGRESS_CHANNEL};
+use crate::shadow::{self, Phase};
 use crate::ProjectionError;
 use eventstore::{advance_checkpoint, save_checkpoint, EventStore, RecordedEvent};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
@@ -116,27 +120,19 @@ async fn rebuild_locked<P: Projection>(
     let pool = store.pool();
     let shadow = shadow_schema(P::NAME);
     let checkpoint = shadow_checkpoint::<P>();
-    let resumable: Option<i64> = if options.restart {
+    let resumable = if options.restart {
         None
     } else {
-        sqlx::query_scalar(
-            "SELECT c.position FROM checkpoints c
-              WHERE c.subscriber = $1
-                AND EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $2)",
-        )
-        .bind(&checkpoint)
-        .bind(&shadow)
-        .fetch_optional(pool)
-        .await?
+        interrupted(pool, &shadow, &checkpoint).await?
     };
-    let start = match resumable {
-        Some(position) => {
+    let (start, sealed) = match resumable {
+        Some((position, phase)) => {
             tracing::info!(
                 projection = P::NAME,
                 position,
                 "continuing an interrupted rebuild"
             );
-            position
+            (position, phase == Phase::Sealed)
         }
         None => {
             let mut tx = pool.begin().await?;
@@ -146,20 +142,54 @@ async fn rebuild_locked<P: Projection>(
                 .execute(&mut *tx)
                 .await?;
             create_schema::<P>(&mut tx, &shadow).await?;
+            shadow::prepare(&mut tx, &shadow).await?;
             save_checkpoint(&mut tx, &checkpoint, 0).await?;
             tx.commit().await?;
-            0
+            (0, false)
         }
     };
 
     let head = store.head_position().await?;
-    let (position, mut applied) = replay_range(
+    let mut position = start;
+    let mut applied = 0;
+    if !sealed {
+        (position, applied) = replay_range(
+            store,
+            projection,
+            &shadow,
+            Some(Mark {
+                checkpoint: &checkpoint,
+                unlogged: true,
+            }),
+            Range {
+                after: start,
+                up_to: None,
+                batch: options.batch_size,
+            },
+            head,
+            progress,
+        )
+        .await?;
+        tracing::info!(
+            projection = P::NAME,
+            position,
+            "replayed; sealing the shadow"
+        );
+        let mut tx = pool.begin().await?;
+        shadow::seal(&mut tx, &shadow).await?;
+        tx.commit().await?;
+    }
+    // What was appended while sealing, outside the projector's lock.
+    let (position, caught_up) = replay_range(
         store,
         projection,
         &shadow,
-        Some(&checkpoint),
+        Some(Mark {
+            checkpoint: &checkpoint,
+            unlogged: false,
+        }),
         Range {
-            after: start,
+            after: position,
             up_to: None,
             batch: options.batch_size,
         },
@@ -167,6 +197,7 @@ async fn rebuild_locked<P: Projection>(
         progress,
     )
     .await?;
+    let mut applied = applied + caught_up;
 
     // Final catch-up and swap, under the lock the live projector takes for every batch.
     let mut tx = pool.begin().await?;
@@ -221,6 +252,41 @@ async fn rebuild_locked<P: Projection>(
     })
 }
 
+/// The position and phase of an interrupted rebuild that can be continued: `None` when there is
+/// none, or when its unlogged shadow was emptied by crash recovery (then it starts over).
+async fn interrupted(
+    pool: &sqlx::PgPool,
+    shadow: &str,
+    checkpoint: &str,
+) -> Result<Option<(i64, Phase)>, ProjectionError> {
+    let position: Option<i64> = sqlx::query_scalar(
+        "SELECT c.position FROM checkpoints c
+          WHERE c.subscriber = $1
+            AND EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $2)",
+    )
+    .bind(checkpoint)
+    .bind(shadow)
+    .fetch_optional(pool)
+    .await?;
+    let Some(position) = position else {
+        return Ok(None);
+    };
+    let mut conn = pool.acquire().await?;
+    Ok(match shadow::phase(&mut conn, shadow).await? {
+        // Both commit with every page, so they agree; the shadow's own goes with its rows.
+        Phase::Replaying(at) => Some((at, Phase::Replaying(at))),
+        Phase::Sealed => Some((position, Phase::Sealed)),
+        Phase::Lost => {
+            tracing::warn!(
+                shadow,
+                position,
+                "the rebuild's unlogged tables were emptied by crash recovery; starting over"
+            );
+            None
+        }
+    })
+}
+
 pub(crate) async fn drop_schema(
     conn: &mut PgConnection,
     schema: &str,
@@ -231,6 +297,14 @@ pub(crate) async fn drop_schema(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// Where a replay records its progress, in each page's transaction.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mark<'a> {
+    pub checkpoint: &'a str,
+    /// Also in the shadow's unlogged state table (while its tables are unlogged).
+    pub unlogged: bool,
 }
 
 /// Which events a replay applies.
@@ -244,37 +318,28 @@ pub(crate) struct Range {
 }
 
 /// Applies the events of `range` to `schema` page by page, each page in a transaction of its own
-/// (with `checkpoint` when given), reading the next page while the current one is written.
+/// (with its `mark` when given), reading the next page while the current one is written.
 /// Returns the last position applied and how many events.
 pub(crate) async fn replay_range<P: Projection>(
     store: &EventStore,
     projection: &P,
     schema: &str,
-    checkpoint: Option<&str>,
+    mark: Option<Mark<'_>>,
     range: Range,
     head: i64,
     progress: &mut impl FnMut(Progress),
 ) -> Result<(i64, u64), ProjectionError> {
-    let read = |after: i64| async move {
-        if range.up_to.is_some_and(|up_to| after >= up_to) {
-            return Ok(Vec::new());
-        }
-        let mut page = store.read_all(after, range.batch).await?;
-        if let Some(up_to) = range.up_to {
-            page.retain(|e| e.position <= up_to);
-        }
-        Ok::<_, ProjectionError>(page)
-    };
     let mut position = range.after;
     let mut applied = 0u64;
-    let mut page = read(position).await?;
+    let mut page = read_page(store.clone(), range, position).await?;
     while let Some(last) = page.last() {
         let last = last.position;
-        let (written, next) = tokio::join!(
-            apply_page(store, projection, schema, checkpoint, &page),
-            read(last)
-        );
-        written?;
+        // On a task of its own: decoding the next page's JSON runs on another core meanwhile.
+        let next = tokio::spawn(read_page(store.clone(), range, last));
+        if let Err(error) = apply_page(store, projection, schema, mark, &page).await {
+            next.abort();
+            return Err(error);
+        }
         position = last;
         applied += page.len() as u64;
         progress(Progress {
@@ -282,24 +347,46 @@ pub(crate) async fn replay_range<P: Projection>(
             head,
             applied,
         });
-        page = next?;
+        page = match next.await {
+            Ok(read) => read?,
+            Err(failed) => std::panic::resume_unwind(failed.into_panic()),
+        };
     }
     Ok((position, applied))
+}
+
+/// The events of `range` after `after`: a page, or none past its end.
+async fn read_page(
+    store: EventStore,
+    range: Range,
+    after: i64,
+) -> Result<Vec<RecordedEvent>, ProjectionError> {
+    if range.up_to.is_some_and(|up_to| after >= up_to) {
+        return Ok(Vec::new());
+    }
+    let mut page = store.read_all(after, range.batch).await?;
+    if let Some(up_to) = range.up_to {
+        page.retain(|e| e.position <= up_to);
+    }
+    Ok(page)
 }
 
 async fn apply_page<P: Projection>(
     store: &EventStore,
     projection: &P,
     schema: &str,
-    checkpoint: Option<&str>,
+    mark: Option<Mark<'_>>,
     page: &[RecordedEvent],
 ) -> Result<(), ProjectionError> {
     let mut tx = store.pool().begin().await?;
     in_schema(&mut tx, schema).await?;
     projection.apply_all(&mut tx, page).await?;
-    if let (Some(checkpoint), Some(last)) = (checkpoint, page.last()) {
+    if let (Some(mark), Some(last)) = (mark, page.last()) {
         // Derived state: a page lost in a crash is applied again from the checkpoint before it.
-        advance_checkpoint(&mut tx, checkpoint, last.position).await?;
+        advance_checkpoint(&mut tx, mark.checkpoint, last.position).await?;
+        if mark.unlogged {
+            shadow::record(&mut tx, schema, last.position).await?;
+        }
     }
     tx.commit().await?;
     Ok(())

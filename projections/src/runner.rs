@@ -48,6 +48,10 @@ pub trait Projection: Send + Sync + 'static {
 
     /// Applies a batch of events, in order, inside the batch's transaction; events it does not use
     /// are ignored. A projection writes a batch with as few statements as it can (multi-row).
+    ///
+    /// During a rebuild's replay the tables have their primary keys but no other index or unique
+    /// constraint (they are built after it, see `shadow.rs`): the result must not depend on them
+    /// (no `ON CONFLICT` against a unique constraint other than the primary key).
     fn apply_all<'c>(
         &'c self,
         conn: &'c mut PgConnection,

@@ -9,6 +9,7 @@
 
 use crate::rebuild::{drop_schema, in_schema, replay_range, Progress, Range, DEFAULT_BATCH};
 use crate::runner::{create_schema, Projection};
+use crate::shadow;
 use crate::ProjectionError;
 use eventstore::{load_checkpoint, EventStore};
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
@@ -72,6 +73,8 @@ pub async fn verify<P: Projection>(
         let mut tx = pool.begin().await?;
         drop_schema(&mut tx, &scratch).await?;
         create_schema::<P>(&mut tx, &scratch).await?;
+        // Compared, then dropped: it needs neither WAL nor the indexes readers use.
+        shadow::unlog(&mut tx, &scratch).await?;
         tx.commit().await?;
     }
     // Up to a checkpoint the live model has reached: never past the state it is compared with.

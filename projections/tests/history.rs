@@ -378,3 +378,43 @@ async fn pages_go_back_from_the_newest_message_to_the_first() -> anyhow::Result<
     assert_eq!(pages, [vec![4, 5], vec![2, 3], vec![1]]);
     Ok(())
 }
+
+/// What a crash or a reader would notice of the live schema's make-up: each table's persistence
+/// (`p` logged), each constraint and each index.
+async fn make_up(db: &TestDb) -> anyhow::Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT 'table ' || relname || ' ' || relpersistence::text FROM pg_class
+          WHERE relnamespace = 'history'::regnamespace AND relkind = 'r'
+         UNION ALL
+         SELECT 'constraint ' || conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint
+          WHERE connamespace = 'history'::regnamespace
+         UNION ALL
+         SELECT 'index ' || pg_get_indexdef(indexrelid) FROM pg_index
+          WHERE indrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'history'::regnamespace)
+         ORDER BY 1",
+    )
+    .fetch_all(&db.pool)
+    .await?)
+}
+
+#[tokio::test]
+async fn a_rebuilt_history_is_logged_and_has_every_index_of_its_schema() -> anyhow::Result<()> {
+    let db = TestDb::create().await?;
+    projections::ensure_schema::<History>(&db.pool).await?;
+    let created = make_up(&db).await?;
+    assert!(
+        created.iter().any(|m| m.contains("UNIQUE (message_id)")),
+        "{created:?}"
+    );
+    let (pair, ann, ben) = ann_and_ben()?;
+    let events = conversation(vec![
+        start(pair, &ann, &ben),
+        send(&ann, "c1", "hello", 1)?,
+        send(&ben, "c2", "hi", 2)?,
+    ])?;
+    project(&db, &[(pair, events)]).await?;
+    assert_eq!(make_up(&db).await?, created);
+    let page = queries::history_page(&db.pool, pair.as_uuid(), None, 10).await?;
+    assert_eq!(page.messages.len(), 2);
+    Ok(())
+}

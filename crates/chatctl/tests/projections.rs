@@ -145,26 +145,28 @@ async fn a_rebuild_while_a_writer_keeps_sending_equals_a_fresh_replay() -> anyho
     Ok(())
 }
 
-#[tokio::test]
-async fn a_rebuild_killed_midway_continues_when_run_again() -> anyhow::Result<()> {
-    let db = testkit::TestDb::create().await?;
+/// Messages in the live history model.
+async fn live_messages(db: &testkit::TestDb) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar("SELECT count(*) FROM history.messages")
+        .fetch_one(&db.pool)
+        .await?)
+}
+
+/// A store of 30,000 events with a built history, and a rebuild of it killed (SIGKILL) after a
+/// few pages; returns the number of live messages.
+async fn rebuild_killed_midway(db: &testkit::TestDb) -> anyhow::Result<i64> {
     expect_exit(
         &chatctl(
-            &db,
+            db,
             &["generate", "--events", "30000", "--conversations", "100"],
         )?,
         0,
     )?;
-    expect_exit(&chatctl(&db, &["projections", "rebuild", "history"])?, 0)?;
-    let count = || async {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM history.messages")
-            .fetch_one(&db.pool)
-            .await
-    };
-    let before = count().await?;
+    expect_exit(&chatctl(db, &["projections", "rebuild", "history"])?, 0)?;
+    let before = live_messages(db).await?;
 
     let mut rebuild = command(
-        &db,
+        db,
         &[
             "projections",
             "rebuild",
@@ -188,9 +190,28 @@ async fn a_rebuild_killed_midway_continues_when_run_again() -> anyhow::Result<()
     }
     rebuild.kill()?; // SIGKILL
     rebuild.wait()?;
+    // The live tables are untouched.
+    assert_eq!(live_messages(db).await?, before);
+    Ok(before)
+}
 
-    // The live tables are untouched, and the interruption is visible.
-    assert_eq!(count().await?, before);
+/// The persistence of every table in `schema` (`p` logged, `u` unlogged), by name.
+async fn persistence(db: &testkit::TestDb, schema: &str) -> anyhow::Result<Vec<(String, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT relname::text, relpersistence::text FROM pg_class
+          WHERE relnamespace = $1::regnamespace AND relkind = 'r' ORDER BY relname",
+    )
+    .bind(schema)
+    .fetch_all(&db.pool)
+    .await?)
+}
+
+#[tokio::test]
+async fn a_rebuild_killed_midway_continues_when_run_again() -> anyhow::Result<()> {
+    let db = testkit::TestDb::create().await?;
+    let before = rebuild_killed_midway(&db).await?;
+
+    // The interruption is visible.
     let list = chatctl(&db, &["--json", "projections", "list"])?;
     expect_exit(&list, 0)?;
     let history = stdout(&list)
@@ -211,10 +232,48 @@ async fn a_rebuild_killed_midway_continues_when_run_again() -> anyhow::Result<()
         "{}",
         stdout(&again)
     );
-    assert_eq!(count().await?, before);
+    assert_eq!(live_messages(&db).await?, before);
     expect_exit(&chatctl(&db, &["projections", "verify", "history"])?, 0)?;
     let list = chatctl(&db, &["projections", "list"])?;
     assert!(stdout(&list).contains("live"), "{}", stdout(&list));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_rebuild_whose_unlogged_shadow_a_crash_emptied_starts_over_and_swaps_in_logged_tables(
+) -> anyhow::Result<()> {
+    let db = testkit::TestDb::create().await?;
+    let before = rebuild_killed_midway(&db).await?;
+    // The shadow is written without WAL: crash recovery of Postgres empties every unlogged table
+    // (resets it to its empty initial form), which this does by hand.
+    let shadow = persistence(&db, "history_rebuild").await?;
+    assert!(!shadow.is_empty());
+    for (table, persistence) in &shadow {
+        assert_eq!(persistence, "u", "{table} of the shadow");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "TRUNCATE history_rebuild.\"{table}\""
+        )))
+        .execute(&db.pool)
+        .await?;
+    }
+    assert!(history_checkpoint(&db.pool, "history@rebuild-v1").await? >= 3_000);
+
+    let again = chatctl(&db, &["projections", "rebuild", "history"])?;
+    expect_exit(&again, 0)?;
+    assert!(
+        !stdout(&again).contains("continued from position"),
+        "{}",
+        stdout(&again)
+    );
+    assert_eq!(live_messages(&db).await?, before);
+    expect_exit(&chatctl(&db, &["projections", "verify", "history"])?, 0)?;
+    // What was swapped in survives a crash: logged, every table.
+    let live = persistence(&db, "history").await?;
+    assert_eq!(
+        live.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(),
+        ["conversations", "members", "messages"]
+    );
+    assert!(live.iter().all(|(_, p)| p == "p"), "{live:?}");
     Ok(())
 }
 
