@@ -3,7 +3,8 @@
 use crate::ValidationError;
 use serde::{Deserialize, Serialize};
 
-/// A message's text: 1-4,000 characters after trimming surrounding whitespace.
+/// A message's text: at most 4,000 characters as sent, not empty once surrounding whitespace is
+/// trimmed.
 ///
 /// Line breaks are stored as `\n` (a browser's form sends `\r\n`); other control characters than
 /// newline and tab are refused, NUL included, which Postgres cannot store in JSON text. Stored
@@ -13,10 +14,22 @@ use serde::{Deserialize, Serialize};
 #[serde(try_from = "String", into = "String")]
 pub struct MessageBody(String);
 
+fn too_long() -> ValidationError {
+    ValidationError::new(
+        "body",
+        format!("must be at most {} characters long", MessageBody::MAX_CHARS),
+    )
+}
+
 impl MessageBody {
     pub const MAX_CHARS: usize = 4_000;
 
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        // The limit holds for the text as sent, as the API documents it (`maxLength`), not only
+        // for what is left after trimming.
+        if raw.chars().count() > Self::MAX_CHARS {
+            return Err(too_long());
+        }
         let body = raw.trim();
         if body.is_empty() {
             return Err(ValidationError::new("body", "must not be empty"));
@@ -35,12 +48,6 @@ impl MessageBody {
         } else {
             body.to_owned()
         };
-        if body.chars().count() > Self::MAX_CHARS {
-            return Err(ValidationError::new(
-                "body",
-                format!("must be at most {} characters long", Self::MAX_CHARS),
-            ));
-        }
         Ok(Self(body))
     }
 
@@ -141,6 +148,8 @@ mod tests {
         }
         assert!(MessageBody::parse(&"é".repeat(4_000)).is_ok());
         assert!(MessageBody::parse(&"é".repeat(4_001)).is_err());
+        // The documented limit is on the text as sent: whitespace around it counts.
+        assert!(MessageBody::parse(&format!(" {}", "é".repeat(4_000))).is_err());
     }
 
     #[test]

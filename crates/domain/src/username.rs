@@ -86,7 +86,8 @@ impl fmt::Display for Username {
     }
 }
 
-/// The name shown to other people: 1-64 characters after trimming, no control characters.
+/// The name shown to other people: at most 64 characters as sent, not empty once trimmed, no
+/// control characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct DisplayName(String);
@@ -99,7 +100,8 @@ impl DisplayName {
         if name.is_empty() {
             return Err(ValidationError::new("display_name", "must not be empty"));
         }
-        if name.chars().count() > Self::MAX_LEN {
+        // As sent, as the API documents it (`maxLength`).
+        if raw.chars().count() > Self::MAX_LEN {
             return Err(ValidationError::new(
                 "display_name",
                 format!("must be at most {} characters long", Self::MAX_LEN),

@@ -115,7 +115,7 @@ pub struct StartRequest {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SendRequest {
-    /// 1-4,000 characters after trimming.
+    /// At most 4,000 characters, not only whitespace.
     #[schema(required = true, nullable = false, example = "Hello!")]
     pub body: Option<String>,
     /// 1-64 characters chosen by the client; resending with the same one stores nothing new.

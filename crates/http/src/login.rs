@@ -54,7 +54,14 @@ pub async fn log_in(
         Ok(profile) => profile,
         // The attempt was counted before checking: a failure needs nothing more.
         Err(AppError::InvalidCredentials) => return Err(AppError::InvalidCredentials.into()),
-        Err(other) => return Err(other.into()),
+        Err(other) => {
+            // Undecided, not failed (the fault suite found retries through a database outage
+            // locking every client of one address out for the whole window).
+            if let Err(error) = limiter.take_back(username, &address).await {
+                tracing::warn!(%error, "cannot take back an undecided login attempt");
+            }
+            return Err(other.into());
+        }
     };
     limiter
         .record_success(username, &address)

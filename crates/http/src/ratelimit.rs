@@ -129,6 +129,19 @@ impl LoginLimiter {
             .await
     }
 
+    /// An attempt that could not be decided (the database or the session store did not answer)
+    /// was no failure: its counts are taken back, so an outage does not lock an address out.
+    pub async fn take_back(&self, username: &str, address: &str) -> Result<(), redis::RedisError> {
+        let mut conn = self.kv.conn().await?;
+        let [pair_key, addr_key, user_key] = self.keys(username, address);
+        redis::pipe()
+            .decr(pair_key, 1)
+            .decr(addr_key, 1)
+            .decr(user_key, 1)
+            .exec_async(&mut conn)
+            .await
+    }
+
     fn keys(&self, username: &str, address: &str) -> [String; 3] {
         // Bounded, so arbitrary input cannot make arbitrarily long keys.
         let username: String = username.trim().to_lowercase().chars().take(64).collect();

@@ -219,6 +219,7 @@ async fn while_the_database_is_down_requests_fail_fast_and_recover_by_themselves
         .map_err(|()| anyhow::anyhow!("no port in {url}"))?;
     let mut vars = app.vars.clone();
     vars.insert("DATABASE_URL".into(), url.to_string());
+    vars.insert("LOGIN_FAILURES_PER_ADDRESS".into(), "2".into());
     let config = server::Config::from_lookup(|name| vars.get(name).cloned())?;
     let api = server::Application::build(config, vec![Role::Api]).await?;
     let base = format!("http://127.0.0.1:{}", api.port());
@@ -255,10 +256,31 @@ async fn while_the_database_is_down_requests_fail_fast_and_recover_by_themselves
         started.elapsed()
     );
 
+    // Logins that cannot be checked are no failed logins: retrying through the outage must not
+    // lock the address out (it allows 2 failures here).
+    let login = json!({"username": "ann", "password": "correct horse battery"});
+    let http = reqwest::Client::new();
+    for attempt in 0..3 {
+        let status = http
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&login)
+            .send()
+            .await?
+            .status();
+        assert_eq!(status, 503, "login attempt {attempt} during the outage");
+    }
+
     link.restore()?;
     until(Duration::from_secs(10), "the pool to heal", async || {
         Ok(ann.get("/api/v1/conversations").await?.0 == 200)
     })
     .await?;
+    let status = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&login)
+        .send()
+        .await?
+        .status();
+    assert_eq!(status, 200, "logging in after the outage");
     Ok(())
 }
