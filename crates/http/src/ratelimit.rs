@@ -104,7 +104,15 @@ impl LoginLimiter {
             }
         }
         Ok(match wait {
-            Some(retry_after_secs) => Attempt::Refused { retry_after_secs },
+            Some(retry_after_secs) => {
+                // A refused attempt checks no password: it is not counted. Otherwise retries
+                // against the limit would keep it exceeded after the attempts in flight (counted
+                // until their outcome is known) succeed and are taken back: many people behind
+                // one address logging in at once (after Redis lost the sessions, say) would lock
+                // that address out for the whole window.
+                take_back(&mut conn, &keys).await?;
+                Attempt::Refused { retry_after_secs }
+            }
             // This attempt is counted in `user`; the delay is for the failures before it.
             None => Attempt::Proceed {
                 delay: self.limits.delay(user.saturating_sub(1)),
@@ -124,22 +132,16 @@ impl LoginLimiter {
         redis::pipe()
             .del(pair_key)
             .del(user_key)
-            .decr(addr_key, 1)
             .exec_async(&mut conn)
-            .await
+            .await?;
+        take_back(&mut conn, &[addr_key]).await
     }
 
     /// An attempt that could not be decided (the database or the session store did not answer)
     /// was no failure: its counts are taken back, so an outage does not lock an address out.
     pub async fn take_back(&self, username: &str, address: &str) -> Result<(), redis::RedisError> {
         let mut conn = self.kv.conn().await?;
-        let [pair_key, addr_key, user_key] = self.keys(username, address);
-        redis::pipe()
-            .decr(pair_key, 1)
-            .decr(addr_key, 1)
-            .decr(user_key, 1)
-            .exec_async(&mut conn)
-            .await
+        take_back(&mut conn, &self.keys(username, address)).await
     }
 
     fn keys(&self, username: &str, address: &str) -> [String; 3] {
@@ -152,6 +154,26 @@ impl LoginLimiter {
             self.kv.key(format_args!("login-failures:user:{username}")),
         ]
     }
+}
+
+/// Takes one back from each counter that still exists: one whose window ended meanwhile must not
+/// come back without an expiry, as a plain `DECR` would make it (at -1, forever).
+const TAKE_BACK: &str = "for _, key in ipairs(KEYS) do
+    if redis.call('EXISTS', key) == 1 then redis.call('DECR', key) end
+end
+return 0";
+
+async fn take_back(
+    conn: &mut redis::aio::ConnectionManager,
+    keys: &[String],
+) -> Result<(), redis::RedisError> {
+    let script = redis::Script::new(TAKE_BACK);
+    let mut invocation = script.prepare_invoke();
+    for key in keys {
+        invocation.key(key);
+    }
+    let _: i64 = invocation.invoke_async(conn).await?;
+    Ok(())
 }
 
 #[cfg(test)]

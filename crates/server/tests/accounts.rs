@@ -1132,3 +1132,46 @@ async fn searching_people_is_rate_limited_per_user() -> anyhow::Result<()> {
     assert_eq!(bob.get("/api/v1/users?prefix=a").await?.0, 200);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_logins_from_one_address_does_not_lock_it_out() -> anyhow::Result<()> {
+    // Many people behind one address log in at once (e.g. every session was lost with Redis):
+    // attempts in flight count until they succeed, so some of the burst is refused, but once it
+    // is over the address logs in again.
+    let app = spawn_app(&[("LOGIN_FAILURES_PER_ADDRESS", "2")]).await?;
+    let names: Vec<String> = (0..12).map(|i| format!("burst{i}")).collect();
+    for name in &names {
+        let response = app.register(name, "correct horse battery").await?;
+        anyhow::ensure!(response.status() == 201, "register {name}");
+    }
+    let http = reqwest::Client::new();
+    let login = |name: String| {
+        let (http, url) = (http.clone(), app.url("/api/v1/auth/login"));
+        async move {
+            let response = http
+                .post(url)
+                .json(&json!({"username": name, "password": "correct horse battery"}))
+                .send()
+                .await?;
+            anyhow::Ok(response.status().as_u16())
+        }
+    };
+    let mut statuses = Vec::new();
+    for _round in 0..3 {
+        let burst = names.iter().cloned().map(&login);
+        statuses.extend(futures_util::future::join_all(burst).await);
+    }
+    let statuses = statuses.into_iter().collect::<anyhow::Result<Vec<u16>>>()?;
+    assert!(
+        statuses.iter().all(|s| [200, 429].contains(s)),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&429),
+        "the burst went over the limit: {statuses:?}"
+    );
+    for name in &names {
+        assert_eq!(login(name.clone()).await?, 200, "{name} after the burst");
+    }
+    Ok(())
+}
