@@ -302,6 +302,18 @@ pub struct Device {
 }
 
 impl Device {
+    /// A new session after the last one was lost; false when logging in kept failing.
+    async fn log_in_again(&mut self, clients: &Clients) -> bool {
+        clients.ledger.phase(&self.name, "logging in".to_owned());
+        let renewed = clients.renew(&mut self.session).await.is_ok();
+        if !renewed {
+            clients
+                .ledger
+                .phase(&self.name, "gave up logging in".to_owned());
+        }
+        renewed
+    }
+
     pub async fn run(mut self, clients: Arc<Clients>, mut receiving: watch::Receiver<bool>) {
         let mut cursor = 0i64;
         let mut first = true;
@@ -321,11 +333,7 @@ impl Device {
                 Ok(Ok((socket, _hello))) => socket,
                 _ => {
                     if clients.session_lost(&self.session).await {
-                        clients.ledger.phase(&self.name, "logging in".to_owned());
-                        if clients.renew(&mut self.session).await.is_err() {
-                            clients
-                                .ledger
-                                .phase(&self.name, "gave up logging in".to_owned());
+                        if !self.log_in_again(&clients).await {
                             return;
                         }
                     } else {
@@ -372,11 +380,7 @@ impl Device {
                 None => break,
                 Some(4001) => {
                     clients.ledger.logged_out();
-                    clients.ledger.phase(&self.name, "logging in".to_owned());
-                    if clients.renew(&mut self.session).await.is_err() {
-                        clients
-                            .ledger
-                            .phase(&self.name, "gave up logging in".to_owned());
+                    if !self.log_in_again(&clients).await {
                         return;
                     }
                 }
