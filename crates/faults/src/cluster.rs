@@ -6,10 +6,11 @@
 //! process), Redis and NATS with SIGKILL. Redis runs without persistence, so it comes back empty,
 //! the harshest case for sessions and presence; NATS keeps JetStream on disk.
 
-use crate::process::{free_port, kill, wait_for_port};
+use crate::process::{kill, wait_for_port};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
+use testkit::free_port;
 use tokio::process::{Child, Command};
 
 const START_WITHIN: Duration = Duration::from_secs(60);

@@ -17,12 +17,6 @@ use tokio::sync::watch;
 const RESTART_DELAY: Duration = Duration::from_millis(500);
 const STOP_WITHIN: Duration = Duration::from_secs(5);
 
-pub fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 /// Sends `signal` to `pid` (0 means no process and is ignored).
 pub fn kill(pid: u32, signal: i32) {
     if let Ok(pid) = i32::try_from(pid) {
@@ -97,7 +91,7 @@ impl Roles {
         for (name, role) in roles {
             let handle = Arc::new(Role {
                 name: (*name).to_owned(),
-                port: free_port()?,
+                port: testkit::free_port()?,
                 pid: AtomicU32::new(0),
                 restarts: AtomicU32::new(0),
             });

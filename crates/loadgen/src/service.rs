@@ -112,7 +112,7 @@ impl Service {
         }
         // The API first: its start applies the migrations the others would race for.
         for role in roles {
-            let port = free_port()?;
+            let port = testkit::free_port()?;
             let log = PathBuf::from(format!("{}.chatd-{role}.log", log_stem.display()));
             let file = std::fs::File::create(&log)?;
             let child = Command::new(chatd)
@@ -217,12 +217,6 @@ impl Drop for Service {
             testkit::delete_stream(&stream);
         }
     }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 fn summarize_log(role: &str, path: &Path) -> LogSummary {

@@ -87,6 +87,13 @@ pub fn cleanup(work: impl std::future::Future<Output = ()> + Send + 'static) {
     let _ = thread.join();
 }
 
+/// A loopback port nothing listens on right now, for a server a test or tool starts itself.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
 /// The NATS server the tests use; `scripts/test` makes sure it runs.
 pub fn nats_url() -> String {
     std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
