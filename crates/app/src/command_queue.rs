@@ -11,9 +11,11 @@
 //! conversations. A busy conversation costs one append per drained group, not one per message.
 //!
 //! The cached state is trusted without reading the stream. If another process appended in the
-//! meantime, the append's expected version fails, the worker reloads and decides the group again;
-//! a group that appended nothing but refused something is checked against the stream's version
-//! first, so a stale cache never answers a wrong refusal.
+//! meantime, the append's expected version fails, and the worker decides the group again under the
+//! store's append lock, where no other process can get in between: two processes writing one
+//! busy conversation slow each other down but never make a send fail. A group that appended
+//! nothing but refused something is checked against the stream's version first, so a stale cache
+//! never answers a wrong refusal.
 //!
 //! The cache is bounded by the approximate bytes of the states it holds, not by their count (one
 //! long conversation outweighs thousands of new ones); past the bound it drops the least recently
@@ -31,8 +33,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::oneshot;
 use tokio_util::task::TaskTracker;
 
-/// Another process won the append this many times in a row: give up rather than spin.
-const MAX_ATTEMPTS: usize = 32;
 /// Commands decided and appended together at most (bounds one append's size and latency).
 const MAX_GROUP: usize = 512;
 /// Approximate bytes of conversation state kept per process. Past it the least recently used
@@ -287,80 +287,118 @@ impl CommandQueues {
         cached: Option<(i64, Conversation)>,
         group: Vec<Pending>,
     ) -> Option<(i64, Conversation)> {
-        let mut fresh = cached.is_none();
-        let mut loaded = match cached {
+        let from_cache = cached.is_some();
+        let loaded = match cached {
             Some(state) => Ok(state),
             None => load(&self.store, id).await,
         };
-        for _ in 0..MAX_ATTEMPTS {
-            let (version, state) = match loaded {
-                Ok(state) => state,
-                Err(error) => {
-                    answer_all(group, &error);
-                    return None;
-                }
-            };
-            let (state, outcomes, events) = decide_group(state, &group);
-            if events.is_empty() {
-                let refused = outcomes
-                    .iter()
-                    .any(|o| !matches!(o, Ok(e) if !e.is_empty()));
-                if refused && !fresh {
-                    // A refusal or a no-op might come from a stale cache: check the stream.
-                    match self.store.stream_version(&id.stream_id()).await {
-                        Ok(actual) if actual == version => {}
-                        Ok(_) => {
-                            fresh = true;
-                            loaded = load(&self.store, id).await;
-                            continue;
-                        }
-                        Err(error) => {
-                            answer_all(group, &error.into());
-                            return None;
-                        }
+        let (version, state) = match loaded {
+            Ok(state) => state,
+            Err(error) => {
+                answer_all(group, &error);
+                return None;
+            }
+        };
+        let (state, outcomes, events) = decide_group(state, &group);
+        if events.is_empty() {
+            let refused = outcomes
+                .iter()
+                .any(|o| !matches!(o, Ok(e) if !e.is_empty()));
+            if refused && from_cache {
+                // A refusal or a no-op might come from a stale cache: check the stream.
+                match self.store.stream_version(&id.stream_id()).await {
+                    Ok(actual) if actual == version => {}
+                    Ok(_) => return self.run_group_under_lock(id, group).await,
+                    Err(error) => {
+                        answer_all(group, &error.into());
+                        return None;
                     }
                 }
-                reply(group, outcomes, &[]);
-                return Some((version, state));
             }
-            let expected = if version == 0 {
-                ExpectedVersion::NoStream
-            } else {
-                ExpectedVersion::Exact(version)
-            };
-            match self
-                .appender
-                .append(&id.stream_id(), expected, events)
-                .await
-            {
-                Ok(result) if result.appended => {
-                    reply(group, outcomes, &result.positions);
-                    return Some((result.stream_version, state));
-                }
-                Ok(_) => {
-                    // Every event was stored already, by a twin of this group in another process.
-                    let nothing = group.iter().map(|_| Ok(vec![])).collect();
-                    reply(group, nothing, &[]);
-                    return None;
-                }
-                Err(error) if error.is_conflict() || is_idempotency_conflict(&error) => {
-                    fresh = true;
-                    loaded = load(&self.store, id).await;
-                }
-                Err(error) => {
-                    answer_all(group, &error.into());
-                    return None;
-                }
+            reply(group, outcomes, &[]);
+            return Some((version, state));
+        }
+        let expected = if version == 0 {
+            ExpectedVersion::NoStream
+        } else {
+            ExpectedVersion::Exact(version)
+        };
+        match self
+            .appender
+            .append(&id.stream_id(), expected, events)
+            .await
+        {
+            Ok(result) if result.appended => {
+                reply(group, outcomes, &result.positions);
+                Some((result.stream_version, state))
+            }
+            Ok(_) => {
+                // Every event was stored already, by a twin of this group in another process.
+                let nothing = group.iter().map(|_| Ok(vec![])).collect();
+                reply(group, nothing, &[]);
+                None
+            }
+            Err(error) if error.is_conflict() || is_idempotency_conflict(&error) => {
+                self.run_group_under_lock(id, group).await
+            }
+            Err(error) => {
+                answer_all(group, &error.into());
+                None
             }
         }
-        answer_all(
-            group,
-            &AppError::Conflict {
-                code: "contention",
-                message: "too many concurrent changes to this conversation; please retry".into(),
-            },
-        );
-        None
+    }
+
+    /// Decides the group again after another process changed the stream, this time under the
+    /// store's append lock (see [`EventStore::append_deciding`]): it cannot lose a second time, so a
+    /// send never fails because other processes keep writing the same conversation.
+    async fn run_group_under_lock(
+        &self,
+        id: ConversationId,
+        group: Vec<Pending>,
+    ) -> Option<(i64, Conversation)> {
+        metrics::counter!("command_groups_decided_under_lock_total").increment(1);
+        // The bulk of the stream is read outside the lock; only what lands meanwhile inside it.
+        let (known, state) = match load(&self.store, id).await {
+            Ok(state) => state,
+            Err(error) => {
+                answer_all(group, &error);
+                return None;
+            }
+        };
+        let decided = self
+            .store
+            .append_deciding(&id.stream_id(), known, |newer| {
+                let version = newer.last().map_or(known, |e| e.stream_version);
+                let state = newer.iter().try_fold(state, |state, recorded| {
+                    Ok::<_, AppError>(state.evolve(&recorded.decode::<ConversationEvent>()?))
+                });
+                match state {
+                    Ok(state) => {
+                        let (state, outcomes, events) = decide_group(state, &group);
+                        (events, Ok((version, state, outcomes)))
+                    }
+                    Err(error) => (vec![], Err(error)),
+                }
+            })
+            .await;
+        match decided {
+            Ok((appended, Ok((version, state, outcomes)))) => {
+                let (version, positions) = match appended {
+                    Some(result) => (result.stream_version, result.positions),
+                    None => (version, vec![]),
+                };
+                reply(group, outcomes, &positions);
+                Some((version, state))
+            }
+            Ok((_, Err(error))) => {
+                answer_all(group, &error);
+                None
+            }
+            Err(error) => {
+                answer_all(group, &error.into());
+                None
+            }
+        }
     }
 }
 

@@ -150,6 +150,29 @@ async fn two_processes_sending_into_one_conversation_never_fail_and_never_skip_a
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_processes_writing_one_busy_conversation_never_refuse_a_send() -> anyhow::Result<()> {
+    // Every process's cache goes stale at every append of the others, which is what the API
+    // processes see when clients flush their queues at once after an outage.
+    let db = TestDb::create().await?;
+    let processes = (0..8)
+        .map(|_| process(&db))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let ann = user(&processes[0], "ann").await?;
+    let ben = user(&processes[0], "ben").await?;
+    let (id, _) = processes[0]
+        .conversations
+        .start(ann, &Username::parse("ben")?)
+        .await?;
+    let senders: Vec<UserId> = (0..64)
+        .map(|n| if n % 2 == 0 { ann } else { ben })
+        .collect();
+    let all: Vec<&Process> = processes.iter().collect();
+    let seqs = send_all(&all, id, &senders, 15).await?;
+    assert_eq!(seqs, (1..=960).collect::<Vec<i64>>());
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_stale_cache_does_not_refuse_what_another_process_made_possible() -> anyhow::Result<()> {
     let db = TestDb::create().await?;

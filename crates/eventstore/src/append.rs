@@ -19,7 +19,7 @@
 //! group-commit [`Appender`](crate::Appender) feeds it many requests per transaction; a single
 //! [`EventStore::append`] is a batch of one.
 
-use crate::{Error, EventStore, NewEvent, NOTIFY_CHANNEL};
+use crate::{Error, EventStore, NewEvent, RecordedEvent, NOTIFY_CHANNEL};
 use sqlx::{PgConnection, Row};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -117,6 +117,43 @@ impl EventStore {
         let result = append_in_tx(&mut tx, stream_id, expected, events).await?;
         tx.commit().await?;
         Ok(result)
+    }
+
+    /// Appends what `decide` makes of the stream's events after `known_version`, deciding under the
+    /// append lock, so that no other append can land between the read and the write.
+    ///
+    /// For a writer that lost an optimistic append: several processes appending to one busy
+    /// stream could otherwise keep beating each other's expected version, however often each
+    /// retries. This path cannot lose, at the price of holding the global lock across one stream
+    /// read and the decision, so it is the fallback, not the rule. `decide` gets the events after
+    /// `known_version` (the caller's state is at that version) and returns the events to append
+    /// with whatever the caller wants back; no events means nothing is written.
+    pub async fn append_deciding<T>(
+        &self,
+        stream_id: &str,
+        known_version: i64,
+        decide: impl FnOnce(Vec<RecordedEvent>) -> (Vec<NewEvent>, T),
+    ) -> Result<(Option<AppendResult>, T), Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(APPEND_LOCK_KEY)
+            .execute(&mut *tx)
+            .await?;
+        let newer = crate::read::stream_after(&mut tx, stream_id, known_version).await?;
+        let version = newer.last().map_or(known_version, |e| e.stream_version);
+        let (events, decided) = decide(newer);
+        if events.is_empty() {
+            return Ok((None, decided));
+        }
+        let expected = if version == 0 {
+            ExpectedVersion::NoStream
+        } else {
+            ExpectedVersion::Exact(version)
+        };
+        // The lock is taken again inside, which a transaction's advisory lock allows.
+        let result = append_in_tx(&mut tx, stream_id, expected, &events).await?;
+        tx.commit().await?;
+        Ok((Some(result), decided))
     }
 }
 

@@ -7,6 +7,7 @@
 
 use crate::event::EventRow;
 use crate::{Error, EventStore, RecordedEvent};
+use sqlx::PgConnection;
 
 impl EventStore {
     /// Events of one stream with `stream_version >= from_version`, oldest first, at most `limit`.
@@ -105,4 +106,23 @@ impl EventStore {
                 .await?;
         Ok(version.unwrap_or(0))
     }
+}
+
+/// Events of one stream after `version`, oldest first, read inside the caller's transaction (an
+/// append deciding under the append lock).
+pub(crate) async fn stream_after(
+    conn: &mut PgConnection,
+    stream_id: &str,
+    version: i64,
+) -> Result<Vec<RecordedEvent>, Error> {
+    let rows: Vec<EventRow> = sqlx::query_as(select_events!(
+        "WHERE stream_id = $1 AND stream_version > $2
+          ORDER BY stream_version"
+    ))
+    .persistent(false)
+    .bind(stream_id)
+    .bind(version)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(RecordedEvent::try_from).collect()
 }

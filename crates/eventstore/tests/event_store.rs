@@ -142,6 +142,48 @@ async fn concurrent_appends_with_the_same_expected_version_let_exactly_one_win(
 }
 
 #[tokio::test]
+async fn writers_deciding_under_the_append_lock_all_win_each_seeing_the_others(
+) -> anyhow::Result<()> {
+    // The same race as above, from the same stale version, decided under the lock: nobody loses,
+    // and each decides on every event that landed after the version it knew.
+    let (_db, store) = store().await?;
+    store
+        .append("race", ExpectedVersion::NoStream, &[event("Start", 0)])
+        .await?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..16 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            store
+                .append_deciding("race", 1, |newer| {
+                    let seen: Vec<i64> = newer.iter().map(|e| e.stream_version).collect();
+                    (vec![event("Try", n)], seen)
+                })
+                .await
+        });
+    }
+    let mut versions = HashSet::new();
+    while let Some(outcome) = tasks.join_next().await {
+        let (appended, seen) = outcome??;
+        let appended = appended.ok_or_else(|| anyhow::anyhow!("nothing appended"))?;
+        // It saw exactly the versions between what it knew and what it wrote.
+        assert_eq!(
+            seen,
+            (2..appended.stream_version).collect::<Vec<i64>>(),
+            "writer {}",
+            appended.stream_version
+        );
+        versions.insert(appended.stream_version);
+    }
+    assert_eq!(versions, (2..=17).collect::<HashSet<i64>>());
+    // Deciding nothing writes nothing.
+    let (appended, ()) = store.append_deciding("race", 17, |_| (vec![], ())).await?;
+    assert!(appended.is_none());
+    assert_eq!(store.stream_version("race").await?, 17);
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_replayed_batch_is_stored_once_and_returns_the_original_result() -> anyhow::Result<()> {
     let (_db, store) = store().await?;
     let batch = [event("A", 1), event("B", 2)];

@@ -152,7 +152,7 @@ impl Config {
                 &["postgres", "postgresql"],
             )?,
             database_max_connections: parse_number(&get, "DATABASE_MAX_CONNECTIONS", "20")?,
-            database_acquire_timeout: parse_duration(&get, "DATABASE_ACQUIRE_TIMEOUT_MS", "1000")?,
+            database_acquire_timeout: parse_duration(&get, "DATABASE_ACQUIRE_TIMEOUT_MS", "750")?,
             read_model_max_lag: parse_duration(&get, "READ_MODEL_MAX_LAG_MS", "3000")?,
             redis_url: secret_url(
                 "REDIS_URL",
