@@ -38,9 +38,10 @@ async fn nothing_acknowledged_is_lost_or_doubled_while_parts_die_and_come_back(
         "only {} sends ok",
         report.verdict.ok
     );
-    // While Postgres is down requests fail fast instead of waiting out a long pool timeout.
+    // While Postgres or Redis is down requests fail fast (their timeouts are 0.75 s) instead of
+    // piling up; the margin is for a debug build on a busy machine.
     assert!(
-        Duration::from_millis(report.slowest_503_ms) < Duration::from_secs(4),
+        Duration::from_millis(report.slowest_503_ms) < Duration::from_secs(2),
         "a 503 took {} ms",
         report.slowest_503_ms
     );
