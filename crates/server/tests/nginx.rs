@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use testkit::ws::Connect;
-use testkit::TestDb;
+use testkit::{free_port, TestDb};
 use tokio::process::{Child, Command};
 
 const NGINX: &str = "/usr/sbin/nginx";
@@ -19,12 +19,6 @@ fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .join(relative)
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 /// nginx and two chatd processes sharing one database, Redis prefix and NATS stream. Dropping it

@@ -7,6 +7,7 @@ use common::{spawn_app, TestApp};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use std::time::Duration;
+use testkit::free_port;
 use testkit::ws::{Connect, End, Message, Socket};
 use tokio::net::TcpStream;
 
@@ -380,12 +381,6 @@ async fn users_of_a_killed_gateway_go_offline_by_themselves() -> anyhow::Result<
     );
     assert_eq!(bob.profile(&app.base, &alice).await?["online"], false);
     Ok(())
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 #[tokio::test]

@@ -10,16 +10,12 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
+use testkit::free_port;
 use tokio::process::{Child, Command};
 
 pub const WAIT: Duration = Duration::from_secs(10);
 pub const PASSWORD: &str = "correct horse battery";
 pub const HOSTILE: &str = "<img src=x onerror=alert(1)>";
-
-pub fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
-}
 
 /// `name` as given if it is a path, else the first match on `PATH`.
 pub fn find_program(name: &str) -> Option<PathBuf> {
