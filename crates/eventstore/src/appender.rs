@@ -12,8 +12,10 @@
 use crate::append::{write_batch, RequestOutcome};
 use crate::{AppendResult, Error, EventStore, ExpectedVersion, NewEvent, StreamAppend};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone)]
@@ -95,6 +97,15 @@ impl Appender {
     }
 }
 
+/// After a batch found the database unreachable, batches are refused at once for this long.
+///
+/// Each attempt waits out the pool's acquire timeout, and requests queue behind the attempt in
+/// progress: without the hold, a request arriving during an outage would wait for the batch
+/// before its own and then for its own, twice the timeout or more, and the waits pile up. With
+/// it, a request fails within about one timeout, and the first batch after the hold probes
+/// whether the database is back.
+const UNREACHABLE_HOLD: Duration = Duration::from_millis(500);
+
 async fn run(
     store: EventStore,
     mut queue: mpsc::Receiver<Request>,
@@ -103,6 +114,8 @@ async fn run(
 ) {
     let mut batch = Vec::new();
     let mut stopping = false;
+    // The last unreachable failure, and until when it answers for the database.
+    let mut unreachable: Option<(Arc<Error>, Instant)> = None;
     loop {
         let first = tokio::select! {
             biased;
@@ -127,13 +140,26 @@ async fn run(
             }
         }
         metrics::histogram!("append_batch_requests").record(batch.len() as f64);
-        commit(&store, &mut batch).await;
+        if let Some((error, until)) = &unreachable {
+            if Instant::now() < *until {
+                metrics::counter!("append_requests_refused_unreachable_total")
+                    .increment(batch.len() as u64);
+                for request in batch.drain(..) {
+                    let _ = request.reply.send(Err(Error::Batch(Arc::clone(error))));
+                }
+                continue;
+            }
+        }
+        unreachable = commit(&store, &mut batch)
+            .await
+            .map(|error| (error, Instant::now() + UNREACHABLE_HOLD));
     }
 }
 
 /// Writes and answers one batch. If the database refuses the batch as a whole for a reason other
 /// than being unreachable, each request is retried alone, so that one bad request fails alone.
-async fn commit(store: &EventStore, batch: &mut Vec<Request>) {
+/// Returns the error when the database could not be reached.
+async fn commit(store: &EventStore, batch: &mut Vec<Request>) -> Option<Arc<Error>> {
     let outcome = {
         let parts: Vec<&[StreamAppend]> = batch.iter().map(|r| r.parts.as_slice()).collect();
         write_in_transaction(store, &parts).await
@@ -163,8 +189,10 @@ async fn commit(store: &EventStore, batch: &mut Vec<Request>) {
             for request in batch.drain(..) {
                 let _ = request.reply.send(Err(Error::Batch(shared.clone())));
             }
+            return shared.is_unavailable().then_some(shared);
         }
     }
+    None
 }
 
 async fn write_in_transaction(

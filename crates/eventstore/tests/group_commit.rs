@@ -457,3 +457,48 @@ async fn acknowledged_appends_survive_kill_9_mid_batch() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn while_the_database_is_unreachable_appends_fail_within_about_one_acquire_timeout(
+) -> anyhow::Result<()> {
+    // Nothing listens on port 1: every connection attempt is refused, as while Postgres is down.
+    const TIMEOUT: Duration = Duration::from_millis(800);
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(TIMEOUT)
+        .connect_lazy("postgres://postgres@127.0.0.1:1/none")?;
+    let stop = CancellationToken::new();
+    let (appender, _task) = Appender::start(
+        EventStore::new(pool),
+        AppenderOptions::default(),
+        stop.clone(),
+    );
+    let _stop = stop.drop_guard();
+    // Requests keep arriving during the outage, as clients retry: each would otherwise queue
+    // behind the attempt in progress and then wait out one of its own.
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..12 {
+        let appender = appender.clone();
+        tasks.spawn(async move {
+            tokio::time::sleep(Duration::from_millis(150) * n).await;
+            let started = std::time::Instant::now();
+            let outcome = appender
+                .append("s", ExpectedVersion::Any, vec![event("Try", i64::from(n))])
+                .await;
+            (outcome, started.elapsed())
+        });
+    }
+    let mut slowest = Duration::ZERO;
+    while let Some(done) = tasks.join_next().await {
+        let (outcome, took) = done?;
+        match outcome {
+            Err(error) => anyhow::ensure!(error.is_unavailable(), "unexpected error {error}"),
+            Ok(_) => anyhow::bail!("an append succeeded without a database"),
+        }
+        slowest = slowest.max(took);
+    }
+    anyhow::ensure!(
+        slowest < TIMEOUT + TIMEOUT / 2,
+        "an append took {slowest:?} to fail (acquire timeout {TIMEOUT:?})"
+    );
+    Ok(())
+}

@@ -40,8 +40,8 @@ struct Inner {
     deliveries: HashMap<String, Vec<Delivery>>,
     /// How attempts ended: `201`, `503`, `timeout`, `ws closed`, ...
     outcomes: BTreeMap<String, u64>,
-    /// The longest a 503 took to come back.
-    slowest_unavailable: Duration,
+    /// How long each 503 took to come back.
+    unavailable: Vec<Duration>,
     reconnects: u64,
     /// When a client was told its session had ended (401, or a socket closed with 4001).
     logged_out: Vec<Instant>,
@@ -90,7 +90,7 @@ impl Ledger {
                 inner.logged_out.push(Instant::now());
             }
             if outcome == "503" {
-                inner.slowest_unavailable = inner.slowest_unavailable.max(took);
+                inner.unavailable.push(took);
             }
         });
     }
@@ -162,8 +162,8 @@ impl Ledger {
         self.with(|inner| inner.outcomes.clone())
     }
 
-    pub fn slowest_unavailable(&self) -> Duration {
-        self.with(|inner| inner.slowest_unavailable)
+    pub fn unavailable(&self) -> Vec<Duration> {
+        self.with(|inner| inner.unavailable.clone())
     }
 
     pub fn reconnects(&self) -> u64 {

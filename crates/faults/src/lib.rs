@@ -223,10 +223,15 @@ async fn run_on(
 
     let sends = ledger.sends();
     let verdict = verdict::judge(&sends, &stored, &ledger.deliveries(), &people.topology);
-    let notifications: BTreeMap<i64, usize> = people
+    let notifications: BTreeMap<i64, Vec<String>> = people
         .chats
         .iter()
-        .map(|&(chat, before)| (chat, telegram.sent_to(chat).len().saturating_sub(before)))
+        .map(|&(chat, before)| {
+            (
+                chat,
+                telegram.sent_to(chat).into_iter().skip(before).collect(),
+            )
+        })
         .collect();
     let restarts = roles
         .all
@@ -247,7 +252,7 @@ async fn run_on(
         verdict,
         sends: &sends,
         outcomes: ledger.outcomes(),
-        slowest_unavailable: ledger.slowest_unavailable(),
+        unavailable: ledger.unavailable(),
         reconnects: ledger.reconnects(),
         logouts: ledger.logouts(),
         restarts,
@@ -368,7 +373,9 @@ async fn link_telegram(
             .await?
             .json()
             .await?;
-        if me["telegram"]["linked"] == true {
+        // Linked, and the bot's answer to `/start` is in the chat: it is sent after the link is
+        // stored, and counting it as a notification would look like a doubled one.
+        if me["telegram"]["linked"] == true && !telegram.sent_to(chat).is_empty() {
             return Ok(());
         }
         anyhow::ensure!(

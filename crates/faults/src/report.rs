@@ -23,6 +23,9 @@ pub struct Report {
     pub outcomes: BTreeMap<String, u64>,
     /// The longest a 503 took to answer: requests must fail fast, not hang.
     pub slowest_503_ms: u64,
+    /// The 99th percentile of the 503s' answer times, and how many took over a second.
+    pub p99_503_ms: u64,
+    pub over_a_second_503: usize,
     pub socket_reconnects: u64,
     /// Clients told their session ended while Redis was down: a silent log-out (must be 0; an
     /// outage is a 503, and only Redis coming back empty ends sessions).
@@ -34,6 +37,9 @@ pub struct Report {
     /// sendMessage calls per offline person's chat; more than one is a doubled notification
     /// (they never read, so the first is only ever edited).
     pub notifications: BTreeMap<i64, usize>,
+    /// What was sent to a chat that got more than one, to tell what doubled.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub doubled_texts: BTreeMap<i64, Vec<String>>,
     pub every_offline_person_notified: bool,
     /// Whether everyone with a connected device was shown online within two presence TTLs after
     /// the recovery.
@@ -53,11 +59,11 @@ pub(crate) struct Parts<'a> {
     pub verdict: Verdict,
     pub sends: &'a [Send],
     pub outcomes: BTreeMap<String, u64>,
-    pub slowest_unavailable: Duration,
+    pub unavailable: Vec<Duration>,
     pub reconnects: u64,
     pub logouts: Vec<std::time::Instant>,
     pub restarts: BTreeMap<String, u32>,
-    pub notifications: BTreeMap<i64, usize>,
+    pub notifications: BTreeMap<i64, Vec<String>>,
     pub notified: bool,
     pub presence_healed: bool,
     pub behind: Vec<String>,
@@ -66,6 +72,8 @@ pub(crate) struct Parts<'a> {
 
 impl Report {
     pub(crate) fn new(parts: Parts<'_>) -> Self {
+        let mut unavailable = parts.unavailable.clone();
+        unavailable.sort_unstable();
         let longest_outage = parts
             .sends
             .iter()
@@ -100,10 +108,26 @@ impl Report {
             verdict: parts.verdict,
             longest_outage_ms: longest_outage.as_millis() as u64,
             outcomes: parts.outcomes,
-            slowest_503_ms: parts.slowest_unavailable.as_millis() as u64,
+            slowest_503_ms: unavailable.last().map_or(0, |d| d.as_millis() as u64),
+            p99_503_ms: unavailable
+                .get((unavailable.len() * 99).div_ceil(100).saturating_sub(1))
+                .map_or(0, |d| d.as_millis() as u64),
+            over_a_second_503: unavailable
+                .iter()
+                .filter(|d| **d > Duration::from_secs(1))
+                .count(),
             socket_reconnects: parts.reconnects,
             restarts: parts.restarts,
-            notifications: parts.notifications,
+            notifications: parts
+                .notifications
+                .iter()
+                .map(|(chat, texts)| (*chat, texts.len()))
+                .collect(),
+            doubled_texts: parts
+                .notifications
+                .into_iter()
+                .filter(|(_, texts)| texts.len() > 1)
+                .collect(),
             every_offline_person_notified: parts.notified,
             presence_healed: parts.presence_healed,
             drained: parts.behind.is_empty(),
@@ -187,7 +211,13 @@ impl Report {
                 "longest outage seen by a client",
                 format!("{:.1} s", self.longest_outage_ms as f64 / 1000.0),
             ),
-            ("slowest 503", format!("{} ms", self.slowest_503_ms)),
+            (
+                "503 answer time",
+                format!(
+                    "p99 {} ms, slowest {} ms, {} over a second",
+                    self.p99_503_ms, self.slowest_503_ms, self.over_a_second_503
+                ),
+            ),
             ("socket reconnects", self.socket_reconnects.to_string()),
             (
                 "role restarts",
@@ -208,6 +238,9 @@ impl Report {
         ];
         for (what, value) in lines {
             let _ = writeln!(out, "{what}: {value}");
+        }
+        for (chat, texts) in &self.doubled_texts {
+            let _ = writeln!(out, "  sent to chat {chat}: {texts:?}");
         }
         for device in &self.behind {
             let _ = writeln!(out, "  behind: {device}");
