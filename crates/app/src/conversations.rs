@@ -355,6 +355,26 @@ pub(crate) fn conversation_error(error: ConversationError) -> AppError {
             code: "message_deleted",
             message: error.to_string(),
         },
+        E::MemberNotFound => AppError::NotFound("member"),
+        E::NotAGroup => AppError::Conflict {
+            code: "not_a_group",
+            message: error.to_string(),
+        },
+        E::TooManyMembers { .. } => {
+            AppError::Validation(domain::ValidationError::new("members", error.to_string()))
+        }
+        E::NotAdmin => AppError::Forbidden {
+            code: "not_admin",
+            message: error.to_string(),
+        },
+        E::NotOwner => AppError::Forbidden {
+            code: "not_owner",
+            message: error.to_string(),
+        },
+        E::OwnerNotRemovable | E::AdminNotRemovable | E::OwnerRoleFixed => AppError::Forbidden {
+            code: "not_allowed",
+            message: error.to_string(),
+        },
     }
 }
 
@@ -385,6 +405,14 @@ mod tests {
             (E::NegativeReadPosition, ("invalid", "up_to")),
             (E::NotSender, ("forbidden", "not_sender")),
             (E::MessageDeleted, ("conflict", "message_deleted")),
+            (E::MemberNotFound, ("not found", "member")),
+            (E::NotAGroup, ("conflict", "not_a_group")),
+            (E::TooManyMembers { max: 3 }, ("invalid", "members")),
+            (E::NotAdmin, ("forbidden", "not_admin")),
+            (E::NotOwner, ("forbidden", "not_owner")),
+            (E::OwnerNotRemovable, ("forbidden", "not_allowed")),
+            (E::AdminNotRemovable, ("forbidden", "not_allowed")),
+            (E::OwnerRoleFixed, ("forbidden", "not_allowed")),
         ] {
             let name = format!("{error:?}");
             assert_eq!(

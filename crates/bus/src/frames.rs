@@ -29,6 +29,19 @@ pub fn render(event: &RecordedEvent) -> Result<Option<Frame>, crate::BusError> {
     let cursor = event.position;
     let decoded: ConversationEvent = event.decode()?;
     let (recipients, frame) = match &decoded {
+        // Groups are not published yet: their recipients follow from the membership at each
+        // position, which the publisher does not track yet.
+        ConversationEvent::GroupCreated { .. }
+        | ConversationEvent::GroupMessageSent { .. }
+        | ConversationEvent::GroupMessageEdited { .. }
+        | ConversationEvent::GroupMessageDeleted { .. }
+        | ConversationEvent::GroupMessagesRead { .. }
+        | ConversationEvent::MemberAdded { .. }
+        | ConversationEvent::MemberRemoved { .. }
+        | ConversationEvent::GroupRenamed { .. }
+        | ConversationEvent::OwnershipTransferred { .. }
+        | ConversationEvent::RoleChanged { .. }
+        | ConversationEvent::GroupClosed { .. } => return Ok(None),
         ConversationEvent::ConversationStarted {
             conversation_id,
             members,
