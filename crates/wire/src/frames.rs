@@ -217,6 +217,7 @@ mod tests {
             edited_at: None,
             deleted: false,
             cursor: 42,
+            system: None,
         };
         let cases = [
             (
