@@ -1,6 +1,6 @@
-//! Groups over HTTP, against the app with real Postgres, Redis and NATS: creating one, who may
-//! add, remove and rename, what a member added later sees, and that a removed member loses
-//! access at once.
+//! Groups over HTTP and WebSockets, against the app with real Postgres, Redis and NATS: creating
+//! one, who may add, remove and rename, what a member added later sees (live and on resume), and
+//! that a removed member loses access at once, open sockets included.
 
 mod common;
 
@@ -8,6 +8,8 @@ use common::cases::{expect_eq, Cases};
 use common::spawn_app;
 use common::ApiUser as User;
 use serde_json::{json, Value};
+use std::time::Duration;
+use testkit::ws::{Connect, Socket};
 
 impl User {
     async fn create_group(&self, title: &str, members: &[&str]) -> anyhow::Result<(u16, Value)> {
@@ -554,5 +556,109 @@ async fn an_owner_who_leaves_hands_over_and_the_last_one_out_closes_the_group() 
         let (status, _) = user.add(&group, "ann").await?;
         assert_eq!(status, 404, "a closed group takes nobody back");
     }
+    Ok(())
+}
+
+impl User {
+    async fn socket(&self, after: Option<i64>) -> anyhow::Result<Socket> {
+        Connect::new(&self.base)
+            .bearer(&self.token)
+            .after(after)
+            .open()
+            .await
+    }
+}
+
+/// The next `message.new` as a line: its body, or `<kind> <member>` for a system entry.
+async fn next_entry(socket: &mut Socket) -> anyhow::Result<String> {
+    let frame = socket.next_of("message.new").await?;
+    let message = &frame["message"];
+    Ok(match message["body"].as_str() {
+        Some(body) => body.to_owned(),
+        None => format!(
+            "{} {}",
+            message["system"]["kind"].as_str().unwrap_or_default(),
+            message["system"]["member"]["username"]
+                .as_str()
+                .unwrap_or_default()
+        ),
+    })
+}
+
+#[tokio::test]
+async fn every_members_sockets_get_a_groups_events_and_a_removed_members_socket_nothing_after(
+) -> anyhow::Result<()> {
+    let app = spawn_app(&[]).await?;
+    let ann = User::new(&app, "ann").await?;
+    let ben = User::new(&app, "ben").await?;
+    let cat = User::new(&app, "cat").await?;
+    let eve = User::new(&app, "eve").await?;
+    let (mut ann_socket, mut ben_socket, mut cat_socket, mut eve_socket) = (
+        ann.socket(None).await?,
+        ben.socket(None).await?,
+        cat.socket(None).await?,
+        eve.socket(None).await?,
+    );
+    let group = ann.group("Climbing", &["ben", "cat"]).await?;
+    let started = cat_socket.next_of("conversation.started").await?;
+    assert_eq!(started["title"], "Climbing");
+    assert_eq!(started["members"].as_array().map(Vec::len), Some(3));
+
+    ben.sent(&group, "hello all", "b1").await?;
+    for socket in [&mut ann_socket, &mut ben_socket, &mut cat_socket] {
+        assert_eq!(next_entry(socket).await?, "hello all");
+    }
+    let (status, _) = ann.remove(&group, "cat").await?;
+    assert_eq!(status, 204);
+    for socket in [&mut ann_socket, &mut ben_socket, &mut cat_socket] {
+        assert_eq!(next_entry(socket).await?, "member_removed cat");
+    }
+    ben.sent(&group, "after cat", "b2").await?;
+    assert_eq!(next_entry(&mut ann_socket).await?, "after cat");
+    assert_eq!(next_entry(&mut ben_socket).await?, "after cat");
+    cat_socket
+        .assert_no("message.new", Duration::from_millis(800))
+        .await?;
+    eve_socket
+        .assert_no("message.new", Duration::from_millis(100))
+        .await?;
+    eve_socket
+        .assert_no("conversation.started", Duration::from_millis(100))
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_member_added_later_gets_no_earlier_frame_on_resume() -> anyhow::Result<()> {
+    let app = spawn_app(&[]).await?;
+    let ann = User::new(&app, "ann").await?;
+    User::new(&app, "ben").await?;
+    let dan = User::new(&app, "dan").await?;
+    let before_everything = dan.socket(None).await?.cursor();
+
+    let group = ann.group("Climbing", &["ben"]).await?;
+    ann.sent(&group, "before dan", "a1").await?;
+    let (status, _) = ann.add(&group, "dan").await?;
+    assert_eq!(status, 201);
+    ann.sent(&group, "after dan", "a2").await?;
+
+    let mut resumed = dan.socket(Some(before_everything)).await?;
+    assert_eq!(next_entry(&mut resumed).await?, "member_added dan");
+    assert_eq!(next_entry(&mut resumed).await?, "after dan");
+    resumed
+        .assert_no("message.new", Duration::from_millis(500))
+        .await?;
+    resumed
+        .assert_no("conversation.started", Duration::from_millis(100))
+        .await?;
+
+    // Live, the same: Dan's socket is told of his removal and of nothing after.
+    let (status, _) = ann.remove(&group, "dan").await?;
+    assert_eq!(status, 204);
+    assert_eq!(next_entry(&mut resumed).await?, "member_removed dan");
+    ann.sent(&group, "without dan", "a3").await?;
+    resumed
+        .assert_no("message.new", Duration::from_millis(800))
+        .await?;
     Ok(())
 }
