@@ -7,6 +7,7 @@ use super::group::{name_bytes, Seat};
 use super::{ConversationEvent as E, ConversationId, ConversationKind, GroupTitle, Member, Role};
 use crate::UserId;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Roster {
@@ -15,10 +16,13 @@ pub struct Roster {
     /// A group's.
     pub(super) title: Option<GroupTitle>,
     /// The current members, in the order they joined (a group's owner first at its creation).
-    pub(super) members: Vec<Member>,
+    /// Shared between copies until one changes it: a thousand members are copied for every
+    /// command group that changes someone's read mark otherwise (sending counts as reading),
+    /// and compared by address when unchanged.
+    pub(super) members: Arc<Vec<Member>>,
     /// A group's members by id: their role and join point. Empty for a pair, whose members are
-    /// fixed and two.
-    pub(super) seats: HashMap<UserId, Seat>,
+    /// fixed and two. Shared like `members`.
+    pub(super) seats: Arc<HashMap<UserId, Seat>>,
     /// A group whose last member left.
     pub(super) closed: bool,
     pub(super) read_up_to: HashMap<UserId, i64>,
@@ -102,7 +106,7 @@ impl Roster {
                 members,
             } => {
                 self.id = Some(*conversation_id);
-                self.members = members.to_vec();
+                self.members = Arc::new(members.to_vec());
                 self.name_bytes = members.iter().map(name_bytes).sum();
             }
             E::MessagesRead {
@@ -124,25 +128,27 @@ impl Roster {
                 self.id = Some(*conversation_id);
                 self.kind = ConversationKind::Group;
                 self.title = Some(title.clone());
-                self.seats = members
-                    .iter()
-                    .enumerate()
-                    .map(|(n, m)| {
-                        let role = if n == 0 { Role::Owner } else { Role::Member };
-                        (
-                            m.id,
-                            Seat {
-                                role,
-                                joined_after: 0,
-                            },
-                        )
-                    })
-                    .collect();
+                self.seats = Arc::new(
+                    members
+                        .iter()
+                        .enumerate()
+                        .map(|(n, m)| {
+                            let role = if n == 0 { Role::Owner } else { Role::Member };
+                            (
+                                m.id,
+                                Seat {
+                                    role,
+                                    joined_after: 0,
+                                },
+                            )
+                        })
+                        .collect(),
+                );
                 self.name_bytes = members.iter().map(name_bytes).sum();
-                self.members = members.clone();
+                self.members = Arc::new(members.clone());
             }
             E::MemberAdded { seq, member, .. } => {
-                self.seats.insert(
+                Arc::make_mut(&mut self.seats).insert(
                     member.id,
                     Seat {
                         role: Role::Member,
@@ -152,33 +158,34 @@ impl Roster {
                 // Their own "added" entry is not news to them; what came before they never see.
                 self.read_up_to.insert(member.id, *seq);
                 self.name_bytes += name_bytes(member);
-                self.members.push(member.clone());
+                Arc::make_mut(&mut self.members).push(member.clone());
             }
             E::MemberRemoved { member, .. } => {
-                if self.seats.remove(&member.id).is_some() {
-                    self.members.retain(|m| m.id != member.id);
+                if Arc::make_mut(&mut self.seats).remove(&member.id).is_some() {
+                    Arc::make_mut(&mut self.members).retain(|m| m.id != member.id);
                     self.name_bytes = self.name_bytes.saturating_sub(name_bytes(member));
                 }
                 self.read_up_to.remove(&member.id);
             }
             E::GroupRenamed { title, .. } => self.title = Some(title.clone()),
             E::OwnershipTransferred { from, to, .. } => {
-                if let Some(seat) = self.seats.get_mut(&from.id) {
+                let seats = Arc::make_mut(&mut self.seats);
+                if let Some(seat) = seats.get_mut(&from.id) {
                     seat.role = Role::Admin;
                 }
-                if let Some(seat) = self.seats.get_mut(&to.id) {
+                if let Some(seat) = seats.get_mut(&to.id) {
                     seat.role = Role::Owner;
                 }
             }
             E::RoleChanged { member, role, .. } => {
-                if let Some(seat) = self.seats.get_mut(&member.id) {
+                if let Some(seat) = Arc::make_mut(&mut self.seats).get_mut(&member.id) {
                     seat.role = *role;
                 }
             }
             E::GroupClosed { .. } => {
                 self.closed = true;
-                self.seats.clear();
-                self.members.clear();
+                self.seats = Arc::default();
+                self.members = Arc::default();
                 self.read_up_to.clear();
                 self.name_bytes = 0;
             }
