@@ -662,3 +662,71 @@ async fn a_member_added_later_gets_no_earlier_frame_on_resume() -> anyhow::Resul
         .await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_200_member_group_with_50_sockets_on_two_gateways_gets_every_message_once(
+) -> anyhow::Result<()> {
+    const MEMBERS: usize = 200;
+    const SOCKETS: usize = 50;
+    const MESSAGES: usize = 10;
+    let app = spawn_app(&[]).await?;
+    let second = app.replica(&[server::Role::Api]).await?;
+    let names: Vec<String> = (0..MEMBERS).map(|n| format!("u{n:03}")).collect();
+    let mut people = Vec::with_capacity(MEMBERS);
+    for chunk in names.chunks(8) {
+        let signed =
+            futures_util::future::try_join_all(chunk.iter().map(|name| User::new(&app, name)))
+                .await?;
+        people.extend(signed);
+    }
+    let others: Vec<&str> = names[1..].iter().map(String::as_str).collect();
+    let group = people[0].group("Everyone", &others).await?;
+
+    let mut sockets = Vec::with_capacity(SOCKETS);
+    for (n, person) in people.iter().take(SOCKETS).enumerate() {
+        let base = if n % 2 == 0 { &app.base } else { &second.base };
+        sockets.push(Connect::new(base).bearer(&person.token).open().await?);
+    }
+    let mut sent = Vec::with_capacity(MESSAGES);
+    for n in 0..MESSAGES {
+        let sender = &people[n * (MEMBERS / MESSAGES)];
+        let sender = if n % 2 == 0 {
+            User::with_token(&app, &sender.token)
+        } else {
+            User::with_token(&app, &sender.token).at(&second.base)
+        };
+        let answer = sender
+            .sent(&group, &format!("message {n}"), &format!("m{n}"))
+            .await?;
+        sent.push(
+            answer["message"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+    }
+    for (n, socket) in sockets.iter_mut().enumerate() {
+        let mut got = Vec::with_capacity(MESSAGES);
+        while got.len() < MESSAGES {
+            let frame = socket.next_of("message.new").await?;
+            if frame["conversation_id"] == group {
+                got.push(
+                    frame["message"]["id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                );
+            }
+        }
+        assert_eq!(got, sent, "socket {n}: every message, once, in order");
+    }
+    for (n, socket) in sockets.iter_mut().enumerate() {
+        socket
+            .assert_no(
+                "message.new",
+                Duration::from_millis(if n == 0 { 500 } else { 10 }),
+            )
+            .await?;
+    }
+    Ok(())
+}
