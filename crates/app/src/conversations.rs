@@ -1,4 +1,5 @@
-//! Conversation commands: start, send, edit, delete, read.
+//! Conversation commands: start, send, edit, delete, read; and a group's: create, add, remove
+//! or leave, rename, hand over, change a role.
 //!
 //! Commands go through the conversation's command queue (see `command_queue.rs`): decided in
 //! arrival order against cached state and appended in groups, so concurrent senders on one
@@ -8,8 +9,8 @@ use crate::command_queue::{self, CommandQueues};
 use crate::{Accounts, AppError, Membership};
 use chrono::Utc;
 use domain::{
-    ClientId, ConversationCommand, ConversationError, ConversationEvent, ConversationId, Member,
-    MessageBody, UserId, Username,
+    ClientId, ConversationCommand, ConversationError, ConversationEvent, ConversationId,
+    GroupTitle, Member, MessageBody, Role, UserId, Username,
 };
 use eventstore::{Appender, EventStore, Metadata};
 use uuid::Uuid;
@@ -21,7 +22,8 @@ pub struct SentMessage {
     pub message_id: Uuid,
     pub seq: i64,
     pub sender: Member,
-    pub recipient: Member,
+    /// A pair's other member; `None` in a group.
+    pub recipient: Option<Member>,
     pub body: String,
     pub client_id: String,
     pub sent_at: chrono::DateTime<Utc>,
@@ -50,11 +52,16 @@ impl SentMessage {
 /// What a command changed: the new position, or nothing (the command was already satisfied).
 pub type Appended = Option<i64>;
 
+/// A group's members at most, unless configured otherwise (`MAX_GROUP_MEMBERS`).
+pub const DEFAULT_MAX_GROUP_MEMBERS: usize = 1_000;
+
 #[derive(Clone)]
 pub struct Conversations {
     store: EventStore,
     accounts: Accounts,
     queues: CommandQueues,
+    /// The limit every group command is decided with: configuration, not part of a group.
+    max_group_members: usize,
 }
 
 impl Conversations {
@@ -63,6 +70,184 @@ impl Conversations {
             queues: CommandQueues::new(store.clone(), appender),
             store,
             accounts,
+            max_group_members: DEFAULT_MAX_GROUP_MEMBERS,
+        }
+    }
+
+    pub fn with_max_group_members(mut self, max: usize) -> Self {
+        self.max_group_members = max;
+        self
+    }
+
+    /// Creates a group owned by `owner` with the people named (the owner among them or not).
+    /// An unknown name is refused naming it (field `members`), and so is a list longer than the
+    /// limit, before any of it is looked up.
+    pub async fn create_group(
+        &self,
+        owner: UserId,
+        title: GroupTitle,
+        members: &[String],
+    ) -> Result<(ConversationId, Appended), AppError> {
+        let too_many = |max| {
+            AppError::Validation(domain::ValidationError::new(
+                "members",
+                ConversationError::TooManyMembers { max }.to_string(),
+            ))
+        };
+        if members.len() >= self.max_group_members.saturating_mul(2) {
+            // Far over the limit even with repeats: not worth a look-up each.
+            return Err(too_many(self.max_group_members));
+        }
+        let owner = member(self.accounts.profile(owner).await?);
+        let mut people = Vec::with_capacity(members.len());
+        for raw in members {
+            people.push(self.member_named(raw, "members").await?);
+        }
+        let id = ConversationId::new_group();
+        let (_, appended) = self
+            .execute(
+                id,
+                owner.id,
+                ConversationCommand::CreateGroup {
+                    id,
+                    title,
+                    owner: owner.clone(),
+                    members: people,
+                    max_members: self.max_group_members,
+                    at: Utc::now(),
+                },
+            )
+            .await
+            .map_err(|e| match e {
+                AppError::Conflict {
+                    code: "group_full", ..
+                } => too_many(self.max_group_members),
+                other => other,
+            })?;
+        Ok((id, appended))
+    }
+
+    /// Adds the person named to a group; `None` when they were in it already. An outsider gets
+    /// `NotFound` before the name is even looked up.
+    pub async fn add_member(
+        &self,
+        id: ConversationId,
+        actor: UserId,
+        username: &str,
+    ) -> Result<(Member, Appended), AppError> {
+        self.for_member(id, actor).await?;
+        let added = self.member_named(username, "username").await?;
+        let (_, appended) = self
+            .execute(
+                id,
+                actor,
+                ConversationCommand::AddMember {
+                    actor,
+                    member: added.clone(),
+                    max_members: self.max_group_members,
+                    at: Utc::now(),
+                },
+            )
+            .await?;
+        Ok((added, appended))
+    }
+
+    /// Removes the person named from a group, or lets the actor leave when it is themself.
+    /// Someone who is not in the group (or does not exist) is `NotFound("member")`.
+    pub async fn remove_member(
+        &self,
+        id: ConversationId,
+        actor: UserId,
+        username: &str,
+    ) -> Result<Appended, AppError> {
+        let membership = self.for_member(id, actor).await?;
+        let removed = membership
+            .members()
+            .iter()
+            .find(|m| m.username.as_str() == username.trim().to_ascii_lowercase())
+            .ok_or(AppError::NotFound("member"))?
+            .id;
+        let (_, appended) = self
+            .execute(
+                id,
+                actor,
+                ConversationCommand::RemoveMember {
+                    actor,
+                    member: removed,
+                    at: Utc::now(),
+                },
+            )
+            .await?;
+        Ok(appended)
+    }
+
+    pub async fn rename(
+        &self,
+        id: ConversationId,
+        actor: UserId,
+        title: GroupTitle,
+    ) -> Result<Appended, AppError> {
+        let (_, appended) = self
+            .execute(
+                id,
+                actor,
+                ConversationCommand::Rename {
+                    actor,
+                    title,
+                    at: Utc::now(),
+                },
+            )
+            .await?;
+        Ok(appended)
+    }
+
+    /// Gives the member named a role: `Owner` hands the group over (the owner stays as an
+    /// admin), `Admin` and `Member` make or unmake an admin. Owner only.
+    pub async fn set_role(
+        &self,
+        id: ConversationId,
+        actor: UserId,
+        username: &str,
+        role: Role,
+    ) -> Result<Appended, AppError> {
+        let membership = self.for_member(id, actor).await?;
+        let target = membership
+            .members()
+            .iter()
+            .find(|m| m.username.as_str() == username.trim().to_ascii_lowercase())
+            .ok_or(AppError::NotFound("member"))?
+            .id;
+        let at = Utc::now();
+        let command = match role {
+            Role::Owner => ConversationCommand::TransferOwnership {
+                actor,
+                to: target,
+                at,
+            },
+            role => ConversationCommand::ChangeRole {
+                actor,
+                member: target,
+                role,
+                at,
+            },
+        };
+        let (_, appended) = self.execute(id, actor, command).await?;
+        Ok(appended)
+    }
+
+    /// A person by username as a member, or a refusal naming `field`.
+    async fn member_named(&self, raw: &str, field: &'static str) -> Result<Member, AppError> {
+        let unknown = || {
+            AppError::Validation(domain::ValidationError::new(
+                field,
+                format!("there is no user named {}", raw.trim()),
+            ))
+        };
+        let username = Username::parse(raw).map_err(|_| unknown())?;
+        match self.accounts.profile_by_username(&username).await {
+            Ok(profile) => Ok(member(profile)),
+            Err(AppError::NotFound(_)) => Err(unknown()),
+            Err(other) => Err(other),
         }
     }
 
@@ -306,7 +491,27 @@ fn sent_message(
             message_id,
             seq,
             sender,
-            recipient,
+            recipient: Some(recipient),
+            body: body.into(),
+            client_id: client_id.into(),
+            sent_at,
+            created,
+            position,
+        }),
+        ConversationEvent::GroupMessageSent {
+            conversation_id,
+            message_id,
+            seq,
+            sender,
+            body,
+            client_id,
+            sent_at,
+        } => Ok(SentMessage {
+            conversation_id,
+            message_id,
+            seq,
+            sender,
+            recipient: None,
             body: body.into(),
             client_id: client_id.into(),
             sent_at,
@@ -355,6 +560,27 @@ pub(crate) fn conversation_error(error: ConversationError) -> AppError {
             code: "message_deleted",
             message: error.to_string(),
         },
+        E::MemberNotFound => AppError::NotFound("member"),
+        E::NotAGroup => AppError::Conflict {
+            code: "not_a_group",
+            message: error.to_string(),
+        },
+        E::TooManyMembers { .. } => AppError::Conflict {
+            code: "group_full",
+            message: error.to_string(),
+        },
+        E::NotAdmin => AppError::Forbidden {
+            code: "not_admin",
+            message: error.to_string(),
+        },
+        E::NotOwner => AppError::Forbidden {
+            code: "not_owner",
+            message: error.to_string(),
+        },
+        E::OwnerNotRemovable | E::AdminNotRemovable | E::OwnerRoleFixed => AppError::Forbidden {
+            code: "not_allowed",
+            message: error.to_string(),
+        },
     }
 }
 
@@ -385,6 +611,14 @@ mod tests {
             (E::NegativeReadPosition, ("invalid", "up_to")),
             (E::NotSender, ("forbidden", "not_sender")),
             (E::MessageDeleted, ("conflict", "message_deleted")),
+            (E::MemberNotFound, ("not found", "member")),
+            (E::NotAGroup, ("conflict", "not_a_group")),
+            (E::TooManyMembers { max: 3 }, ("conflict", "group_full")),
+            (E::NotAdmin, ("forbidden", "not_admin")),
+            (E::NotOwner, ("forbidden", "not_owner")),
+            (E::OwnerNotRemovable, ("forbidden", "not_allowed")),
+            (E::AdminNotRemovable, ("forbidden", "not_allowed")),
+            (E::OwnerRoleFixed, ("forbidden", "not_allowed")),
         ] {
             let name = format!("{error:?}");
             assert_eq!(
@@ -415,7 +649,7 @@ mod tests {
             (7, "hello", "c1")
         );
         assert_eq!((sent.position, sent.created), (42, false));
-        assert_eq!((sent.sender, sent.recipient), (ann, ben));
+        assert_eq!((sent.sender, sent.recipient), (ann, Some(ben)));
         let not_a_send = ConversationEvent::ConversationStarted {
             conversation_id: id,
             members: [member_named("cat"), member_named("dan")],

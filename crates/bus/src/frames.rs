@@ -21,14 +21,26 @@ pub struct Frame {
     pub json: String,
 }
 
-/// The frame of one stored event (none for events clients do not see).
-pub fn render(event: &RecordedEvent) -> Result<Option<Frame>, crate::BusError> {
-    if !event.stream_id.starts_with("conversation-") {
-        return Ok(None);
-    }
+/// The frame of one stored event of a pair (none for events clients do not see, and for a
+/// group's, whose recipients depend on the membership at their position: see
+/// [`crate::Renderer`]).
+pub(crate) fn render_pair(
+    event: &RecordedEvent,
+    decoded: &ConversationEvent,
+) -> Result<Option<Frame>, crate::BusError> {
     let cursor = event.position;
-    let decoded: ConversationEvent = event.decode()?;
-    let (recipients, frame) = match &decoded {
+    let (recipients, frame) = match decoded {
+        ConversationEvent::GroupCreated { .. }
+        | ConversationEvent::GroupMessageSent { .. }
+        | ConversationEvent::GroupMessageEdited { .. }
+        | ConversationEvent::GroupMessageDeleted { .. }
+        | ConversationEvent::GroupMessagesRead { .. }
+        | ConversationEvent::MemberAdded { .. }
+        | ConversationEvent::MemberRemoved { .. }
+        | ConversationEvent::GroupRenamed { .. }
+        | ConversationEvent::OwnershipTransferred { .. }
+        | ConversationEvent::RoleChanged { .. }
+        | ConversationEvent::GroupClosed { .. } => return Ok(None),
         ConversationEvent::ConversationStarted {
             conversation_id,
             members,
@@ -38,6 +50,7 @@ pub fn render(event: &RecordedEvent) -> Result<Option<Frame>, crate::BusError> {
                 cursor,
                 conversation_id: conversation_id.as_uuid(),
                 members: members.iter().map(UserRef::from).collect(),
+                title: None,
             },
         ),
         ConversationEvent::MessageSent {
@@ -119,13 +132,29 @@ pub fn render(event: &RecordedEvent) -> Result<Option<Frame>, crate::BusError> {
             },
         ),
     };
-    Ok(Some(Frame {
-        conversation: decoded.conversation_id(),
-        to: recipients,
-        kind: frame.kind(),
+    Ok(Some(Frame::new(
+        decoded.conversation_id(),
+        recipients,
         cursor,
-        json: frame.to_json(),
-    }))
+        &frame,
+    )))
+}
+
+impl Frame {
+    pub(crate) fn new(
+        conversation: ConversationId,
+        to: Vec<UserId>,
+        cursor: i64,
+        frame: &ServerFrame,
+    ) -> Self {
+        Self {
+            conversation,
+            to,
+            kind: frame.kind(),
+            cursor,
+            json: frame.to_json(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -133,6 +162,13 @@ mod tests {
     use super::*;
     use domain::{ClientId, ConversationId, Member, MessageBody};
     use uuid::Uuid;
+
+    fn render(event: &RecordedEvent) -> Result<Option<Frame>, crate::BusError> {
+        if !event.stream_id.starts_with("conversation-") {
+            return Ok(None);
+        }
+        render_pair(event, &event.decode()?)
+    }
 
     fn recorded(position: i64, stream_id: String, event: &ConversationEvent) -> RecordedEvent {
         RecordedEvent {

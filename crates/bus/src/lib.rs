@@ -10,9 +10,11 @@
 
 pub mod frames;
 pub mod publisher;
+pub mod renderer;
 
-pub use frames::{render, Frame};
+pub use frames::Frame;
 pub use publisher::run_publisher;
+pub use renderer::Renderer;
 
 use async_nats::jetstream::{self, stream};
 use async_nats::HeaderMap;

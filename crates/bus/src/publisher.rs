@@ -13,7 +13,7 @@
 //! the batch fails, and the publisher starts again from its checkpoint. A gateway can then trust
 //! that positions reach it in order.
 
-use crate::{render, to_header, Bus, BusError, POSITION_HEADER, TO_HEADER};
+use crate::{to_header, Bus, BusError, Renderer, POSITION_HEADER, TO_HEADER};
 use async_nats::jetstream::message::PublishMessage;
 use eventstore::{advance_checkpoint, load_checkpoint, EventStore, SubscriptionOptions};
 use std::time::Duration;
@@ -56,11 +56,12 @@ async fn follow(store: &EventStore, bus: &Bus, backoff: &mut Duration) -> Result
     tracing::info!(checkpoint, stream = %bus.config.stream, "publisher following the log");
     // The first publish of a run expects nothing: everything before the checkpoint is stored.
     let mut previous: Option<String> = None;
+    let mut renderer = Renderer::new(store.clone());
     loop {
         let batch = subscription.next_batch().await?;
         let mut acks = Vec::new();
         for event in &batch {
-            let Some(frame) = render(event)? else {
+            let Some(frame) = renderer.render(event).await? else {
                 continue;
             };
             let id = event.event_id.to_string();

@@ -180,7 +180,7 @@ async fn rebuild_killed_midway(db: &testkit::TestDb) -> anyhow::Result<i64> {
     .stderr(std::process::Stdio::null())
     .spawn()?;
     let deadline = Instant::now() + Duration::from_secs(60);
-    while history_checkpoint(&db.pool, "history@rebuild-v1").await? < 3_000 {
+    while history_checkpoint(&db.pool, &rebuild_checkpoint()).await? < 3_000 {
         anyhow::ensure!(Instant::now() < deadline, "the rebuild made no progress");
         anyhow::ensure!(
             rebuild.try_wait()?.is_none(),
@@ -193,6 +193,15 @@ async fn rebuild_killed_midway(db: &testkit::TestDb) -> anyhow::Result<i64> {
     // The live tables are untouched.
     assert_eq!(live_messages(db).await?, before);
     Ok(before)
+}
+
+/// The checkpoint a rebuild of the history model keeps (named after its version).
+fn rebuild_checkpoint() -> String {
+    use projections::Projection;
+    format!(
+        "history@rebuild-v{}",
+        <projections::history::History as Projection>::VERSION
+    )
 }
 
 /// The persistence of every table in `schema` (`p` logged, `u` unlogged), by name.
@@ -256,7 +265,7 @@ async fn a_rebuild_whose_unlogged_shadow_a_crash_emptied_starts_over_and_swaps_i
         .execute(&db.pool)
         .await?;
     }
-    assert!(history_checkpoint(&db.pool, "history@rebuild-v1").await? >= 3_000);
+    assert!(history_checkpoint(&db.pool, &rebuild_checkpoint()).await? >= 3_000);
 
     let again = chatctl(&db, &["projections", "rebuild", "history"])?;
     expect_exit(&again, 0)?;

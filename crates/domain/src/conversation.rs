@@ -1,9 +1,22 @@
-//! The one-to-one conversation aggregate: stream `conversation-<id>`, holding its messages, edits,
-//! deletions and read receipts.
+//! The conversation aggregate: stream `conversation-<id>`, holding its members, messages, edits,
+//! deletions and read receipts. Two kinds share it: the one-to-one pair and the group.
 //!
 //! A pair's conversation id is derived from the two user ids, so starting a conversation twice, or
-//! from either side, names the same stream. Messages are numbered by a dense `seq` per conversation;
-//! a client can tell a gap by itself.
+//! from either side, names the same stream; its two members never change. A group's id is a fresh
+//! UUID; its members come and go (see [`group`] for its rules). Messages are numbered by a dense
+//! `seq` per conversation; a client can tell a gap by itself.
+//!
+//! The pair's events name the one other person (`recipient`, `peer_id`): they were stored that way
+//! and are never reshaped. Groups have events of their own that name nobody but the actor; who
+//! receives them follows from the membership at their position in the log.
+
+pub mod group;
+#[cfg(test)]
+mod group_tests;
+mod roster;
+
+pub use group::{GroupTitle, RemovalReason, Role};
+pub use roster::Roster;
 
 use crate::{Aggregate, ClientId, DisplayName, MessageBody, UserId, Username};
 use chrono::{DateTime, Utc};
@@ -27,6 +40,11 @@ impl ConversationId {
         name.extend_from_slice(low.as_uuid().as_bytes());
         name.extend_from_slice(high.as_uuid().as_bytes());
         Self(Uuid::new_v5(&NAMESPACE, &name))
+    }
+
+    /// A new group's id: random, since a group is not named by its members (who change).
+    pub fn new_group() -> Self {
+        Self(Uuid::new_v4())
     }
 
     pub const fn from_uuid(id: Uuid) -> Self {
@@ -55,6 +73,24 @@ impl ConversationId {
 impl std::fmt::Display for ConversationId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.0.fmt(f)
+    }
+}
+
+/// Which kind of conversation a stream holds: what clients see as `kind`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConversationKind {
+    #[default]
+    Direct,
+    Group,
+}
+
+impl ConversationKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Direct => "direct",
+            Self::Group => "group",
+        }
     }
 }
 
@@ -98,6 +134,7 @@ pub enum ConversationCommand {
         body: MessageBody,
         at: DateTime<Utc>,
     },
+    /// By the sender, or in a group also by an admin or the owner.
     Delete {
         actor: UserId,
         message_id: Uuid,
@@ -108,9 +145,55 @@ pub enum ConversationCommand {
         up_to: i64,
         at: DateTime<Utc>,
     },
+    /// A new group with `owner` as its owner and `members` (the owner among them or not) as plain
+    /// members. `max_members` is the limit in force (configuration, not part of the group), so a
+    /// changed limit applies to every group from then on.
+    CreateGroup {
+        id: ConversationId,
+        title: GroupTitle,
+        owner: Member,
+        members: Vec<Member>,
+        max_members: usize,
+        at: DateTime<Utc>,
+    },
+    AddMember {
+        actor: UserId,
+        member: Member,
+        max_members: usize,
+        at: DateTime<Utc>,
+    },
+    /// `actor == member` is leaving; anything else is a removal by an admin or the owner.
+    RemoveMember {
+        actor: UserId,
+        member: UserId,
+        at: DateTime<Utc>,
+    },
+    Rename {
+        actor: UserId,
+        title: GroupTitle,
+        at: DateTime<Utc>,
+    },
+    /// The owner hands the group over; they stay as an admin.
+    TransferOwnership {
+        actor: UserId,
+        to: UserId,
+        at: DateTime<Utc>,
+    },
+    /// The owner makes a member an admin, or an admin a plain member again.
+    ChangeRole {
+        actor: UserId,
+        member: UserId,
+        role: Role,
+        at: DateTime<Utc>,
+    },
 }
 
 /// Stored events of a conversation stream. Never reshape one: add a new variant or version instead.
+///
+/// The first five are a pair's. The `Group*`, `Member*`, `OwnershipTransferred` and
+/// `RoleChanged` events are a group's; every group event after `GroupCreated` that people see in
+/// the timeline (a membership change, a rename, a new owner or admin) takes the next `seq`, like a
+/// message, so a timeline is one dense sequence and a member's join point is a `seq`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum ConversationEvent {
@@ -153,6 +236,92 @@ pub enum ConversationEvent {
         up_to: i64,
         read_at: DateTime<Utc>,
     },
+    /// `members` are everyone in the group at its start, the owner (`created_by`) first. No `seq`:
+    /// the group's timeline begins after it.
+    GroupCreated {
+        conversation_id: ConversationId,
+        title: GroupTitle,
+        created_by: Member,
+        members: Vec<Member>,
+        created_at: DateTime<Utc>,
+    },
+    GroupMessageSent {
+        conversation_id: ConversationId,
+        message_id: Uuid,
+        seq: i64,
+        sender: Member,
+        body: MessageBody,
+        client_id: ClientId,
+        sent_at: DateTime<Utc>,
+    },
+    GroupMessageEdited {
+        conversation_id: ConversationId,
+        message_id: Uuid,
+        seq: i64,
+        editor_id: UserId,
+        body: MessageBody,
+        edited_at: DateTime<Utc>,
+    },
+    GroupMessageDeleted {
+        conversation_id: ConversationId,
+        message_id: Uuid,
+        seq: i64,
+        /// The sender, or an admin or the owner deleting someone else's message.
+        deleted_by: UserId,
+        deleted_at: DateTime<Utc>,
+    },
+    GroupMessagesRead {
+        conversation_id: ConversationId,
+        reader_id: UserId,
+        up_to: i64,
+        read_at: DateTime<Utc>,
+    },
+    /// A timeline entry; the new member sees the group from this `seq` on.
+    MemberAdded {
+        conversation_id: ConversationId,
+        seq: i64,
+        member: Member,
+        added_by: Member,
+        added_at: DateTime<Utc>,
+    },
+    /// A timeline entry; the last one the removed member sees.
+    MemberRemoved {
+        conversation_id: ConversationId,
+        seq: i64,
+        member: Member,
+        /// The member themself when they left.
+        removed_by: Member,
+        reason: RemovalReason,
+        removed_at: DateTime<Utc>,
+    },
+    GroupRenamed {
+        conversation_id: ConversationId,
+        seq: i64,
+        title: GroupTitle,
+        renamed_by: Member,
+        renamed_at: DateTime<Utc>,
+    },
+    /// The former owner stays as an admin (unless they are leaving: their removal follows).
+    OwnershipTransferred {
+        conversation_id: ConversationId,
+        seq: i64,
+        from: Member,
+        to: Member,
+        transferred_at: DateTime<Utc>,
+    },
+    RoleChanged {
+        conversation_id: ConversationId,
+        seq: i64,
+        member: Member,
+        role: Role,
+        changed_by: Member,
+        changed_at: DateTime<Utc>,
+    },
+    /// The last member left; nobody can act on the group any more. No `seq`: nobody sees it.
+    GroupClosed {
+        conversation_id: ConversationId,
+        closed_at: DateTime<Utc>,
+    },
 }
 
 impl ConversationEvent {
@@ -163,6 +332,17 @@ impl ConversationEvent {
             Self::MessageEdited { .. } => "MessageEdited",
             Self::MessageDeleted { .. } => "MessageDeleted",
             Self::MessagesRead { .. } => "MessagesRead",
+            Self::GroupCreated { .. } => "GroupCreated",
+            Self::GroupMessageSent { .. } => "GroupMessageSent",
+            Self::GroupMessageEdited { .. } => "GroupMessageEdited",
+            Self::GroupMessageDeleted { .. } => "GroupMessageDeleted",
+            Self::GroupMessagesRead { .. } => "GroupMessagesRead",
+            Self::MemberAdded { .. } => "MemberAdded",
+            Self::MemberRemoved { .. } => "MemberRemoved",
+            Self::GroupRenamed { .. } => "GroupRenamed",
+            Self::OwnershipTransferred { .. } => "OwnershipTransferred",
+            Self::RoleChanged { .. } => "RoleChanged",
+            Self::GroupClosed { .. } => "GroupClosed",
         }
     }
 
@@ -182,6 +362,39 @@ impl ConversationEvent {
             }
             | Self::MessagesRead {
                 conversation_id, ..
+            }
+            | Self::GroupCreated {
+                conversation_id, ..
+            }
+            | Self::GroupMessageSent {
+                conversation_id, ..
+            }
+            | Self::GroupMessageEdited {
+                conversation_id, ..
+            }
+            | Self::GroupMessageDeleted {
+                conversation_id, ..
+            }
+            | Self::GroupMessagesRead {
+                conversation_id, ..
+            }
+            | Self::MemberAdded {
+                conversation_id, ..
+            }
+            | Self::MemberRemoved {
+                conversation_id, ..
+            }
+            | Self::GroupRenamed {
+                conversation_id, ..
+            }
+            | Self::OwnershipTransferred {
+                conversation_id, ..
+            }
+            | Self::RoleChanged {
+                conversation_id, ..
+            }
+            | Self::GroupClosed {
+                conversation_id, ..
             } => *conversation_id,
         }
     }
@@ -190,8 +403,25 @@ impl ConversationEvent {
     /// resends), a fresh one otherwise.
     pub fn event_id(&self) -> Uuid {
         match self {
-            Self::MessageSent { message_id, .. } => *message_id,
+            Self::MessageSent { message_id, .. } | Self::GroupMessageSent { message_id, .. } => {
+                *message_id
+            }
             _ => Uuid::new_v4(),
+        }
+    }
+
+    /// The timeline `seq` the event takes, if it adds an entry (a message or a group's system
+    /// entry); edits, deletions and receipts point at an earlier one and take none.
+    pub fn new_seq(&self) -> Option<i64> {
+        match self {
+            Self::MessageSent { seq, .. }
+            | Self::GroupMessageSent { seq, .. }
+            | Self::MemberAdded { seq, .. }
+            | Self::MemberRemoved { seq, .. }
+            | Self::GroupRenamed { seq, .. }
+            | Self::OwnershipTransferred { seq, .. }
+            | Self::RoleChanged { seq, .. } => Some(*seq),
+            _ => None,
         }
     }
 }
@@ -213,39 +443,90 @@ pub enum ConversationError {
     MessageDeleted,
     #[error("up_to must not be negative")]
     NegativeReadPosition,
+    #[error("this is not a group conversation")]
+    NotAGroup,
+    #[error("only the group's owner and admins may do this")]
+    NotAdmin,
+    #[error("only the group's owner may do this")]
+    NotOwner,
+    /// The person acted on is not in the group.
+    #[error("not a member of this group")]
+    MemberNotFound,
+    #[error("a group has at most {max} members")]
+    TooManyMembers { max: usize },
+    /// Nobody removes the owner: they leave, or hand the group over first.
+    #[error("the owner cannot be removed; ownership must be handed over first")]
+    OwnerNotRemovable,
+    #[error("only the owner may remove an admin")]
+    AdminNotRemovable,
+    /// The owner's role changes only by handing the group over.
+    #[error("the owner's role changes only by handing over ownership")]
+    OwnerRoleFixed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct MessageState {
+    /// For a system entry, who did it.
     sender: UserId,
     deleted: bool,
+    /// A group's membership change, rename and the like: nobody edits or deletes it.
+    system: bool,
     /// Shared, so cloning a long conversation's state copies no text.
     body: Arc<str>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Conversation {
-    id: Option<ConversationId>,
-    members: Vec<Member>,
-    /// Index `seq - 1`.
+    roster: Roster,
+    /// Index `seq - 1`: messages and a group's system entries.
     messages: Vec<MessageState>,
     by_id: HashMap<Uuid, i64>,
-    read_up_to: HashMap<UserId, i64>,
     /// Bytes of message text held, kept as events are applied so that sizing the state is O(1).
     text_bytes: usize,
 }
 
 impl Conversation {
+    /// Who is in it and how far each has read.
+    pub fn roster(&self) -> &Roster {
+        &self.roster
+    }
+
     pub fn is_started(&self) -> bool {
-        self.id.is_some()
+        self.roster.id.is_some()
+    }
+
+    pub fn kind(&self) -> ConversationKind {
+        self.roster.kind()
+    }
+
+    /// A group's title; `None` for a pair.
+    pub fn title(&self) -> Option<&GroupTitle> {
+        self.roster.title()
+    }
+
+    /// A group whose last member left: it accepts nothing any more.
+    pub fn is_closed(&self) -> bool {
+        self.roster.is_closed()
     }
 
     pub fn is_member(&self, user: UserId) -> bool {
-        self.members.iter().any(|m| m.id == user)
+        self.roster.is_member(user)
     }
 
+    /// The current members, in the order they joined.
     pub fn members(&self) -> &[Member] {
-        &self.members
+        self.roster.members()
+    }
+
+    /// A group member's role; `None` for a non-member, and for both people of a pair.
+    pub fn role(&self, user: UserId) -> Option<Role> {
+        self.roster.role(user)
+    }
+
+    /// The last `seq` before `user` joined: they see the entries after it. 0 for a pair's two
+    /// and for a group's first members; `None` for a non-member.
+    pub fn joined_after(&self, user: UserId) -> Option<i64> {
+        self.roster.joined_after(user)
     }
 
     pub fn last_seq(&self) -> i64 {
@@ -258,7 +539,7 @@ impl Conversation {
     }
 
     pub fn read_up_to(&self, user: UserId) -> i64 {
-        self.read_up_to.get(&user).copied().unwrap_or(0)
+        self.roster.read_up_to(user)
     }
 
     /// Roughly how many bytes of memory this state holds, in constant time: a cache of states
@@ -269,31 +550,26 @@ impl Conversation {
         const ARC_HEADER: usize = 2 * size_of::<usize>();
         /// A hash table's control byte per bucket.
         const CONTROL: usize = 1;
-        let names: usize = self
-            .members
-            .iter()
-            .map(|m| m.username.as_str().len() + m.display_name.as_str().len())
-            .sum();
         size_of::<Self>()
-            + self.members.capacity() * size_of::<Member>()
-            + names
+            + self.roster.approximate_size()
             + self.messages.capacity() * size_of::<MessageState>()
             + self.messages.len() * ARC_HEADER
             + self.text_bytes
             + self.by_id.capacity() * (size_of::<(Uuid, i64)>() + CONTROL)
-            + self.read_up_to.capacity() * (size_of::<(UserId, i64)>() + CONTROL)
     }
 
     fn member_pair(&self, user: UserId) -> Result<(&Member, &Member), ConversationError> {
-        if self.id.is_none() {
+        if self.roster.id.is_none() {
             return Err(ConversationError::NotStarted);
         }
         let me = self
+            .roster
             .members
             .iter()
             .find(|m| m.id == user)
             .ok_or(ConversationError::NotMember)?;
         let peer = self
+            .roster
             .members
             .iter()
             .find(|m| m.id != user)
@@ -301,7 +577,21 @@ impl Conversation {
         Ok((me, peer))
     }
 
+    /// A message `user` sent and may see, with its seq.
     fn own_message(
+        &self,
+        user: UserId,
+        message_id: Uuid,
+    ) -> Result<(i64, &MessageState), ConversationError> {
+        let (seq, message) = self.visible_message(user, message_id)?;
+        if message.sender != user {
+            return Err(ConversationError::NotSender);
+        }
+        Ok((seq, message))
+    }
+
+    /// A message (not a system entry) from `user`'s join on, with its seq.
+    fn visible_message(
         &self,
         user: UserId,
         message_id: Uuid,
@@ -313,10 +603,36 @@ impl Conversation {
             .messages
             .get((seq - 1) as usize)
             .ok_or(ConversationError::MessageNotFound)?;
-        if message.sender != user {
-            return Err(ConversationError::NotSender);
+        if message.system || seq <= self.joined_after(user).unwrap_or(i64::MAX) {
+            return Err(ConversationError::MessageNotFound);
         }
         Ok((seq, message))
+    }
+
+    fn push_entry(&mut self, message_id: Option<Uuid>, sender: UserId, body: &str, system: bool) {
+        if let Some(message_id) = message_id {
+            self.by_id.insert(message_id, self.last_seq() + 1);
+        }
+        self.text_bytes += body.len();
+        self.messages.push(MessageState {
+            sender,
+            deleted: false,
+            system,
+            body: body.into(),
+        });
+    }
+
+    fn edit_entry(&mut self, seq: i64, body: &str) {
+        if let Some(message) = self.messages.get_mut((seq - 1) as usize) {
+            self.text_bytes = (self.text_bytes + body.len()).saturating_sub(message.body.len());
+            message.body = body.into();
+        }
+    }
+
+    fn delete_entry(&mut self, seq: i64) {
+        if let Some(message) = self.messages.get_mut((seq - 1) as usize) {
+            message.deleted = true;
+        }
     }
 }
 
@@ -331,6 +647,9 @@ impl Aggregate for Conversation {
     ) -> Result<Vec<ConversationEvent>, ConversationError> {
         use ConversationCommand as C;
         use ConversationEvent as E;
+        if self.kind() == ConversationKind::Group || matches!(command, C::CreateGroup { .. }) {
+            return group::decide(self, command);
+        }
         match command {
             C::Start { id, members } => {
                 if members[0].id == members[1].id {
@@ -351,7 +670,7 @@ impl Aggregate for Conversation {
                 at,
             } => {
                 let (me, peer) = self.member_pair(*sender)?;
-                let conversation_id = self.id.ok_or(ConversationError::NotStarted)?;
+                let conversation_id = self.roster.id.ok_or(ConversationError::NotStarted)?;
                 let message_id = conversation_id.message_id(*sender, client_id);
                 if self.by_id.contains_key(&message_id) {
                     // A resend: already stored, nothing new happens.
@@ -383,7 +702,7 @@ impl Aggregate for Conversation {
                     return Ok(vec![]);
                 }
                 Ok(vec![E::MessageEdited {
-                    conversation_id: self.id.ok_or(ConversationError::NotStarted)?,
+                    conversation_id: self.roster.id.ok_or(ConversationError::NotStarted)?,
                     message_id: *message_id,
                     seq,
                     editor_id: *editor,
@@ -403,7 +722,7 @@ impl Aggregate for Conversation {
                     return Ok(vec![]);
                 }
                 Ok(vec![E::MessageDeleted {
-                    conversation_id: self.id.ok_or(ConversationError::NotStarted)?,
+                    conversation_id: self.roster.id.ok_or(ConversationError::NotStarted)?,
                     message_id: *message_id,
                     seq,
                     deleted_by: *actor,
@@ -422,59 +741,59 @@ impl Aggregate for Conversation {
                     return Ok(vec![]);
                 }
                 Ok(vec![E::MessagesRead {
-                    conversation_id: self.id.ok_or(ConversationError::NotStarted)?,
+                    conversation_id: self.roster.id.ok_or(ConversationError::NotStarted)?,
                     reader_id: *reader,
                     peer_id: peer.id,
                     up_to,
                     read_at: *at,
                 }])
             }
+            // Group commands on a pair: an outsider still learns nothing.
+            C::AddMember { actor, .. }
+            | C::RemoveMember { actor, .. }
+            | C::Rename { actor, .. }
+            | C::TransferOwnership { actor, .. }
+            | C::ChangeRole { actor, .. } => {
+                self.member_pair(*actor)?;
+                Err(ConversationError::NotAGroup)
+            }
+            C::CreateGroup { .. } => group::decide(self, command),
         }
     }
 
     fn evolve(mut self, event: &ConversationEvent) -> Self {
         use ConversationEvent as E;
+        self.roster.apply(event);
         match event {
-            E::ConversationStarted {
-                conversation_id,
-                members,
-            } => {
-                self.id = Some(*conversation_id);
-                self.members = members.to_vec();
-            }
             E::MessageSent {
                 message_id,
-                seq,
                 sender,
                 body,
                 ..
-            } => {
-                self.by_id.insert(*message_id, *seq);
-                self.text_bytes += body.as_str().len();
-                self.messages.push(MessageState {
-                    sender: sender.id,
-                    deleted: false,
-                    body: body.as_str().into(),
-                });
             }
-            E::MessageEdited { seq, body, .. } => {
-                if let Some(message) = self.messages.get_mut((*seq - 1) as usize) {
-                    self.text_bytes =
-                        (self.text_bytes + body.as_str().len()).saturating_sub(message.body.len());
-                    message.body = body.as_str().into();
-                }
+            | E::GroupMessageSent {
+                message_id,
+                sender,
+                body,
+                ..
+            } => self.push_entry(Some(*message_id), sender.id, body.as_str(), false),
+            E::MessageEdited { seq, body, .. } | E::GroupMessageEdited { seq, body, .. } => {
+                self.edit_entry(*seq, body.as_str())
             }
-            E::MessageDeleted { seq, .. } => {
-                if let Some(message) = self.messages.get_mut((*seq - 1) as usize) {
-                    message.deleted = true;
-                }
+            E::MessageDeleted { seq, .. } | E::GroupMessageDeleted { seq, .. } => {
+                self.delete_entry(*seq)
             }
-            E::MessagesRead {
-                reader_id, up_to, ..
-            } => {
-                let read = self.read_up_to.entry(*reader_id).or_insert(0);
-                *read = (*read).max(*up_to);
-            }
+            // A group's system entries: a place in the timeline nobody edits.
+            E::MemberAdded { added_by: by, .. }
+            | E::MemberRemoved { removed_by: by, .. }
+            | E::GroupRenamed { renamed_by: by, .. }
+            | E::OwnershipTransferred { from: by, .. }
+            | E::RoleChanged { changed_by: by, .. } => self.push_entry(None, by.id, "", true),
+            E::ConversationStarted { .. }
+            | E::MessagesRead { .. }
+            | E::GroupCreated { .. }
+            | E::GroupMessagesRead { .. }
+            | E::GroupClosed { .. } => {}
         }
         self
     }

@@ -14,7 +14,8 @@ pub mod username;
 
 pub use aggregate::Aggregate;
 pub use conversation::{
-    Conversation, ConversationCommand, ConversationError, ConversationEvent, ConversationId, Member,
+    Conversation, ConversationCommand, ConversationError, ConversationEvent, ConversationId,
+    ConversationKind, GroupTitle, Member, RemovalReason, Role, Roster,
 };
 pub use ids::UserId;
 pub use message::{ClientId, MessageBody};

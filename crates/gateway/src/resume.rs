@@ -14,6 +14,9 @@ const PAGE: i64 = 500;
 /// A backlog being replayed, a page at a time.
 pub(crate) struct Replay {
     user: UserId,
+    /// Names each event's recipients as the publisher did: a group's event only goes to the
+    /// user if they were a member at its position.
+    renderer: bus::Renderer,
     streams: Vec<String>,
     from: i64,
     /// The store's head when the replay started: its upper bound.
@@ -42,6 +45,7 @@ impl Replay {
             projections::history::queries::conversations_of(deps.store.pool(), user).await?;
         Ok(Self {
             user,
+            renderer: bus::Renderer::new(deps.store.clone()),
             streams: conversations
                 .iter()
                 .map(ConversationId::stream_id)
@@ -67,7 +71,7 @@ impl Replay {
         self.from = last.position;
         let mut frames = Vec::new();
         for event in &events {
-            if let Some(frame) = bus::render(event)? {
+            if let Some(frame) = self.renderer.render(event).await? {
                 if frame.to.contains(&self.user) {
                     frames.push(frame.json);
                 }

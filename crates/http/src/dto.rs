@@ -44,17 +44,88 @@ pub struct MessageEnvelope {
     pub message: Message,
 }
 
+/// Which kind of conversation: a pair of people, or a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Direct,
+    Group,
+}
+
+impl Kind {
+    fn parse(stored: &str) -> Self {
+        if stored == "group" {
+            Self::Group
+        } else {
+            Self::Direct
+        }
+    }
+}
+
+/// A group member's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleDto {
+    Owner,
+    Admin,
+    Member,
+}
+
+impl From<domain::Role> for RoleDto {
+    fn from(role: domain::Role) -> Self {
+        match role {
+            domain::Role::Owner => Self::Owner,
+            domain::Role::Admin => Self::Admin,
+            domain::Role::Member => Self::Member,
+        }
+    }
+}
+
+impl From<RoleDto> for domain::Role {
+    fn from(role: RoleDto) -> Self {
+        match role {
+            RoleDto::Owner => Self::Owner,
+            RoleDto::Admin => Self::Admin,
+            RoleDto::Member => Self::Member,
+        }
+    }
+}
+
+impl RoleDto {
+    fn parse(stored: &str) -> Option<Self> {
+        match stored {
+            "owner" => Some(Self::Owner),
+            "admin" => Some(Self::Admin),
+            "member" => Some(Self::Member),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConversationDto {
     pub id: Uuid,
+    pub kind: Kind,
+    /// A group's title; absent for a pair.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// A pair's two people; empty for a group (its members: `GET /conversations/{id}/members`).
     pub members: Vec<UserRef>,
-    pub peer: UserRef,
+    pub member_count: i64,
+    /// The other person of a pair; absent for a group.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer: Option<UserRef>,
+    /// The caller's role in a group; absent for a pair.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<RoleDto>,
     pub last_message: Option<Message>,
-    /// The peer's messages the caller has not read.
+    /// In a pair, the peer's messages the caller has not read; in a group, every entry after
+    /// what the caller read or wrote last (system entries and deleted messages count).
     pub unread: i64,
     /// How far the caller has read.
     pub read_up_to: i64,
     /// How far the peer has read (read receipt): the caller's messages up to this seq were seen.
+    /// 0 in a group.
     pub peer_read_up_to: i64,
     pub last_activity_at: DateTime<Utc>,
 }
@@ -63,15 +134,26 @@ impl ConversationDto {
     /// `me`'s view of a conversation, from the history read model.
     pub fn new(me: &UserRef, summary: ConversationSummary) -> Self {
         let c = summary.conversation;
-        let peer = UserRef {
-            id: c.peer_id,
-            username: c.peer_username,
-            display_name: c.peer_display_name,
+        let peer = match (c.peer_id, c.peer_username, c.peer_display_name) {
+            (Some(id), Some(username), Some(display_name)) => Some(UserRef {
+                id,
+                username,
+                display_name,
+            }),
+            _ => None,
+        };
+        let members = match &peer {
+            Some(peer) => vec![me.clone(), peer.clone()],
+            None => vec![],
         };
         Self {
             id: c.conversation_id,
-            members: vec![me.clone(), peer.clone()],
+            kind: Kind::parse(&c.kind),
+            title: c.title,
+            members,
+            member_count: c.member_count,
             peer,
+            role: c.role.as_deref().and_then(RoleDto::parse),
             last_message: summary.last_message.map(Message::from),
             unread: c.unread,
             read_up_to: c.read_up_to,
@@ -85,8 +167,12 @@ impl ConversationDto {
     pub fn not_yet_projected(me: &UserRef, id: Uuid, peer: UserRef) -> Self {
         Self {
             id,
+            kind: Kind::Direct,
+            title: None,
             members: vec![me.clone(), peer.clone()],
-            peer,
+            member_count: 2,
+            peer: Some(peer),
+            role: None,
             last_message: None,
             unread: 0,
             read_up_to: 0,
@@ -94,6 +180,73 @@ impl ConversationDto {
             last_activity_at: Utc::now(),
         }
     }
+
+    /// A group the history model does not show yet: what its creation knows.
+    pub fn new_group(id: Uuid, title: String, member_count: usize) -> Self {
+        Self {
+            id,
+            kind: Kind::Group,
+            title: Some(title),
+            members: vec![],
+            member_count: member_count as i64,
+            peer: None,
+            role: Some(RoleDto::Owner),
+            last_message: None,
+            unread: 0,
+            read_up_to: 0,
+            peer_read_up_to: 0,
+            last_activity_at: Utc::now(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateGroupRequest {
+    /// 1-100 characters, not only whitespace.
+    #[schema(required = true, nullable = false, example = "Climbing")]
+    pub title: Option<String>,
+    /// Usernames of the first members besides the caller (the owner); may be empty.
+    #[schema(required = true, nullable = false, example = json!(["bob", "carol"]))]
+    pub members: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RenameRequest {
+    /// The group's new title: 1-100 characters, not only whitespace.
+    #[schema(required = true, nullable = false, example = "Bouldering")]
+    pub title: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AddMemberRequest {
+    #[schema(required = true, nullable = false, example = "dave")]
+    pub username: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RoleRequest {
+    /// `owner` hands the group over (the caller stays as an admin); `admin` or `member` makes or
+    /// unmakes an admin. The owner only.
+    #[schema(required = true, nullable = false)]
+    pub role: Option<RoleDto>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberDto {
+    pub user: UserDto,
+    /// A pair's two people are both `member`.
+    pub role: RoleDto,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberList {
+    /// In the order they joined.
+    pub members: Vec<MemberDto>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberEnvelope {
+    pub member: MemberDto,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

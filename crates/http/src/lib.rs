@@ -40,6 +40,7 @@ fn documented() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .merge(routes::users::router())
         .merge(routes::sessions::router())
         .merge(routes::conversations::router())
+        .merge(routes::groups::router())
         .merge(routes::telegram::router())
         .split_for_parts();
     openapi::document_common_errors(&mut document);

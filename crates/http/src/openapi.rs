@@ -27,7 +27,8 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "accounts", description = "Registration, login, profiles"),
         (name = "sessions", description = "The caller's sessions"),
-        (name = "conversations", description = "One-to-one conversations"),
+        (name = "conversations", description = "Conversations: one-to-one pairs and groups (`kind`)"),
+        (name = "groups", description = "Groups: creating one, its members and roles, renaming"),
         (name = "messages", description = "Sending, history, read receipts, edits and deletions"),
         (name = "telegram", description = "Linking a Telegram chat for offline notifications"),
     )

@@ -124,6 +124,8 @@ async fn handle(
         return Ok(Outcome::Done);
     }
     match serde_json::from_slice(&message.payload)? {
+        // A group's timeline entry ("ann added ben") is nobody's message to be told about.
+        ServerFrame::MessageNew { message: new, .. } if new.system.is_some() => Ok(Outcome::Done),
         ServerFrame::MessageNew { message: new, .. } => {
             // Each recipient is handled on its own; a redelivery (one of them asked for later)
             // finds the others' handled-records and sends nothing twice.

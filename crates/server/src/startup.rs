@@ -375,7 +375,8 @@ async fn api_state(
         .context("password hasher setup panicked")??;
     let accounts = Accounts::new(store.clone(), appender.clone(), hasher);
     Ok(http_api::ApiState {
-        conversations: Conversations::new(store.clone(), appender, accounts.clone()),
+        conversations: Conversations::new(store.clone(), appender, accounts.clone())
+            .with_max_group_members(config.max_group_members),
         history,
         presence,
         pool: store.pool().clone(),

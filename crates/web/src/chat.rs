@@ -51,10 +51,12 @@ async fn head(state: &ApiState) -> Result<i64, ApiError> {
 }
 
 async fn items(state: &ApiState, me: Uuid) -> Result<Vec<ConversationItem>, ApiError> {
-    let rows = queries::list_conversations(&state.pool, me, 500).await?;
+    let mut rows = queries::list_conversations(&state.pool, me, 500).await?;
+    // The page shows pairs only; groups are reached through the API for now.
+    rows.retain(|r| r.conversation.peer_id.is_some());
     let peers: Vec<UserId> = rows
         .iter()
-        .map(|r| UserId::from_uuid(r.conversation.peer_id))
+        .filter_map(|r| r.conversation.peer_id.map(UserId::from_uuid))
         .collect();
     // Presence is decoration: without Redis the list still shows, everyone offline.
     let online = state
@@ -76,8 +78,8 @@ async fn items(state: &ApiState, me: Uuid) -> Result<Vec<ConversationItem>, ApiE
         };
         items.push(ConversationItem {
             id: c.conversation_id,
-            peer_name: c.peer_display_name,
-            peer_username: c.peer_username,
+            peer_name: c.peer_display_name.unwrap_or_default(),
+            peer_username: c.peer_username.unwrap_or_default(),
             unread: c.unread,
             online,
             last_line,
@@ -180,6 +182,10 @@ async fn conversation(
     let id = conversation_id(raw)?;
     let me_user = auth.session.user_id;
     let conversation = state.conversations.for_member(id, me_user).await?;
+    if conversation.roster().kind() == domain::ConversationKind::Group {
+        // The page shows pairs only; groups are reached through the API for now.
+        return Err(ApiError::not_found("conversation"));
+    }
     let (me_id, me) = me(state, auth).await?;
     let peer = conversation
         .members()
@@ -197,7 +203,7 @@ async fn conversation(
         }
         _ => PAGE,
     };
-    let page = queries::history_page(&state.pool, id.as_uuid(), None, limit).await?;
+    let page = queries::history_page(&state.pool, id.as_uuid(), None, 0, limit).await?;
     let peer_read_up_to = conversation.read_up_to(peer.id);
     let messages: Vec<MessageView> = page
         .messages
@@ -265,7 +271,12 @@ pub async fn older(
             .conversations
             .for_member(id, auth.session.user_id)
             .await?;
-        let page = queries::history_page(&state.pool, id.as_uuid(), query.before, PAGE).await?;
+        let after = conversation
+            .roster()
+            .joined_after(auth.session.user_id)
+            .unwrap_or(0);
+        let page =
+            queries::history_page(&state.pool, id.as_uuid(), query.before, after, PAGE).await?;
         let me = auth.session.user_id.as_uuid();
         let messages: Vec<MessageView> = page
             .messages

@@ -17,11 +17,15 @@ pub enum ServerFrame {
     /// The first frame on every socket: who is connected and the log's head when it opened.
     #[serde(rename = "hello")]
     Hello { user: UserRef, cursor: i64 },
+    /// A pair started, or a group created (with its `title`; `members` are its first members).
     #[serde(rename = "conversation.started")]
     ConversationStarted {
         cursor: i64,
         conversation_id: Uuid,
         members: Vec<UserRef>,
+        /// A group's title; absent for a pair.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
     },
     #[serde(rename = "message.new")]
     MessageNew {
@@ -217,6 +221,7 @@ mod tests {
             edited_at: None,
             deleted: false,
             cursor: 42,
+            system: None,
         };
         let cases = [
             (

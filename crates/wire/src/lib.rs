@@ -9,4 +9,4 @@ mod frames;
 mod message;
 
 pub use frames::{ClientFrame, ErrorFrame, ServerFrame};
-pub use message::{Message, Sent, UserRef};
+pub use message::{Message, Sent, SystemEntry, SystemKind, UserRef};

@@ -47,6 +47,51 @@ pub struct Message {
     pub deleted: bool,
     /// The event-log position of the send: a real-time resume cursor.
     pub cursor: i64,
+    /// Set on a group's system entry ("ann added ben"), whose `sender` is who did it and whose
+    /// `body` is `null`; absent on a message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<SystemEntry>,
+}
+
+/// What a group's timeline entry records, besides who did it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SystemEntry {
+    pub kind: SystemKind,
+    /// Who it is about: who was added, removed or left, the new owner, whose role changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<UserRef>,
+    /// A rename's new title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// A role change's new role: `admin` or `member`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SystemKind {
+    MemberAdded,
+    MemberLeft,
+    MemberRemoved,
+    Renamed,
+    OwnershipTransferred,
+    RoleChanged,
+}
+
+impl SystemKind {
+    /// As the history read model stores it.
+    pub fn parse(stored: &str) -> Option<Self> {
+        Some(match stored {
+            "member_added" => Self::MemberAdded,
+            "member_left" => Self::MemberLeft,
+            "member_removed" => Self::MemberRemoved,
+            "renamed" => Self::Renamed,
+            "ownership_transferred" => Self::OwnershipTransferred,
+            "role_changed" => Self::RoleChanged,
+            _ => return None,
+        })
+    }
 }
 
 /// The parts of a message as it was sent; the rest of [`Message`] starts out empty.
@@ -75,6 +120,7 @@ impl From<Sent<'_>> for Message {
             edited_at: None,
             deleted: false,
             cursor: sent.cursor,
+            system: None,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The history projection: conversation lists with unread counts, and every message, paged.
 
+mod group;
 mod project;
 pub mod queries;
 
@@ -14,7 +15,7 @@ pub struct History;
 
 impl Projection for History {
     const NAME: &'static str = "history";
-    const VERSION: i32 = 1;
+    const VERSION: i32 = 2;
     const SCHEMA_SQL: &'static str = include_str!("schema.sql");
 
     fn apply_all<'c>(

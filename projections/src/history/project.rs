@@ -1,5 +1,6 @@
-//! How each conversation event changes the history tables.
+//! How each conversation event changes the history tables (a group's own events: `group.rs`).
 
+use super::group;
 use crate::ProjectionError;
 use chrono::{DateTime, Utc};
 use domain::ConversationEvent;
@@ -43,13 +44,40 @@ pub(super) async fn apply_all(
                 sender_id: sender.id.as_uuid(),
                 sender_username: sender.username.to_string(),
                 sender_display_name: sender.display_name.to_string(),
-                recipient_id: recipient.id.as_uuid(),
+                recipient_id: Some(recipient.id.as_uuid()),
+                body: body.as_str().to_owned(),
+                client_id: client_id.as_str().to_owned(),
+                sent_at,
+                position: event.position,
+            }),
+            ConversationEvent::GroupMessageSent {
+                conversation_id,
+                message_id,
+                seq,
+                sender,
+                body,
+                client_id,
+                sent_at,
+            } => run.push(Sent {
+                conversation_id: conversation_id.as_uuid(),
+                seq,
+                message_id,
+                sender_id: sender.id.as_uuid(),
+                sender_username: sender.username.to_string(),
+                sender_display_name: sender.display_name.to_string(),
+                recipient_id: None,
                 body: body.as_str().to_owned(),
                 client_id: client_id.as_str().to_owned(),
                 sent_at,
                 position: event.position,
             }),
             ConversationEvent::MessagesRead {
+                conversation_id,
+                reader_id,
+                up_to,
+                ..
+            }
+            | ConversationEvent::GroupMessagesRead {
                 conversation_id,
                 reader_id,
                 up_to,
@@ -111,7 +139,9 @@ struct Sent {
     sender_id: Uuid,
     sender_username: String,
     sender_display_name: String,
-    recipient_id: Uuid,
+    /// A pair's other member, whose unread count grows; `None` in a group, where the sender's
+    /// read position moves instead (unread is derived there).
+    recipient_id: Option<Uuid>,
     body: String,
     client_id: String,
     sent_at: DateTime<Utc>,
@@ -157,12 +187,21 @@ impl SentRun {
         // (in a pair the recipient's peer is the sender: keep the peer's name fresh).
         let mut last: HashMap<Uuid, (i64, DateTime<Utc>)> = HashMap::new();
         let mut rows: HashMap<(Uuid, Uuid), (i64, &str, &str)> = HashMap::new();
+        // In a group, writing is reading: per (group, sender), their last message.
+        let mut wrote: HashMap<(Uuid, Uuid), i64> = HashMap::new();
         for s in &sent {
             last.insert(s.conversation_id, (s.seq, s.sent_at));
-            let row = rows
-                .entry((s.conversation_id, s.recipient_id))
-                .or_insert((0, "", ""));
-            *row = (row.0 + 1, &s.sender_username, &s.sender_display_name);
+            match s.recipient_id {
+                Some(recipient_id) => {
+                    let row = rows
+                        .entry((s.conversation_id, recipient_id))
+                        .or_insert((0, "", ""));
+                    *row = (row.0 + 1, &s.sender_username, &s.sender_display_name);
+                }
+                None => {
+                    wrote.insert((s.conversation_id, s.sender_id), s.seq);
+                }
+            }
         }
         let (ids, ends): (Vec<Uuid>, Vec<(i64, DateTime<Utc>)>) = last.into_iter().unzip();
         let (seqs, ats): (Vec<i64>, Vec<DateTime<Utc>>) = ends.into_iter().unzip();
@@ -192,11 +231,25 @@ impl SentRun {
         .bind(values.iter().map(|v| v.2).collect::<Vec<_>>())
         .execute(&mut *conn)
         .await?;
+        if !wrote.is_empty() {
+            let (keys, seqs): (Vec<(Uuid, Uuid)>, Vec<i64>) = wrote.into_iter().unzip();
+            let (conversations, senders): (Vec<Uuid>, Vec<Uuid>) = keys.into_iter().unzip();
+            sqlx::query(
+                "UPDATE members m SET read_up_to = GREATEST(m.read_up_to, v.seq)
+                   FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS v(conversation_id, user_id, seq)
+                  WHERE m.conversation_id = v.conversation_id AND m.user_id = v.user_id",
+            )
+            .bind(&conversations)
+            .bind(&senders)
+            .bind(&seqs)
+            .execute(&mut *conn)
+            .await?;
+        }
         Ok(())
     }
 }
 
-/// Starts, edits and deletions, one at a time (they are rare next to sends).
+/// Starts, edits, deletions and a group's changes, one at a time (they are rare next to sends).
 async fn apply_other(
     conn: &mut PgConnection,
     event: &RecordedEvent,
@@ -218,14 +271,17 @@ async fn apply_other(
             .await?;
             for (me, peer) in [(&members[0], &members[1]), (&members[1], &members[0])] {
                 sqlx::query(
-                    "INSERT INTO members (user_id, conversation_id, peer_id, peer_username, peer_display_name)
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                    "INSERT INTO members (user_id, conversation_id, peer_id, peer_username,
+                                          peer_display_name, username, display_name)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
                 )
                 .bind(me.id.as_uuid())
                 .bind(id)
                 .bind(peer.id.as_uuid())
                 .bind(peer.username.as_str())
                 .bind(peer.display_name.as_str())
+                .bind(me.username.as_str())
+                .bind(me.display_name.as_str())
                 .execute(&mut *conn)
                 .await?;
             }
@@ -233,6 +289,13 @@ async fn apply_other(
         // Written in runs by `SentRun`; `apply_all` never passes one here.
         ConversationEvent::MessageSent { .. } => {}
         ConversationEvent::MessageEdited {
+            conversation_id,
+            seq,
+            body,
+            edited_at,
+            ..
+        }
+        | ConversationEvent::GroupMessageEdited {
             conversation_id,
             seq,
             body,
@@ -270,6 +333,27 @@ async fn apply_other(
         }
         // Gathered by `Reads` and written after the batch's sends; never passed here.
         ConversationEvent::MessagesRead { .. } => {}
+        // A group's unread count is derived, so a deletion touches no member's row.
+        ConversationEvent::GroupMessageDeleted {
+            conversation_id,
+            seq,
+            deleted_at,
+            ..
+        } => {
+            sqlx::query(
+                "UPDATE messages SET body = NULL, deleted_at = $3
+                  WHERE conversation_id = $1 AND seq = $2",
+            )
+            .bind(conversation_id.as_uuid())
+            .bind(seq)
+            .bind(deleted_at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        // Gathered like the others; never passed here.
+        ConversationEvent::GroupMessageSent { .. }
+        | ConversationEvent::GroupMessagesRead { .. } => {}
+        group_event => group::apply(conn, event, group_event).await?,
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 use crate::ProjectionError;
 use chrono::{DateTime, Utc};
 use domain::{ConversationId, UserId};
-use sqlx::PgPool;
+use sqlx::{AssertSqlSafe, PgPool};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -21,10 +21,48 @@ pub struct MessageRow {
     pub edited_at: Option<DateTime<Utc>>,
     pub deleted_at: Option<DateTime<Utc>>,
     pub position: i64,
+    /// `message`, or a group's system entry (see `schema.sql`).
+    pub entry: String,
+    pub subject_id: Option<Uuid>,
+    pub subject_username: Option<String>,
+    pub subject_display_name: Option<String>,
+    pub detail: Option<String>,
+}
+
+impl MessageRow {
+    /// A group's system entry, if this row is one.
+    fn system(&self) -> Option<wire::SystemEntry> {
+        let kind = wire::SystemKind::parse(&self.entry)?;
+        let member = match (
+            &self.subject_id,
+            &self.subject_username,
+            &self.subject_display_name,
+        ) {
+            (Some(id), Some(username), Some(display_name)) => Some(wire::UserRef {
+                id: *id,
+                username: username.clone(),
+                display_name: display_name.clone(),
+            }),
+            _ => None,
+        };
+        Some(wire::SystemEntry {
+            kind,
+            member,
+            title: self
+                .detail
+                .clone()
+                .filter(|_| kind == wire::SystemKind::Renamed),
+            role: self
+                .detail
+                .clone()
+                .filter(|_| kind == wire::SystemKind::RoleChanged),
+        })
+    }
 }
 
 impl From<MessageRow> for wire::Message {
     fn from(row: MessageRow) -> Self {
+        let system = row.system();
         Self {
             id: row.message_id,
             conversation_id: row.conversation_id,
@@ -41,6 +79,7 @@ impl From<MessageRow> for wire::Message {
             edited_at: row.edited_at,
             deleted: row.deleted_at.is_some(),
             cursor: row.position,
+            system,
         }
     }
 }
@@ -48,17 +87,40 @@ impl From<MessageRow> for wire::Message {
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ConversationRow {
     pub conversation_id: Uuid,
-    pub peer_id: Uuid,
-    pub peer_username: String,
-    pub peer_display_name: String,
+    /// `direct` or `group`.
+    pub kind: String,
+    /// A group's.
+    pub title: Option<String>,
+    pub member_count: i64,
+    /// The user's role in a group: `owner`, `admin` or `member`.
+    pub role: Option<String>,
+    /// The last seq before the user joined (0 in a pair): they see the entries after it.
+    pub joined_after: i64,
+    /// A pair's other member; `None` in a group.
+    pub peer_id: Option<Uuid>,
+    pub peer_username: Option<String>,
+    pub peer_display_name: Option<String>,
+    /// In a pair, the peer's undeleted messages after what the user read; in a group, every
+    /// entry after it (derived: sending counts as reading, deletions still count).
     pub unread: i64,
     /// How far the user has read.
     pub read_up_to: i64,
-    /// How far the peer has read (the read receipt).
+    /// How far the peer has read (the read receipt); 0 in a group.
     pub peer_read_up_to: i64,
     pub last_seq: i64,
     pub last_activity_at: DateTime<Utc>,
 }
+
+/// The columns of [`ConversationRow`], for a member `m` of conversation `c` with peer `p`.
+const CONVERSATION_COLUMNS: &str = "m.conversation_id, c.kind, c.title, c.member_count, m.role,
+        m.joined_after, m.peer_id, m.peer_username, m.peer_display_name,
+        CASE WHEN c.kind = 'group' THEN GREATEST(c.last_seq - m.read_up_to, 0)
+             ELSE m.unread END AS unread,
+        m.read_up_to, COALESCE(p.read_up_to, 0) AS peer_read_up_to, c.last_seq,
+        c.last_activity_at
+   FROM history.members m
+   JOIN history.conversations c ON c.conversation_id = m.conversation_id
+   LEFT JOIN history.members p ON p.conversation_id = m.conversation_id AND p.user_id = m.peer_id";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConversationSummary {
@@ -79,16 +141,12 @@ pub async fn list_conversations(
     user: Uuid,
     limit: i64,
 ) -> Result<Vec<ConversationSummary>, ProjectionError> {
-    let rows: Vec<ConversationRow> = sqlx::query_as(
-        "SELECT m.conversation_id, m.peer_id, m.peer_username, m.peer_display_name, m.unread,
-                m.read_up_to, p.read_up_to AS peer_read_up_to, c.last_seq, c.last_activity_at
-           FROM history.members m
-           JOIN history.conversations c ON c.conversation_id = m.conversation_id
-           JOIN history.members p ON p.conversation_id = m.conversation_id AND p.user_id = m.peer_id
+    let rows: Vec<ConversationRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {CONVERSATION_COLUMNS}
           WHERE m.user_id = $1
           ORDER BY c.last_activity_at DESC, m.conversation_id
-          LIMIT $2",
-    )
+          LIMIT $2"
+    )))
     .bind(user)
     .bind(limit)
     .fetch_all(pool)
@@ -122,14 +180,10 @@ pub async fn conversation_for(
     user: Uuid,
     conversation_id: Uuid,
 ) -> Result<Option<ConversationSummary>, ProjectionError> {
-    let conversation: Option<ConversationRow> = sqlx::query_as(
-        "SELECT m.conversation_id, m.peer_id, m.peer_username, m.peer_display_name, m.unread,
-                m.read_up_to, p.read_up_to AS peer_read_up_to, c.last_seq, c.last_activity_at
-           FROM history.members m
-           JOIN history.conversations c ON c.conversation_id = m.conversation_id
-           JOIN history.members p ON p.conversation_id = m.conversation_id AND p.user_id = m.peer_id
-          WHERE m.user_id = $1 AND m.conversation_id = $2",
-    )
+    let conversation: Option<ConversationRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {CONVERSATION_COLUMNS}
+          WHERE m.user_id = $1 AND m.conversation_id = $2"
+    )))
     .bind(user)
     .bind(conversation_id)
     .fetch_optional(pool)
@@ -149,26 +203,33 @@ pub async fn conversation_for(
     }))
 }
 
-/// Up to `limit` messages with `seq < before` (or the newest), oldest first.
+/// Up to `limit` entries with `seq < before` (or the newest) and `seq > after`, oldest first.
+/// `after` is the reader's join point (`joined_after`): a group member sees nothing from before
+/// they joined.
 pub async fn history_page(
     pool: &PgPool,
     conversation_id: Uuid,
     before: Option<i64>,
+    after: i64,
     limit: i64,
 ) -> Result<HistoryPage, ProjectionError> {
     let mut messages: Vec<MessageRow> = sqlx::query_as(
         "SELECT * FROM history.messages
-          WHERE conversation_id = $1 AND seq < $2
+          WHERE conversation_id = $1 AND seq < $2 AND seq > $3
           ORDER BY seq DESC
-          LIMIT $3",
+          LIMIT $4",
     )
     .bind(conversation_id)
     .bind(before.unwrap_or(i64::MAX))
+    .bind(after)
     .bind(limit)
     .fetch_all(pool)
     .await?;
     messages.reverse();
-    let next_before = messages.first().map(|m| m.seq).filter(|seq| *seq > 1);
+    let next_before = messages
+        .first()
+        .map(|m| m.seq)
+        .filter(|seq| *seq > after + 1);
     Ok(HistoryPage {
         messages,
         next_before,
@@ -221,10 +282,12 @@ pub async fn conversations_of(
 
 /// Everyone who shares a conversation with `user`: who hears about their presence.
 pub async fn peers_of(pool: &PgPool, user: UserId) -> Result<Vec<UserId>, ProjectionError> {
-    let ids: Vec<Uuid> =
-        sqlx::query_scalar("SELECT peer_id FROM history.members WHERE user_id = $1")
-            .bind(user.as_uuid())
-            .fetch_all(pool)
-            .await?;
+    // A group's members do not hear of each other's presence (yet): only pairs' peers.
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT peer_id FROM history.members WHERE user_id = $1 AND peer_id IS NOT NULL",
+    )
+    .bind(user.as_uuid())
+    .fetch_all(pool)
+    .await?;
     Ok(ids.into_iter().map(UserId::from_uuid).collect())
 }

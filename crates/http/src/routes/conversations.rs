@@ -7,8 +7,8 @@
 use crate::auth::Authenticated;
 use crate::dto::{
     ConversationDto, ConversationEnvelope, ConversationList, EditRequest, HistoryPage,
-    HistoryParams, Message, MessageEnvelope, ReadRequest, SendRequest, SendToRequest, StartRequest,
-    UserRef,
+    HistoryParams, Message, MessageEnvelope, ReadRequest, RenameRequest, SendRequest,
+    SendToRequest, StartRequest, UserRef,
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::ids::{conversation_id, message_id};
@@ -20,7 +20,7 @@ use app::SentMessage;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use domain::{ClientId, ConversationId, MessageBody, Username};
+use domain::{ClientId, ConversationId, GroupTitle, MessageBody, Username};
 use kv::Limit;
 use projections::history::queries;
 use std::time::Duration;
@@ -36,7 +36,7 @@ const MAX_PAGE: i64 = 100;
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(start_conversation, list_conversations))
-        .routes(routes!(get_conversation))
+        .routes(routes!(get_conversation, rename_conversation))
         .routes(routes!(send_message, history))
         .routes(routes!(send_message_to_user))
         .routes(routes!(mark_read))
@@ -58,7 +58,7 @@ async fn caught_up(state: &ApiState) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn wait_for_history(state: &ApiState, position: Option<i64>) {
+pub(super) async fn wait_for_history(state: &ApiState, position: Option<i64>) {
     if let Some(position) = position {
         if !state
             .history
@@ -70,7 +70,7 @@ async fn wait_for_history(state: &ApiState, position: Option<i64>) {
     }
 }
 
-async fn me(state: &ApiState, auth: &Authenticated) -> Result<UserRef, ApiError> {
+pub(super) async fn me(state: &ApiState, auth: &Authenticated) -> Result<UserRef, ApiError> {
     Ok(user_ref(
         state.accounts.profile(auth.session.user_id).await?,
     ))
@@ -174,6 +174,36 @@ async fn get_conversation(
 ) -> Result<Json<ConversationEnvelope>, ApiError> {
     let id = conversation_id(&id)?;
     caught_up(&state).await?;
+    let conversation = summary(&state, &auth, id).await?;
+    Ok(Json(ConversationEnvelope { conversation }))
+}
+
+#[utoipa::path(
+    patch, path = "/api/v1/conversations/{id}", tag = "groups",
+    params(("id" = Uuid, Path)),
+    request_body = RenameRequest,
+    responses(
+        (status = 200, description = "Renamed (a timeline entry says so)", body = ConversationEnvelope),
+        (status = 403, description = "Only the owner and admins rename (code not_admin)", body = ErrorBody),
+        (status = 404, description = "No such conversation, or not a member", body = ErrorBody),
+        (status = 409, description = "A pair has no title (code not_a_group)", body = ErrorBody),
+        (status = 422, description = "Invalid title (field `title`)", body = ErrorBody),
+    ),
+    security(("session_cookie" = []), ("bearer" = []))
+)]
+async fn rename_conversation(
+    State(state): State<ApiState>,
+    auth: Authenticated,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<RenameRequest>,
+) -> Result<Json<ConversationEnvelope>, ApiError> {
+    let id = conversation_id(&id)?;
+    let title = GroupTitle::parse(required(&body.title, "title")?)?;
+    let appended = state
+        .conversations
+        .rename(id, auth.session.user_id, title)
+        .await?;
+    wait_for_history(&state, appended).await;
     let conversation = summary(&state, &auth, id).await?;
     Ok(Json(ConversationEnvelope { conversation }))
 }
@@ -296,13 +326,19 @@ async fn history(
         .conversations
         .for_member(id, auth.session.user_id)
         .await?;
-    let peer_read_up_to = conversation
-        .members()
-        .iter()
-        .find(|m| m.id != auth.session.user_id)
-        .map_or(0, |peer| conversation.read_up_to(peer.id));
+    let roster = conversation.roster();
+    let peer_read_up_to = match roster.kind() {
+        domain::ConversationKind::Direct => roster
+            .members()
+            .iter()
+            .find(|m| m.id != auth.session.user_id)
+            .map_or(0, |peer| roster.read_up_to(peer.id)),
+        domain::ConversationKind::Group => 0,
+    };
+    // A group member sees the timeline from their join on.
+    let after = roster.joined_after(auth.session.user_id).unwrap_or(0);
     caught_up(&state).await?;
-    let page = queries::history_page(&state.pool, id.as_uuid(), before, limit).await?;
+    let page = queries::history_page(&state.pool, id.as_uuid(), before, after, limit).await?;
     Ok(Json(HistoryPage {
         messages: page.messages.into_iter().map(Message::from).collect(),
         next_before: page.next_before,

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod conversations;
+pub mod groups;
 pub mod sessions;
 pub mod telegram;
 pub mod users;
