@@ -262,11 +262,15 @@ pub fn document_links(document: &mut utoipa::openapi::OpenApi) {
 /// A message body as the domain takes it: some text that is not white space, and no control
 /// character but newline, tab and carriage return (`MessageBody::parse`).
 const BODY_PATTERN: &str = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$";
+/// A group's title: no control character, and something that is not white space
+/// (`GroupTitle::parse`).
+const TITLE_PATTERN: &str =
+    "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$";
 /// No control character at all (`ClientId::parse`).
 const CLIENT_ID_PATTERN: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$";
 
 /// The text rules of the request bodies, which the derive cannot take from constants: a body's
-/// length and characters, a client id's.
+/// length and characters, a client id's, a group title's.
 pub fn document_text_rules(document: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::{RefOr, Schema};
     /// A field, the bodies that have it, its length bounds and its pattern.
@@ -277,7 +281,7 @@ pub fn document_text_rules(document: &mut utoipa::openapi::OpenApi) {
         usize,
         &'static str,
     );
-    let rules: [Rule; 2] = [
+    let rules: [Rule; 3] = [
         (
             "body",
             &["SendRequest", "SendToRequest", "EditRequest"],
@@ -291,6 +295,13 @@ pub fn document_text_rules(document: &mut utoipa::openapi::OpenApi) {
             Some(1),
             64,
             CLIENT_ID_PATTERN,
+        ),
+        (
+            "title",
+            &["CreateGroupRequest", "RenameRequest"],
+            Some(1),
+            100,
+            TITLE_PATTERN,
         ),
     ];
     let Some(components) = document.components.as_mut() else {

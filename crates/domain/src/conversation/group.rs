@@ -39,18 +39,20 @@ pub struct GroupTitle(String);
 impl GroupTitle {
     pub const MAX_CHARS: usize = 100;
 
+    /// Length and characters are checked on the text as given, before trimming, so that the
+    /// API's documented bounds (which can only speak of the raw text) are exactly what is refused.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let title = raw.trim();
         if title.is_empty() {
             return Err(ValidationError::new("title", "must not be empty"));
         }
-        if title.chars().count() > Self::MAX_CHARS {
+        if raw.chars().count() > Self::MAX_CHARS {
             return Err(ValidationError::new(
                 "title",
                 format!("must be at most {} characters long", Self::MAX_CHARS),
             ));
         }
-        if title.chars().any(char::is_control) {
+        if raw.chars().any(char::is_control) {
             return Err(ValidationError::new(
                 "title",
                 "must not contain control characters",

@@ -722,3 +722,14 @@ fn a_title_is_trimmed_and_limited() {
     }
     assert!(GroupTitle::parse(&"é".repeat(100)).is_ok());
 }
+
+#[test]
+fn a_title_is_refused_for_what_its_raw_text_holds_as_the_api_documents_it() {
+    assert_eq!(title("  Climbing ").as_str(), "Climbing");
+    // Bounds and characters apply to the text as sent, not as trimmed.
+    let padded = format!("{} ", "x".repeat(GroupTitle::MAX_CHARS));
+    assert!(GroupTitle::parse(&padded).is_err());
+    assert!(GroupTitle::parse("\nClimbing").is_err());
+    assert!(GroupTitle::parse(" \t ").is_err());
+    assert!(GroupTitle::parse(&"x".repeat(GroupTitle::MAX_CHARS)).is_ok());
+}
