@@ -19,7 +19,7 @@
 use crate::runner::{create_schema, enter, lock_key, Projection, PROGRESS_CHANNEL};
 use crate::shadow::{self, Phase};
 use crate::ProjectionError;
-use eventstore::{advance_checkpoint, save_checkpoint, EventStore, RecordedEvent};
+use eventstore::{advance_checkpoint, save_checkpoint, EventStore, RawEvent};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 /// Events read and applied per transaction while replaying.
@@ -204,7 +204,7 @@ async fn rebuild_locked<P: Projection>(
     enter(&mut tx, P::NAME, &shadow).await?;
     let mut position = position;
     loop {
-        let batch = store.read_all(position, options.batch_size).await?;
+        let batch = store.read_all_raw(position, options.batch_size).await?;
         let Some(last) = batch.last() else { break };
         projection.apply_all(&mut tx, &batch).await?;
         position = last.position;
@@ -360,11 +360,11 @@ async fn read_page(
     store: EventStore,
     range: Range,
     after: i64,
-) -> Result<Vec<RecordedEvent>, ProjectionError> {
+) -> Result<Vec<RawEvent>, ProjectionError> {
     if range.up_to.is_some_and(|up_to| after >= up_to) {
         return Ok(Vec::new());
     }
-    let mut page = store.read_all(after, range.batch).await?;
+    let mut page = store.read_all_raw(after, range.batch).await?;
     if let Some(up_to) = range.up_to {
         page.retain(|e| e.position <= up_to);
     }
@@ -376,7 +376,7 @@ async fn apply_page<P: Projection>(
     projection: &P,
     schema: &str,
     mark: Option<Mark<'_>>,
-    page: &[RecordedEvent],
+    page: &[RawEvent],
 ) -> Result<(), ProjectionError> {
     let mut tx = store.pool().begin().await?;
     in_schema(&mut tx, schema).await?;

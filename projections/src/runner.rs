@@ -11,7 +11,8 @@
 use crate::rebuild::rebuild;
 use crate::ProjectionError;
 use eventstore::{
-    advance_checkpoint, load_checkpoint, EventStore, RecordedEvent, SubscriptionOptions,
+    advance_checkpoint, load_checkpoint, EventStore, LoggedEvent, RecordedEvent,
+    SubscriptionOptions,
 };
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 use std::future::Future;
@@ -42,20 +43,21 @@ pub trait Projection: Send + Sync + 'static {
     /// written (no transaction); the checkpoint moves past it with the next written batch, or
     /// within `IDLE_CHECKPOINT`. Keep the default (every event) for a projection that readers wait
     /// on by position (read-your-writes), so that its position keeps up with the log's head.
-    fn wants(&self, _event: &RecordedEvent) -> bool {
+    fn wants<E: LoggedEvent>(&self, _event: &E) -> bool {
         true
     }
 
     /// Applies a batch of events, in order, inside the batch's transaction; events it does not use
     /// are ignored. A projection writes a batch with as few statements as it can (multi-row).
+    /// The live projector passes [`RecordedEvent`]s, replays [`eventstore::RawEvent`]s.
     ///
     /// During a rebuild's replay the tables have their primary keys but no other index or unique
     /// constraint (they are built after it, see `shadow.rs`): the result must not depend on them
     /// (no `ON CONFLICT` against a unique constraint other than the primary key).
-    fn apply_all<'c>(
+    fn apply_all<'c, E: LoggedEvent>(
         &'c self,
         conn: &'c mut PgConnection,
-        events: &'c [RecordedEvent],
+        events: &'c [E],
     ) -> impl Future<Output = Result<(), ProjectionError>> + Send + 'c;
 }
 

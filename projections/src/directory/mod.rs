@@ -4,7 +4,7 @@
 use crate::runner::Projection;
 use crate::ProjectionError;
 use domain::UserEvent;
-use eventstore::RecordedEvent;
+use eventstore::LoggedEvent;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -16,21 +16,18 @@ impl Projection for Directory {
     const VERSION: i32 = 1;
     const SCHEMA_SQL: &'static str = include_str!("schema.sql");
 
-    fn wants(&self, event: &RecordedEvent) -> bool {
-        event.stream_id.starts_with("user-")
-            && matches!(
-                event.event_type.as_str(),
-                "UserRegistered" | "DisplayNameChanged"
-            )
+    fn wants<E: LoggedEvent>(&self, event: &E) -> bool {
+        event.stream_id().starts_with("user-")
+            && matches!(event.event_type(), "UserRegistered" | "DisplayNameChanged")
     }
 
     /// Registrations and renames are rare next to messages: applied one at a time.
-    async fn apply_all(
+    async fn apply_all<E: LoggedEvent>(
         &self,
         conn: &mut PgConnection,
-        events: &[RecordedEvent],
+        events: &[E],
     ) -> Result<(), ProjectionError> {
-        for event in events.iter().filter(|e| self.wants(e)) {
+        for event in events.iter().filter(|e| self.wants(*e)) {
             match event.decode::<UserEvent>()? {
                 UserEvent::UserRegistered {
                     user_id,
@@ -45,7 +42,7 @@ impl Projection for Directory {
                     .bind(user_id.as_uuid())
                     .bind(username.as_str())
                     .bind(display_name.as_str())
-                    .bind(event.recorded_at)
+                    .bind(event.recorded_at())
                     .execute(&mut *conn)
                     .await?;
                 }

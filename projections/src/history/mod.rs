@@ -5,7 +5,7 @@ pub mod queries;
 
 use crate::runner::Projection;
 use crate::ProjectionError;
-use eventstore::RecordedEvent;
+use eventstore::LoggedEvent;
 use sqlx::PgConnection;
 use std::future::Future;
 
@@ -17,10 +17,10 @@ impl Projection for History {
     const VERSION: i32 = 1;
     const SCHEMA_SQL: &'static str = include_str!("schema.sql");
 
-    fn apply_all<'c>(
+    fn apply_all<'c, E: LoggedEvent>(
         &'c self,
         conn: &'c mut PgConnection,
-        events: &'c [RecordedEvent],
+        events: &'c [E],
     ) -> impl Future<Output = Result<(), ProjectionError>> + Send + 'c {
         project::apply_all(conn, events)
     }

@@ -3,7 +3,7 @@
 use crate::runner::Projection;
 use crate::ProjectionError;
 use domain::UserEvent;
-use eventstore::RecordedEvent;
+use eventstore::LoggedEvent;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -15,18 +15,18 @@ impl Projection for TelegramLinks {
     const VERSION: i32 = 1;
     const SCHEMA_SQL: &'static str = include_str!("schema.sql");
 
-    fn wants(&self, event: &RecordedEvent) -> bool {
-        event.stream_id.starts_with("user-")
+    fn wants<E: LoggedEvent>(&self, event: &E) -> bool {
+        event.stream_id().starts_with("user-")
     }
 
     /// Link events are rare: applied one at a time.
-    async fn apply_all(
+    async fn apply_all<E: LoggedEvent>(
         &self,
         conn: &mut PgConnection,
-        events: &[RecordedEvent],
+        events: &[E],
     ) -> Result<(), ProjectionError> {
         for event in events {
-            if !event.stream_id.starts_with("user-") {
+            if !event.stream_id().starts_with("user-") {
                 continue;
             }
             match event.decode::<UserEvent>()? {
@@ -41,7 +41,7 @@ impl Projection for TelegramLinks {
                     )
                     .bind(chat_id)
                     .bind(user_id.as_uuid())
-                    .bind(event.recorded_at)
+                    .bind(event.recorded_at())
                     .execute(&mut *conn)
                     .await?;
                 }
