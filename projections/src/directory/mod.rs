@@ -3,6 +3,7 @@
 
 use crate::runner::Projection;
 use crate::ProjectionError;
+use chrono::{DateTime, Utc};
 use domain::UserEvent;
 use eventstore::LoggedEvent;
 use sqlx::{PgConnection, PgPool};
@@ -21,14 +22,25 @@ impl Projection for Directory {
             && matches!(event.event_type(), "UserRegistered" | "DisplayNameChanged")
     }
 
+    /// The registrations and renames, with when they were recorded.
+    type Prepared = Vec<(UserEvent, DateTime<Utc>)>;
+
+    fn prepare<E: LoggedEvent>(&self, events: &[E]) -> Result<Self::Prepared, ProjectionError> {
+        events
+            .iter()
+            .filter(|e| self.wants(*e))
+            .map(|e| Ok((e.decode::<UserEvent>()?, e.recorded_at())))
+            .collect()
+    }
+
     /// Registrations and renames are rare next to messages: applied one at a time.
-    async fn apply_all<E: LoggedEvent>(
+    async fn write(
         &self,
         conn: &mut PgConnection,
-        events: &[E],
+        prepared: Self::Prepared,
     ) -> Result<(), ProjectionError> {
-        for event in events.iter().filter(|e| self.wants(*e)) {
-            match event.decode::<UserEvent>()? {
+        for (event, recorded_at) in prepared {
+            match event {
                 UserEvent::UserRegistered {
                     user_id,
                     username,
@@ -42,7 +54,7 @@ impl Projection for Directory {
                     .bind(user_id.as_uuid())
                     .bind(username.as_str())
                     .bind(display_name.as_str())
-                    .bind(event.recorded_at())
+                    .bind(recorded_at)
                     .execute(&mut *conn)
                     .await?;
                 }

@@ -3,6 +3,8 @@
 mod project;
 pub mod queries;
 
+pub use project::Prepared;
+
 use crate::runner::Projection;
 use crate::ProjectionError;
 use eventstore::LoggedEvent;
@@ -17,11 +19,17 @@ impl Projection for History {
     const VERSION: i32 = 1;
     const SCHEMA_SQL: &'static str = include_str!("schema.sql");
 
-    fn apply_all<'c, E: LoggedEvent>(
+    type Prepared = Prepared;
+
+    fn prepare<E: LoggedEvent>(&self, events: &[E]) -> Result<Prepared, ProjectionError> {
+        project::prepare(events)
+    }
+
+    fn write<'c>(
         &'c self,
         conn: &'c mut PgConnection,
-        events: &'c [E],
+        prepared: Prepared,
     ) -> impl Future<Output = Result<(), ProjectionError>> + Send + 'c {
-        project::apply_all(conn, events)
+        project::write(conn, prepared)
     }
 }

@@ -3,26 +3,43 @@
 use crate::copy::BinaryRows;
 use crate::ProjectionError;
 use chrono::{DateTime, Utc};
-use domain::ConversationEvent;
+use domain::{ConversationEvent, Member};
 use eventstore::LoggedEvent;
 use sqlx::PgConnection;
 use std::collections::HashMap;
 use uuid::Uuid;
 
-/// Applies a batch of events, with the effect of applying them one by one. Sends (the bulk of any
-/// batch) are written together: one binary `COPY` of the messages and one update per table for
-/// a run of them, instead of four statements per message. Read receipts do not end a run: a
-/// member's unread count is always exactly "the peer's undeleted messages after what they have
-/// read", so the members who read are recounted once, after the batch's sends and receipts are all
-/// written. Conversation starts do not end a run either (a conversation's sends come after its
-/// start). Only edits and deletions, which must find the messages sent before them, write the run
-/// first. A rebuild's batches thus take a handful of statements however many receipts they hold.
-pub(super) async fn apply_all<E: LoggedEvent>(
-    conn: &mut PgConnection,
-    events: &[E],
-) -> Result<(), ProjectionError> {
+/// A batch decoded into what it writes, in order: prepared on one core while the batch before it
+/// is written from another (see `rebuild.rs`).
+///
+/// Sends (the bulk of any batch) are written together: one binary `COPY` of the messages and one
+/// update per table for a run of them, instead of four statements per message. Read receipts do
+/// not end a run: a member's unread count is always exactly "the peer's undeleted messages after
+/// what they have read", so the members who read are recounted once, after the batch's sends and
+/// receipts are all written. Conversation starts do not end a run either (a conversation's sends
+/// come after its start). Only edits and deletions, which must find the messages sent before them,
+/// end the run. A rebuild's batches thus take a handful of statements however many receipts they
+/// hold, with the effect of applying the events one by one.
+#[derive(Default)]
+pub struct Prepared {
+    steps: Vec<Step>,
+    reads: Reads,
+}
+
+enum Step {
+    Started {
+        conversation_id: Uuid,
+        members: [Member; 2],
+        recorded_at: DateTime<Utc>,
+    },
+    Sends(Sends),
+    /// An edit or a deletion.
+    Changed(ConversationEvent),
+}
+
+pub(super) fn prepare<E: LoggedEvent>(events: &[E]) -> Result<Prepared, ProjectionError> {
+    let mut prepared = Prepared::default();
     let mut run = SentRun::default();
-    let mut reads = Reads::default();
     for event in events {
         if !event.stream_id().starts_with("conversation-") {
             continue;
@@ -55,18 +72,49 @@ pub(super) async fn apply_all<E: LoggedEvent>(
                 reader_id,
                 up_to,
                 ..
-            } => reads.push(conversation_id.as_uuid(), reader_id.as_uuid(), up_to),
-            other @ ConversationEvent::ConversationStarted { .. } => {
-                apply_other(conn, event, other).await?;
-            }
-            other => {
-                run.flush(conn).await?;
-                apply_other(conn, event, other).await?;
+            } => prepared
+                .reads
+                .push(conversation_id.as_uuid(), reader_id.as_uuid(), up_to),
+            ConversationEvent::ConversationStarted {
+                conversation_id,
+                members,
+            } => prepared.steps.push(Step::Started {
+                conversation_id: conversation_id.as_uuid(),
+                members,
+                recorded_at: event.recorded_at(),
+            }),
+            changed => {
+                if !run.0.is_empty() {
+                    prepared
+                        .steps
+                        .push(Step::Sends(std::mem::take(&mut run).finish()));
+                }
+                prepared.steps.push(Step::Changed(changed));
             }
         }
     }
-    run.flush(conn).await?;
-    reads.flush(conn).await
+    if !run.0.is_empty() {
+        prepared.steps.push(Step::Sends(run.finish()));
+    }
+    Ok(prepared)
+}
+
+pub(super) async fn write(
+    conn: &mut PgConnection,
+    prepared: Prepared,
+) -> Result<(), ProjectionError> {
+    for step in prepared.steps {
+        match step {
+            Step::Started {
+                conversation_id,
+                members,
+                recorded_at,
+            } => start(conn, conversation_id, &members, recorded_at).await?,
+            Step::Sends(sends) => sends.write(conn).await?,
+            Step::Changed(event) => change(conn, event).await?,
+        }
+    }
+    prepared.reads.flush(conn).await
 }
 
 /// The receipts of a batch: how far each member has read, applied after the batch's sends.
@@ -128,11 +176,11 @@ impl SentRun {
         self.0.push(sent);
     }
 
-    async fn flush(&mut self, conn: &mut PgConnection) -> Result<(), ProjectionError> {
-        if self.0.is_empty() {
-            return Ok(());
-        }
-        let sent = std::mem::take(&mut self.0);
+    /// What the run writes: its messages in `COPY`'s form, and per conversation its last
+    /// message, per recipient's row the count and the last sender (in a pair the recipient's peer
+    /// is the sender: keep the peer's name fresh).
+    fn finish(self) -> Sends {
+        let sent = self.0;
         // Fixed fields (four uuids, three int8s and the lengths) take about 140 bytes a row.
         let text_bytes: usize = sent
             .iter()
@@ -144,6 +192,8 @@ impl SentRun {
             })
             .sum();
         let mut messages = BinaryRows::with_capacity(sent.len() * 140 + text_bytes);
+        let mut last: HashMap<Uuid, (i64, DateTime<Utc>)> = HashMap::new();
+        let mut rows: HashMap<(Uuid, Uuid), (i64, &str, &str)> = HashMap::new();
         for s in &sent {
             messages
                 .row(10)
@@ -157,41 +207,72 @@ impl SentRun {
                 .text(&s.client_id)
                 .timestamptz(s.sent_at)
                 .int8(s.position);
-        }
-        messages
-            .copy_in(
-                conn,
-                "COPY messages (conversation_id, seq, message_id, sender_id, sender_username,
-                            sender_display_name, body, client_id, sent_at, position)
-               FROM STDIN (FORMAT binary)",
-            )
-            .await?;
-
-        // Per conversation, its last message; per recipient's row, the count and the last sender
-        // (in a pair the recipient's peer is the sender: keep the peer's name fresh).
-        let mut last: HashMap<Uuid, (i64, DateTime<Utc>)> = HashMap::new();
-        let mut rows: HashMap<(Uuid, Uuid), (i64, &str, &str)> = HashMap::new();
-        for s in &sent {
             last.insert(s.conversation_id, (s.seq, s.sent_at));
             let row = rows
                 .entry((s.conversation_id, s.recipient_id))
                 .or_insert((0, "", ""));
             *row = (row.0 + 1, &s.sender_username, &s.sender_display_name);
         }
-        let (ids, ends): (Vec<Uuid>, Vec<(i64, DateTime<Utc>)>) = last.into_iter().unzip();
-        let (seqs, ats): (Vec<i64>, Vec<DateTime<Utc>>) = ends.into_iter().unzip();
+        let mut sends = Sends {
+            messages,
+            conversations: Vec::with_capacity(last.len()),
+            last_seqs: Vec::with_capacity(last.len()),
+            last_at: Vec::with_capacity(last.len()),
+            member_conversations: Vec::with_capacity(rows.len()),
+            member_users: Vec::with_capacity(rows.len()),
+            unread_added: Vec::with_capacity(rows.len()),
+            peer_usernames: Vec::with_capacity(rows.len()),
+            peer_display_names: Vec::with_capacity(rows.len()),
+        };
+        for (id, (seq, at)) in last {
+            sends.conversations.push(id);
+            sends.last_seqs.push(seq);
+            sends.last_at.push(at);
+        }
+        for ((conversation, user), (n, username, display_name)) in rows {
+            sends.member_conversations.push(conversation);
+            sends.member_users.push(user);
+            sends.unread_added.push(n);
+            sends.peer_usernames.push(username.to_owned());
+            sends.peer_display_names.push(display_name.to_owned());
+        }
+        sends
+    }
+}
+
+/// A run of sends ready to write: three statements.
+struct Sends {
+    messages: BinaryRows,
+    conversations: Vec<Uuid>,
+    last_seqs: Vec<i64>,
+    last_at: Vec<DateTime<Utc>>,
+    member_conversations: Vec<Uuid>,
+    member_users: Vec<Uuid>,
+    unread_added: Vec<i64>,
+    peer_usernames: Vec<String>,
+    peer_display_names: Vec<String>,
+}
+
+impl Sends {
+    async fn write(self, conn: &mut PgConnection) -> Result<(), ProjectionError> {
+        self.messages
+            .copy_in(
+                conn,
+                "COPY messages (conversation_id, seq, message_id, sender_id, sender_username,
+                                sender_display_name, body, client_id, sent_at, position)
+                   FROM STDIN (FORMAT binary)",
+            )
+            .await?;
         sqlx::query(
             "UPDATE conversations c SET last_seq = v.seq, last_activity_at = v.at
                FROM unnest($1::uuid[], $2::bigint[], $3::timestamptz[]) AS v(id, seq, at)
               WHERE c.conversation_id = v.id",
         )
-        .bind(&ids)
-        .bind(&seqs)
-        .bind(&ats)
+        .bind(&self.conversations)
+        .bind(&self.last_seqs)
+        .bind(&self.last_at)
         .execute(&mut *conn)
         .await?;
-        let (keys, values): (Vec<_>, Vec<_>) = rows.into_iter().unzip();
-        let (conversations, users): (Vec<Uuid>, Vec<Uuid>) = keys.into_iter().unzip();
         sqlx::query(
             "UPDATE members m SET unread = m.unread + v.n, peer_username = v.username,
                                   peer_display_name = v.display_name
@@ -199,53 +280,50 @@ impl SentRun {
                     AS v(conversation_id, user_id, n, username, display_name)
               WHERE m.conversation_id = v.conversation_id AND m.user_id = v.user_id",
         )
-        .bind(&conversations)
-        .bind(&users)
-        .bind(values.iter().map(|v| v.0).collect::<Vec<_>>())
-        .bind(values.iter().map(|v| v.1).collect::<Vec<_>>())
-        .bind(values.iter().map(|v| v.2).collect::<Vec<_>>())
+        .bind(&self.member_conversations)
+        .bind(&self.member_users)
+        .bind(&self.unread_added)
+        .bind(&self.peer_usernames)
+        .bind(&self.peer_display_names)
         .execute(&mut *conn)
         .await?;
         Ok(())
     }
 }
 
-/// Starts, edits and deletions, one at a time (they are rare next to sends).
-async fn apply_other<E: LoggedEvent>(
+async fn start(
     conn: &mut PgConnection,
-    event: &E,
-    decoded: ConversationEvent,
+    id: Uuid,
+    members: &[Member; 2],
+    recorded_at: DateTime<Utc>,
 ) -> Result<(), ProjectionError> {
-    match decoded {
-        ConversationEvent::ConversationStarted {
-            conversation_id,
-            members,
-        } => {
-            let id = conversation_id.as_uuid();
-            sqlx::query(
-                "INSERT INTO conversations (conversation_id, started_at, last_activity_at)
-                 VALUES ($1, $2, $2) ON CONFLICT DO NOTHING",
-            )
-            .bind(id)
-            .bind(event.recorded_at())
-            .execute(&mut *conn)
-            .await?;
-            for (me, peer) in [(&members[0], &members[1]), (&members[1], &members[0])] {
-                sqlx::query(
-                    "INSERT INTO members (user_id, conversation_id, peer_id, peer_username, peer_display_name)
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                )
-                .bind(me.id.as_uuid())
-                .bind(id)
-                .bind(peer.id.as_uuid())
-                .bind(peer.username.as_str())
-                .bind(peer.display_name.as_str())
-                .execute(&mut *conn)
-                .await?;
-            }
-        }
-        // Written in runs by `SentRun`; `apply_all` never passes one here.
-        ConversationEvent::MessageSent { .. } => {}
+    sqlx::query(
+        "INSERT INTO conversations (conversation_id, started_at, last_activity_at)
+         VALUES ($1, $2, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(id)
+    .bind(recorded_at)
+    .execute(&mut *conn)
+    .await?;
+    for (me, peer) in [(&members[0], &members[1]), (&members[1], &members[0])] {
+        sqlx::query(
+            "INSERT INTO members (user_id, conversation_id, peer_id, peer_username, peer_display_name)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(me.id.as_uuid())
+        .bind(id)
+        .bind(peer.id.as_uuid())
+        .bind(peer.username.as_str())
+        .bind(peer.display_name.as_str())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Edits and deletions, one at a time (they are rare next to sends).
+async fn change(conn: &mut PgConnection, event: ConversationEvent) -> Result<(), ProjectionError> {
+    match event {
         ConversationEvent::MessageEdited {
             conversation_id,
             seq,
@@ -282,8 +360,10 @@ async fn apply_other<E: LoggedEvent>(
             .await?;
             recount_unread(conn, conversation_id.as_uuid(), recipient_id.as_uuid()).await?;
         }
-        // Gathered by `Reads` and written after the batch's sends; never passed here.
-        ConversationEvent::MessagesRead { .. } => {}
+        // Starts, sends and receipts are prepared as steps of their own; never passed here.
+        ConversationEvent::ConversationStarted { .. }
+        | ConversationEvent::MessageSent { .. }
+        | ConversationEvent::MessagesRead { .. } => {}
     }
     Ok(())
 }
