@@ -161,9 +161,11 @@ async fn rebuild_locked<P: Projection>(
                 checkpoint: &checkpoint,
                 unlogged: true,
             }),
+            // Up to a head known in advance: a writer that keeps appending would otherwise
+            // keep every page non-empty, and "read until nothing is left" need never end.
             Range {
                 after: start,
-                up_to: None,
+                up_to: Some(head),
                 batch: options.batch_size,
             },
             head,
@@ -179,7 +181,8 @@ async fn rebuild_locked<P: Projection>(
         shadow::seal(&mut tx, &shadow).await?;
         tx.commit().await?;
     }
-    // What was appended while sealing, outside the projector's lock.
+    // What was appended while replaying and sealing, outside the projector's lock.
+    let sealed_at = store.head_position().await?;
     let (position, caught_up) = replay_range(
         store,
         projection,
@@ -190,7 +193,7 @@ async fn rebuild_locked<P: Projection>(
         }),
         Range {
             after: position,
-            up_to: None,
+            up_to: Some(sealed_at),
             batch: options.batch_size,
         },
         head,
@@ -202,12 +205,18 @@ async fn rebuild_locked<P: Projection>(
     // Final catch-up and swap, under the lock the live projector takes for every batch.
     let mut tx = pool.begin().await?;
     enter(&mut tx, P::NAME, &shadow).await?;
+    // The live projector waits for this lock: what is appended after this head it applies to
+    // the swapped-in tables itself, from the checkpoint saved with the swap.
+    let locked_at = store.head_position().await?;
     let mut position = position;
-    loop {
-        let batch = store.read_all_raw(position, options.batch_size).await?;
-        let Some(last) = batch.last() else { break };
+    while position < locked_at {
+        let mut batch = store.read_all_raw(position, options.batch_size).await?;
+        batch.retain(|e| e.position <= locked_at);
+        let Some(last) = batch.last().map(|e| e.position) else {
+            break;
+        };
         projection.apply_all(&mut tx, &batch).await?;
-        position = last.position;
+        position = last;
         applied += batch.len() as u64;
     }
     let retired = format!("{}_retired", P::NAME);

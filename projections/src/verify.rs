@@ -170,7 +170,7 @@ pub async fn replay<P: Projection>(
         None,
         Range {
             after,
-            up_to: to,
+            up_to: Some(head),
             batch: DEFAULT_BATCH,
         },
         head,
