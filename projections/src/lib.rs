@@ -2,6 +2,7 @@
 //! after it), has a version, and can be rebuilt from position 0 into a shadow schema and swapped in
 //! while the service keeps serving. Nothing here is a source of truth.
 
+mod copy;
 pub mod directory;
 pub mod error;
 pub mod history;

@@ -19,7 +19,7 @@
 use crate::runner::{create_schema, enter, lock_key, Projection, PROGRESS_CHANNEL};
 use crate::shadow::{self, Phase};
 use crate::ProjectionError;
-use eventstore::{advance_checkpoint, save_checkpoint, EventStore, RecordedEvent};
+use eventstore::{advance_checkpoint, save_checkpoint, EventStore};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 /// Events read and applied per transaction while replaying.
@@ -161,9 +161,11 @@ async fn rebuild_locked<P: Projection>(
                 checkpoint: &checkpoint,
                 unlogged: true,
             }),
+            // Up to a head known in advance: a writer that keeps appending would otherwise
+            // keep every page non-empty, and "read until nothing is left" need never end.
             Range {
                 after: start,
-                up_to: None,
+                up_to: Some(head),
                 batch: options.batch_size,
             },
             head,
@@ -179,7 +181,8 @@ async fn rebuild_locked<P: Projection>(
         shadow::seal(&mut tx, &shadow).await?;
         tx.commit().await?;
     }
-    // What was appended while sealing, outside the projector's lock.
+    // What was appended while replaying and sealing, outside the projector's lock.
+    let sealed_at = store.head_position().await?;
     let (position, caught_up) = replay_range(
         store,
         projection,
@@ -190,7 +193,7 @@ async fn rebuild_locked<P: Projection>(
         }),
         Range {
             after: position,
-            up_to: None,
+            up_to: Some(sealed_at),
             batch: options.batch_size,
         },
         head,
@@ -202,12 +205,18 @@ async fn rebuild_locked<P: Projection>(
     // Final catch-up and swap, under the lock the live projector takes for every batch.
     let mut tx = pool.begin().await?;
     enter(&mut tx, P::NAME, &shadow).await?;
+    // The live projector waits for this lock: what is appended after this head it applies to
+    // the swapped-in tables itself, from the checkpoint saved with the swap.
+    let locked_at = store.head_position().await?;
     let mut position = position;
-    loop {
-        let batch = store.read_all(position, options.batch_size).await?;
-        let Some(last) = batch.last() else { break };
+    while position < locked_at {
+        let mut batch = store.read_all_raw(position, options.batch_size).await?;
+        batch.retain(|e| e.position <= locked_at);
+        let Some(last) = batch.last().map(|e| e.position) else {
+            break;
+        };
         projection.apply_all(&mut tx, &batch).await?;
-        position = last.position;
+        position = last;
         applied += batch.len() as u64;
     }
     let retired = format!("{}_retired", P::NAME);
@@ -318,8 +327,9 @@ pub(crate) struct Range {
 }
 
 /// Applies the events of `range` to `schema` page by page, each page in a transaction of its own
-/// (with its `mark` when given), reading the next page while the current one is written.
-/// Returns the last position applied and how many events.
+/// (with its `mark` when given). The next page is read and prepared (decoded into what it writes)
+/// on a task of its own while the current one is written, so that the CPU work of this process and
+/// the writes of Postgres overlap. Returns the last position applied and how many events.
 pub(crate) async fn replay_range<P: Projection>(
     store: &EventStore,
     projection: &P,
@@ -331,17 +341,20 @@ pub(crate) async fn replay_range<P: Projection>(
 ) -> Result<(i64, u64), ProjectionError> {
     let mut position = range.after;
     let mut applied = 0u64;
-    let mut page = read_page(store.clone(), range, position).await?;
-    while let Some(last) = page.last() {
-        let last = last.position;
-        // On a task of its own: decoding the next page's JSON runs on another core meanwhile.
-        let next = tokio::spawn(read_page(store.clone(), range, last));
-        if let Err(error) = apply_page(store, projection, schema, mark, &page).await {
+    let mut page = read_page(store.clone(), projection.clone(), range, position).await?;
+    while let Some(Page {
+        last,
+        len,
+        prepared,
+    }) = page
+    {
+        let next = tokio::spawn(read_page(store.clone(), projection.clone(), range, last));
+        if let Err(error) = apply_page(store, projection, schema, mark, last, prepared).await {
             next.abort();
             return Err(error);
         }
         position = last;
-        applied += page.len() as u64;
+        applied += len;
         progress(Progress {
             position,
             head,
@@ -355,20 +368,44 @@ pub(crate) async fn replay_range<P: Projection>(
     Ok((position, applied))
 }
 
-/// The events of `range` after `after`: a page, or none past its end.
-async fn read_page(
+/// A page of the log, prepared for writing.
+struct Page<T> {
+    /// The position of its last event.
+    last: i64,
+    /// How many events it holds.
+    len: u64,
+    prepared: T,
+}
+
+/// The events of `range` after `after`, prepared by `projection`: a page, or none past its end.
+async fn read_page<P: Projection>(
     store: EventStore,
+    projection: P,
     range: Range,
     after: i64,
-) -> Result<Vec<RecordedEvent>, ProjectionError> {
+) -> Result<Option<Page<P::Prepared>>, ProjectionError> {
     if range.up_to.is_some_and(|up_to| after >= up_to) {
-        return Ok(Vec::new());
+        return Ok(None);
     }
-    let mut page = store.read_all(after, range.batch).await?;
+    let mut events = store.read_all_raw(after, range.batch).await?;
     if let Some(up_to) = range.up_to {
-        page.retain(|e| e.position <= up_to);
+        events.retain(|e| e.position <= up_to);
     }
-    Ok(page)
+    let Some(last) = events.last().map(|e| e.position) else {
+        return Ok(None);
+    };
+    let len = events.len() as u64;
+    // Decoding a page is tens of milliseconds of CPU: not on the runtime's threads.
+    let prepared = tokio::task::spawn_blocking(move || projection.prepare(&events));
+    let prepared = match prepared.await {
+        Ok(prepared) => prepared?,
+        Err(failed) => std::panic::resume_unwind(failed.into_panic()),
+    };
+    Ok(Some(Page {
+        last,
+        len,
+        prepared,
+    }))
 }
 
 async fn apply_page<P: Projection>(
@@ -376,16 +413,17 @@ async fn apply_page<P: Projection>(
     projection: &P,
     schema: &str,
     mark: Option<Mark<'_>>,
-    page: &[RecordedEvent],
+    last: i64,
+    prepared: P::Prepared,
 ) -> Result<(), ProjectionError> {
     let mut tx = store.pool().begin().await?;
     in_schema(&mut tx, schema).await?;
-    projection.apply_all(&mut tx, page).await?;
-    if let (Some(mark), Some(last)) = (mark, page.last()) {
+    projection.write(&mut tx, prepared).await?;
+    if let Some(mark) = mark {
         // Derived state: a page lost in a crash is applied again from the checkpoint before it.
-        advance_checkpoint(&mut tx, mark.checkpoint, last.position).await?;
+        advance_checkpoint(&mut tx, mark.checkpoint, last).await?;
         if mark.unlogged {
-            shadow::record(&mut tx, schema, last.position).await?;
+            shadow::record(&mut tx, schema, last).await?;
         }
     }
     tx.commit().await?;

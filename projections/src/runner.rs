@@ -11,7 +11,8 @@
 use crate::rebuild::rebuild;
 use crate::ProjectionError;
 use eventstore::{
-    advance_checkpoint, load_checkpoint, EventStore, RecordedEvent, SubscriptionOptions,
+    advance_checkpoint, load_checkpoint, EventStore, LoggedEvent, RecordedEvent,
+    SubscriptionOptions,
 };
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 use std::future::Future;
@@ -30,7 +31,8 @@ const LINGER: Duration = Duration::from_millis(10);
 /// checkpoint anyway (what a restart would otherwise read again).
 const IDLE_CHECKPOINT: Duration = Duration::from_secs(10);
 
-pub trait Projection: Send + Sync + 'static {
+/// `Clone`: a replay prepares pages on a task of their own, with a copy of the projection.
+pub trait Projection: Clone + Send + Sync + 'static {
     /// Also the name of its live schema and of its checkpoint.
     const NAME: &'static str;
     /// Raise it whenever the schema or the meaning of `apply` changes: the next start rebuilds.
@@ -42,21 +44,41 @@ pub trait Projection: Send + Sync + 'static {
     /// written (no transaction); the checkpoint moves past it with the next written batch, or
     /// within `IDLE_CHECKPOINT`. Keep the default (every event) for a projection that readers wait
     /// on by position (read-your-writes), so that its position keeps up with the log's head.
-    fn wants(&self, _event: &RecordedEvent) -> bool {
+    fn wants<E: LoggedEvent>(&self, _event: &E) -> bool {
         true
     }
 
-    /// Applies a batch of events, in order, inside the batch's transaction; events it does not use
-    /// are ignored. A projection writes a batch with as few statements as it can (multi-row).
+    /// A batch decoded and made ready to write: CPU work only, so that a replay prepares the next
+    /// page on one core while this one is written from another.
+    type Prepared: Send + 'static;
+
+    /// Decodes a batch of events into what it writes; events it does not use are ignored.
+    fn prepare<E: LoggedEvent>(&self, events: &[E]) -> Result<Self::Prepared, ProjectionError>;
+
+    /// Writes a prepared batch, in order, inside the batch's transaction, with as few statements
+    /// as it can (multi-row, `COPY`).
     ///
     /// During a rebuild's replay the tables have their primary keys but no other index or unique
     /// constraint (they are built after it, see `shadow.rs`): the result must not depend on them
     /// (no `ON CONFLICT` against a unique constraint other than the primary key).
-    fn apply_all<'c>(
+    fn write<'c>(
         &'c self,
         conn: &'c mut PgConnection,
-        events: &'c [RecordedEvent],
+        prepared: Self::Prepared,
     ) -> impl Future<Output = Result<(), ProjectionError>> + Send + 'c;
+
+    /// Prepares and writes a batch. The live projector passes [`RecordedEvent`]s, replays
+    /// [`eventstore::RawEvent`]s.
+    fn apply_all<'c, E: LoggedEvent>(
+        &'c self,
+        conn: &'c mut PgConnection,
+        events: &'c [E],
+    ) -> impl Future<Output = Result<(), ProjectionError>> + Send + 'c {
+        async move {
+            let prepared = self.prepare(events)?;
+            self.write(conn, prepared).await
+        }
+    }
 }
 
 pub(crate) fn lock_key(name: &str) -> i64 {

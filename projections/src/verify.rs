@@ -107,7 +107,7 @@ pub async fn verify<P: Projection>(
     in_schema(&mut tx, &scratch).await?;
     let mut at = position;
     while at < live_at {
-        let mut page = store.read_all(at, DEFAULT_BATCH).await?;
+        let mut page = store.read_all_raw(at, DEFAULT_BATCH).await?;
         page.retain(|e| e.position <= live_at);
         let Some(last) = page.last() else { break };
         at = last.position;
@@ -170,7 +170,7 @@ pub async fn replay<P: Projection>(
         None,
         Range {
             after,
-            up_to: to,
+            up_to: Some(head),
             batch: DEFAULT_BATCH,
         },
         head,

@@ -240,6 +240,74 @@ async fn a_users_conversations_and_peers_are_those_they_are_in() -> anyhow::Resu
     Ok(())
 }
 
+#[tokio::test]
+async fn a_replayed_message_keeps_its_text_and_times_exactly() -> anyhow::Result<()> {
+    let db = TestDb::create().await?;
+    let (id, ann, ben) = ann_and_ben()?;
+    let body = "tab\there, a line\nbreak, a \\backslash, \"quotes\", <b>markup</b>, caf\u{e9}, \u{65e5}\u{672c} \u{1f389}";
+    // Microseconds, and a time before 2000 (Postgres counts binary timestamps from 2000-01-01).
+    let sent_at = at(3) + chrono::Duration::microseconds(123_456);
+    let before_2000 = DateTime::from_timestamp(915_148_800, 999_000).unwrap_or_default();
+    let send_at = |sender: &Member, client: &str, body: &str, at| -> anyhow::Result<_> {
+        Ok(ConversationCommand::Send {
+            sender: sender.id,
+            client_id: ClientId::parse(client)?,
+            body: MessageBody::parse(body)?,
+            at,
+        })
+    };
+    project(
+        &db,
+        &[(
+            id,
+            conversation(vec![
+                start(id, &ann, &ben),
+                send_at(&ben, "c\\1 \u{e9}", "the oldest", before_2000)?,
+                send_at(&ann, "c2", body, sent_at)?,
+            ])?,
+        )],
+    )
+    .await?;
+
+    let page = queries::history_page(&db.pool, id.as_uuid(), None, 0, 10).await?;
+    let got: Vec<_> = page
+        .messages
+        .iter()
+        .map(|m| {
+            (
+                m.body.as_deref(),
+                m.client_id.as_str(),
+                m.sent_at,
+                m.sender_username.as_str(),
+                m.sender_display_name.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                Some("the oldest"),
+                "c\\1 \u{e9}",
+                before_2000,
+                ben.username.as_str(),
+                ben.display_name.as_str()
+            ),
+            (
+                Some(body),
+                "c2",
+                sent_at,
+                ann.username.as_str(),
+                ann.display_name.as_str()
+            ),
+        ]
+    );
+    let log = EventStore::new(db.pool.clone()).read_all(0, 10).await?;
+    let positions: Vec<i64> = page.messages.iter().map(|m| m.position).collect();
+    assert_eq!(positions, [log[1].position, log[2].position]);
+    Ok(())
+}
+
 /// Ann and Ben's conversation: its id, and the two of them.
 fn ann_and_ben() -> anyhow::Result<(ConversationId, Member, Member)> {
     let (ann, ben) = (Member::named("ann"), Member::named("ben"));

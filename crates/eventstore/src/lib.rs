@@ -34,7 +34,7 @@ pub use backup::{ExportedEvent, Importer, Snapshot};
 pub use checkpoint::{advance_checkpoint, load_checkpoint, save_checkpoint};
 pub use database::{connect, create_database_if_missing, migrate, MIGRATOR};
 pub use error::{is_connection_failure, Error};
-pub use event::{Metadata, NewEvent, RecordedEvent};
+pub use event::{LoggedEvent, Metadata, NewEvent, RawEvent, RecordedEvent};
 pub use inspect::{EventFilter, StreamInfo};
 pub use subscription::{Subscription, SubscriptionOptions};
 

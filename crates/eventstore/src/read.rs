@@ -6,8 +6,10 @@
 //! (measured: a benchmark from an empty store spent most of Postgres's time in such scans).
 
 use crate::event::EventRow;
-use crate::{Error, EventStore, RecordedEvent};
+use crate::{Error, EventStore, RawEvent, RecordedEvent};
+use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
+use uuid::Uuid;
 
 impl EventStore {
     /// Events of one stream with `stream_version >= from_version`, oldest first, at most `limit`.
@@ -52,6 +54,36 @@ impl EventStore {
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(RecordedEvent::try_from).collect()
+    }
+
+    /// Like [`read_all`](Self::read_all), for replaying the whole log: only the columns a projector
+    /// uses, with the payload as JSON text (see [`RawEvent`]). The same order and guarantee.
+    pub async fn read_all_raw(&self, after: i64, limit: i64) -> Result<Vec<RawEvent>, Error> {
+        let rows: Vec<(i64, Uuid, String, String, DateTime<Utc>, String)> = sqlx::query_as(
+            "SELECT position, event_id, stream_id, event_type, recorded_at, data::text
+               FROM events
+              WHERE position > $1
+              ORDER BY position
+              LIMIT $2",
+        )
+        .persistent(false)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(position, event_id, stream_id, event_type, recorded_at, data)| RawEvent {
+                    position,
+                    event_id,
+                    stream_id,
+                    event_type,
+                    recorded_at,
+                    data,
+                },
+            )
+            .collect())
     }
 
     /// One event by its id (for answering an idempotent retry with what was stored).

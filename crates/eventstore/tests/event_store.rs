@@ -73,6 +73,53 @@ async fn appended_events_read_back_with_versions_positions_and_metadata() -> any
 }
 
 #[tokio::test]
+async fn the_raw_read_of_the_log_decodes_to_the_same_events_as_the_whole_read() -> anyhow::Result<()>
+{
+    let (_db, store) = store().await?;
+    let awkward = NewEvent {
+        data: json!({"n": 7, "text": "tab\t, line\n, \\, \"quoted\", caf\u{e9} \u{1f389}", "nested": {"a": [1, 2.5, null]}}),
+        ..event("Noted", 7)
+    };
+    store
+        .append(
+            "s-1",
+            ExpectedVersion::NoStream,
+            &[event("Opened", 1), awkward],
+        )
+        .await?;
+    store
+        .append("s-2", ExpectedVersion::Any, &[event("Other", 3)])
+        .await?;
+
+    let whole = store.read_all(0, 100).await?;
+    let raw = store.read_all_raw(0, 100).await?;
+    assert_eq!(raw.len(), 3);
+    for (w, r) in whole.iter().zip(&raw) {
+        assert_eq!(
+            (w.position, &w.stream_id, &w.event_type, w.recorded_at),
+            (r.position, &r.stream_id, &r.event_type, r.recorded_at)
+        );
+        assert_eq!(r.decode::<serde_json::Value>()?, w.data);
+    }
+    // Pages like `read_all`: after a position, at most `limit`.
+    let page = store.read_all_raw(raw[0].position, 1).await?;
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].position, raw[1].position);
+    // A payload that does not fit the type names its position.
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Wrong {
+        missing: String,
+    }
+    let error = raw[1].decode::<Wrong>().err();
+    assert!(
+        matches!(error, Some(Error::Decode { position, .. }) if position == raw[1].position),
+        "{error:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_wrong_expected_version_names_the_actual_version() -> anyhow::Result<()> {
     let (_db, store) = store().await?;
     store

@@ -3,8 +3,9 @@
 
 use crate::runner::Projection;
 use crate::ProjectionError;
+use chrono::{DateTime, Utc};
 use domain::UserEvent;
-use eventstore::RecordedEvent;
+use eventstore::LoggedEvent;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -16,22 +17,30 @@ impl Projection for Directory {
     const VERSION: i32 = 1;
     const SCHEMA_SQL: &'static str = include_str!("schema.sql");
 
-    fn wants(&self, event: &RecordedEvent) -> bool {
-        event.stream_id.starts_with("user-")
-            && matches!(
-                event.event_type.as_str(),
-                "UserRegistered" | "DisplayNameChanged"
-            )
+    fn wants<E: LoggedEvent>(&self, event: &E) -> bool {
+        event.stream_id().starts_with("user-")
+            && matches!(event.event_type(), "UserRegistered" | "DisplayNameChanged")
+    }
+
+    /// The registrations and renames, with when they were recorded.
+    type Prepared = Vec<(UserEvent, DateTime<Utc>)>;
+
+    fn prepare<E: LoggedEvent>(&self, events: &[E]) -> Result<Self::Prepared, ProjectionError> {
+        events
+            .iter()
+            .filter(|e| self.wants(*e))
+            .map(|e| Ok((e.decode::<UserEvent>()?, e.recorded_at())))
+            .collect()
     }
 
     /// Registrations and renames are rare next to messages: applied one at a time.
-    async fn apply_all(
+    async fn write(
         &self,
         conn: &mut PgConnection,
-        events: &[RecordedEvent],
+        prepared: Self::Prepared,
     ) -> Result<(), ProjectionError> {
-        for event in events.iter().filter(|e| self.wants(e)) {
-            match event.decode::<UserEvent>()? {
+        for (event, recorded_at) in prepared {
+            match event {
                 UserEvent::UserRegistered {
                     user_id,
                     username,
@@ -45,7 +54,7 @@ impl Projection for Directory {
                     .bind(user_id.as_uuid())
                     .bind(username.as_str())
                     .bind(display_name.as_str())
-                    .bind(event.recorded_at)
+                    .bind(recorded_at)
                     .execute(&mut *conn)
                     .await?;
                 }

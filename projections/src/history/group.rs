@@ -5,9 +5,14 @@
 use crate::ProjectionError;
 use chrono::{DateTime, Utc};
 use domain::{ConversationEvent as E, Member, RemovalReason, Role};
-use eventstore::RecordedEvent;
 use sqlx::PgConnection;
 use uuid::Uuid;
+
+/// Where a group's event sits in the log: its id names its system entry, its position orders it.
+pub(super) struct Logged {
+    pub event_id: Uuid,
+    pub position: i64,
+}
 
 /// A system entry as a `messages` row.
 struct Entry<'a> {
@@ -22,7 +27,7 @@ struct Entry<'a> {
 
 pub(super) async fn apply(
     conn: &mut PgConnection,
-    event: &RecordedEvent,
+    event: &Logged,
     decoded: E,
 ) -> Result<(), ProjectionError> {
     match &decoded {
@@ -246,7 +251,7 @@ pub(super) async fn apply(
 /// Writes a system entry and moves the conversation's end to it.
 async fn entry(
     conn: &mut PgConnection,
-    event: &RecordedEvent,
+    event: &Logged,
     entry: Entry<'_>,
 ) -> Result<(), ProjectionError> {
     sqlx::query(

@@ -4,9 +4,11 @@ mod group;
 mod project;
 pub mod queries;
 
+pub use project::Prepared;
+
 use crate::runner::Projection;
 use crate::ProjectionError;
-use eventstore::RecordedEvent;
+use eventstore::LoggedEvent;
 use sqlx::PgConnection;
 use std::future::Future;
 
@@ -18,11 +20,17 @@ impl Projection for History {
     const VERSION: i32 = 2;
     const SCHEMA_SQL: &'static str = include_str!("schema.sql");
 
-    fn apply_all<'c>(
+    type Prepared = Prepared;
+
+    fn prepare<E: LoggedEvent>(&self, events: &[E]) -> Result<Prepared, ProjectionError> {
+        project::prepare(events)
+    }
+
+    fn write<'c>(
         &'c self,
         conn: &'c mut PgConnection,
-        events: &'c [RecordedEvent],
+        prepared: Prepared,
     ) -> impl Future<Output = Result<(), ProjectionError>> + Send + 'c {
-        project::apply_all(conn, events)
+        project::write(conn, prepared)
     }
 }

@@ -1,30 +1,48 @@
 //! How each conversation event changes the history tables (a group's own events: `group.rs`).
 
 use super::group;
+use crate::copy::BinaryRows;
 use crate::ProjectionError;
 use chrono::{DateTime, Utc};
-use domain::ConversationEvent;
-use eventstore::RecordedEvent;
+use domain::{ConversationEvent, Member};
+use eventstore::LoggedEvent;
 use sqlx::PgConnection;
 use std::collections::HashMap;
 use uuid::Uuid;
 
-/// Applies a batch of events, with the effect of applying them one by one. Sends (the bulk of any
-/// batch) are written together: one multi-row insert of the messages and one update per table for
-/// a run of them, instead of four statements per message. Read receipts do not end a run: a
-/// member's unread count is always exactly "the peer's undeleted messages after what they have
-/// read", so the members who read are recounted once, after the batch's sends and receipts are all
-/// written. Conversation starts do not end a run either (a conversation's sends come after its
-/// start). Only edits and deletions, which must find the messages sent before them, write the run
-/// first. A rebuild's batches thus take a handful of statements however many receipts they hold.
-pub(super) async fn apply_all(
-    conn: &mut PgConnection,
-    events: &[RecordedEvent],
-) -> Result<(), ProjectionError> {
+/// A batch decoded into what it writes, in order: prepared on one core while the batch before it
+/// is written from another (see `rebuild.rs`).
+///
+/// Sends (the bulk of any batch) are written together: one binary `COPY` of the messages and one
+/// update per table for a run of them, instead of four statements per message. Read receipts do
+/// not end a run: a member's unread count is always exactly "the peer's undeleted messages after
+/// what they have read", so the members who read are recounted once, after the batch's sends and
+/// receipts are all written. Conversation starts do not end a run either (a conversation's sends
+/// come after its start). Only edits and deletions, which must find the messages sent before them,
+/// end the run. A rebuild's batches thus take a handful of statements however many receipts they
+/// hold, with the effect of applying the events one by one.
+#[derive(Default)]
+pub struct Prepared {
+    steps: Vec<Step>,
+    reads: Reads,
+}
+
+enum Step {
+    Started {
+        conversation_id: Uuid,
+        members: [Member; 2],
+        recorded_at: DateTime<Utc>,
+    },
+    Sends(Sends),
+    /// An edit, a deletion or a group's change, with where the event sits in the log.
+    Changed(ConversationEvent, group::Logged),
+}
+
+pub(super) fn prepare<E: LoggedEvent>(events: &[E]) -> Result<Prepared, ProjectionError> {
+    let mut prepared = Prepared::default();
     let mut run = SentRun::default();
-    let mut reads = Reads::default();
     for event in events {
-        if !event.stream_id.starts_with("conversation-") {
+        if !event.stream_id().starts_with("conversation-") {
             continue;
         }
         match event.decode::<ConversationEvent>()? {
@@ -42,13 +60,13 @@ pub(super) async fn apply_all(
                 seq,
                 message_id,
                 sender_id: sender.id.as_uuid(),
-                sender_username: sender.username.to_string(),
-                sender_display_name: sender.display_name.to_string(),
+                sender_username: sender.username.into(),
+                sender_display_name: sender.display_name.into(),
                 recipient_id: Some(recipient.id.as_uuid()),
-                body: body.as_str().to_owned(),
-                client_id: client_id.as_str().to_owned(),
+                body: body.into(),
+                client_id: client_id.into(),
                 sent_at,
-                position: event.position,
+                position: event.position(),
             }),
             ConversationEvent::GroupMessageSent {
                 conversation_id,
@@ -63,13 +81,13 @@ pub(super) async fn apply_all(
                 seq,
                 message_id,
                 sender_id: sender.id.as_uuid(),
-                sender_username: sender.username.to_string(),
-                sender_display_name: sender.display_name.to_string(),
+                sender_username: sender.username.into(),
+                sender_display_name: sender.display_name.into(),
                 recipient_id: None,
-                body: body.as_str().to_owned(),
-                client_id: client_id.as_str().to_owned(),
+                body: body.into(),
+                client_id: client_id.into(),
                 sent_at,
-                position: event.position,
+                position: event.position(),
             }),
             ConversationEvent::MessagesRead {
                 conversation_id,
@@ -82,18 +100,53 @@ pub(super) async fn apply_all(
                 reader_id,
                 up_to,
                 ..
-            } => reads.push(conversation_id.as_uuid(), reader_id.as_uuid(), up_to),
-            other @ ConversationEvent::ConversationStarted { .. } => {
-                apply_other(conn, event, other).await?;
-            }
-            other => {
-                run.flush(conn).await?;
-                apply_other(conn, event, other).await?;
+            } => prepared
+                .reads
+                .push(conversation_id.as_uuid(), reader_id.as_uuid(), up_to),
+            ConversationEvent::ConversationStarted {
+                conversation_id,
+                members,
+            } => prepared.steps.push(Step::Started {
+                conversation_id: conversation_id.as_uuid(),
+                members,
+                recorded_at: event.recorded_at(),
+            }),
+            changed => {
+                if !run.0.is_empty() {
+                    prepared
+                        .steps
+                        .push(Step::Sends(std::mem::take(&mut run).finish()));
+                }
+                let logged = group::Logged {
+                    event_id: event.event_id(),
+                    position: event.position(),
+                };
+                prepared.steps.push(Step::Changed(changed, logged));
             }
         }
     }
-    run.flush(conn).await?;
-    reads.flush(conn).await
+    if !run.0.is_empty() {
+        prepared.steps.push(Step::Sends(run.finish()));
+    }
+    Ok(prepared)
+}
+
+pub(super) async fn write(
+    conn: &mut PgConnection,
+    prepared: Prepared,
+) -> Result<(), ProjectionError> {
+    for step in prepared.steps {
+        match step {
+            Step::Started {
+                conversation_id,
+                members,
+                recorded_at,
+            } => start(conn, conversation_id, &members, recorded_at).await?,
+            Step::Sends(sends) => sends.write(conn).await?,
+            Step::Changed(event, logged) => change(conn, event, &logged).await?,
+        }
+    }
+    prepared.reads.flush(conn).await
 }
 
 /// The receipts of a batch: how far each member has read, applied after the batch's sends.
@@ -157,39 +210,44 @@ impl SentRun {
         self.0.push(sent);
     }
 
-    async fn flush(&mut self, conn: &mut PgConnection) -> Result<(), ProjectionError> {
-        if self.0.is_empty() {
-            return Ok(());
-        }
-        let sent = std::mem::take(&mut self.0);
-        let col = |f: fn(&Sent) -> Uuid| sent.iter().map(f).collect::<Vec<_>>();
-        let text = |f: fn(&Sent) -> &str| sent.iter().map(f).collect::<Vec<_>>();
-        sqlx::query(
-            "INSERT INTO messages (conversation_id, seq, message_id, sender_id, sender_username,
-                                   sender_display_name, body, client_id, sent_at, position)
-             SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::uuid[], $5::text[],
-                                  $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::bigint[])",
-        )
-        .bind(col(|s| s.conversation_id))
-        .bind(sent.iter().map(|s| s.seq).collect::<Vec<_>>())
-        .bind(col(|s| s.message_id))
-        .bind(col(|s| s.sender_id))
-        .bind(text(|s| &s.sender_username))
-        .bind(text(|s| &s.sender_display_name))
-        .bind(text(|s| &s.body))
-        .bind(text(|s| &s.client_id))
-        .bind(sent.iter().map(|s| s.sent_at).collect::<Vec<_>>())
-        .bind(sent.iter().map(|s| s.position).collect::<Vec<_>>())
-        .execute(&mut *conn)
-        .await?;
-
-        // Per conversation, its last message; per recipient's row, the count and the last sender
-        // (in a pair the recipient's peer is the sender: keep the peer's name fresh).
+    /// What the run writes: its messages in `COPY`'s form, and per conversation its last
+    /// message, per recipient's row the count and the last sender (in a pair the recipient's peer
+    /// is the sender: keep the peer's name fresh).
+    fn finish(self) -> Sends {
+        let mut sent = self.0;
+        // In key order: Postgres then inserts each conversation's messages into the same leaf of
+        // the primary key one after the other, instead of jumping between a thousand of them (the
+        // index upkeep was most of a rebuild's COPY). Within a conversation this is the log's order
+        // (seq is dense and increasing), which the last-message bookkeeping below relies on.
+        sent.sort_unstable_by_key(|s| (s.conversation_id, s.seq));
+        // Fixed fields (four uuids, three int8s and the lengths) take about 140 bytes a row.
+        let text_bytes: usize = sent
+            .iter()
+            .map(|s| {
+                s.sender_username.len()
+                    + s.sender_display_name.len()
+                    + s.body.len()
+                    + s.client_id.len()
+            })
+            .sum();
+        let mut messages = BinaryRows::with_capacity(sent.len() * 140 + text_bytes);
         let mut last: HashMap<Uuid, (i64, DateTime<Utc>)> = HashMap::new();
         let mut rows: HashMap<(Uuid, Uuid), (i64, &str, &str)> = HashMap::new();
         // In a group, writing is reading: per (group, sender), their last message.
         let mut wrote: HashMap<(Uuid, Uuid), i64> = HashMap::new();
         for s in &sent {
+            messages
+                .row(10)
+                .uuid(s.conversation_id)
+                .int8(s.seq)
+                .uuid(s.message_id)
+                .uuid(s.sender_id)
+                .text(&s.sender_username)
+                .text(&s.sender_display_name)
+                .text(&s.body)
+                .text(&s.client_id)
+                .timestamptz(s.sent_at)
+                .int8(s.position);
             last.insert(s.conversation_id, (s.seq, s.sent_at));
             match s.recipient_id {
                 Some(recipient_id) => {
@@ -203,20 +261,78 @@ impl SentRun {
                 }
             }
         }
-        let (ids, ends): (Vec<Uuid>, Vec<(i64, DateTime<Utc>)>) = last.into_iter().unzip();
-        let (seqs, ats): (Vec<i64>, Vec<DateTime<Utc>>) = ends.into_iter().unzip();
+        let mut sends = Sends {
+            messages,
+            conversations: Vec::with_capacity(last.len()),
+            last_seqs: Vec::with_capacity(last.len()),
+            last_at: Vec::with_capacity(last.len()),
+            member_conversations: Vec::with_capacity(rows.len()),
+            member_users: Vec::with_capacity(rows.len()),
+            unread_added: Vec::with_capacity(rows.len()),
+            peer_usernames: Vec::with_capacity(rows.len()),
+            peer_display_names: Vec::with_capacity(rows.len()),
+            writer_conversations: Vec::with_capacity(wrote.len()),
+            writers: Vec::with_capacity(wrote.len()),
+            written_seqs: Vec::with_capacity(wrote.len()),
+        };
+        for ((conversation, user), seq) in wrote {
+            sends.writer_conversations.push(conversation);
+            sends.writers.push(user);
+            sends.written_seqs.push(seq);
+        }
+        for (id, (seq, at)) in last {
+            sends.conversations.push(id);
+            sends.last_seqs.push(seq);
+            sends.last_at.push(at);
+        }
+        for ((conversation, user), (n, username, display_name)) in rows {
+            sends.member_conversations.push(conversation);
+            sends.member_users.push(user);
+            sends.unread_added.push(n);
+            sends.peer_usernames.push(username.to_owned());
+            sends.peer_display_names.push(display_name.to_owned());
+        }
+        sends
+    }
+}
+
+/// A run of sends ready to write: three statements, and a fourth for a group's senders.
+struct Sends {
+    messages: BinaryRows,
+    conversations: Vec<Uuid>,
+    last_seqs: Vec<i64>,
+    last_at: Vec<DateTime<Utc>>,
+    member_conversations: Vec<Uuid>,
+    member_users: Vec<Uuid>,
+    unread_added: Vec<i64>,
+    peer_usernames: Vec<String>,
+    peer_display_names: Vec<String>,
+    /// A group's senders, each with their last message of the run: their read mark.
+    writer_conversations: Vec<Uuid>,
+    writers: Vec<Uuid>,
+    written_seqs: Vec<i64>,
+}
+
+impl Sends {
+    async fn write(self, conn: &mut PgConnection) -> Result<(), ProjectionError> {
+        self.messages
+            .copy_in(
+                conn,
+                "COPY messages (conversation_id, seq, message_id, sender_id, sender_username,
+                                sender_display_name, body, client_id, sent_at, position)
+                   FROM STDIN (FORMAT binary)",
+            )
+            .await?;
         sqlx::query(
             "UPDATE conversations c SET last_seq = v.seq, last_activity_at = v.at
                FROM unnest($1::uuid[], $2::bigint[], $3::timestamptz[]) AS v(id, seq, at)
               WHERE c.conversation_id = v.id",
         )
-        .bind(&ids)
-        .bind(&seqs)
-        .bind(&ats)
+        .bind(&self.conversations)
+        .bind(&self.last_seqs)
+        .bind(&self.last_at)
         .execute(&mut *conn)
         .await?;
-        let (keys, values): (Vec<_>, Vec<_>) = rows.into_iter().unzip();
-        let (conversations, users): (Vec<Uuid>, Vec<Uuid>) = keys.into_iter().unzip();
         sqlx::query(
             "UPDATE members m SET unread = m.unread + v.n, peer_username = v.username,
                                   peer_display_name = v.display_name
@@ -224,24 +340,22 @@ impl SentRun {
                     AS v(conversation_id, user_id, n, username, display_name)
               WHERE m.conversation_id = v.conversation_id AND m.user_id = v.user_id",
         )
-        .bind(&conversations)
-        .bind(&users)
-        .bind(values.iter().map(|v| v.0).collect::<Vec<_>>())
-        .bind(values.iter().map(|v| v.1).collect::<Vec<_>>())
-        .bind(values.iter().map(|v| v.2).collect::<Vec<_>>())
+        .bind(&self.member_conversations)
+        .bind(&self.member_users)
+        .bind(&self.unread_added)
+        .bind(&self.peer_usernames)
+        .bind(&self.peer_display_names)
         .execute(&mut *conn)
         .await?;
-        if !wrote.is_empty() {
-            let (keys, seqs): (Vec<(Uuid, Uuid)>, Vec<i64>) = wrote.into_iter().unzip();
-            let (conversations, senders): (Vec<Uuid>, Vec<Uuid>) = keys.into_iter().unzip();
+        if !self.writers.is_empty() {
             sqlx::query(
                 "UPDATE members m SET read_up_to = GREATEST(m.read_up_to, v.seq)
                    FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS v(conversation_id, user_id, seq)
                   WHERE m.conversation_id = v.conversation_id AND m.user_id = v.user_id",
             )
-            .bind(&conversations)
-            .bind(&senders)
-            .bind(&seqs)
+            .bind(&self.writer_conversations)
+            .bind(&self.writers)
+            .bind(&self.written_seqs)
             .execute(&mut *conn)
             .await?;
         }
@@ -249,45 +363,46 @@ impl SentRun {
     }
 }
 
-/// Starts, edits, deletions and a group's changes, one at a time (they are rare next to sends).
-async fn apply_other(
+async fn start(
     conn: &mut PgConnection,
-    event: &RecordedEvent,
-    decoded: ConversationEvent,
+    id: Uuid,
+    members: &[Member; 2],
+    recorded_at: DateTime<Utc>,
 ) -> Result<(), ProjectionError> {
-    match decoded {
-        ConversationEvent::ConversationStarted {
-            conversation_id,
-            members,
-        } => {
-            let id = conversation_id.as_uuid();
-            sqlx::query(
-                "INSERT INTO conversations (conversation_id, started_at, last_activity_at)
-                 VALUES ($1, $2, $2) ON CONFLICT DO NOTHING",
-            )
-            .bind(id)
-            .bind(event.recorded_at)
-            .execute(&mut *conn)
-            .await?;
-            for (me, peer) in [(&members[0], &members[1]), (&members[1], &members[0])] {
-                sqlx::query(
-                    "INSERT INTO members (user_id, conversation_id, peer_id, peer_username,
-                                          peer_display_name, username, display_name)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-                )
-                .bind(me.id.as_uuid())
-                .bind(id)
-                .bind(peer.id.as_uuid())
-                .bind(peer.username.as_str())
-                .bind(peer.display_name.as_str())
-                .bind(me.username.as_str())
-                .bind(me.display_name.as_str())
-                .execute(&mut *conn)
-                .await?;
-            }
-        }
-        // Written in runs by `SentRun`; `apply_all` never passes one here.
-        ConversationEvent::MessageSent { .. } => {}
+    sqlx::query(
+        "INSERT INTO conversations (conversation_id, started_at, last_activity_at)
+         VALUES ($1, $2, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(id)
+    .bind(recorded_at)
+    .execute(&mut *conn)
+    .await?;
+    for (me, peer) in [(&members[0], &members[1]), (&members[1], &members[0])] {
+        sqlx::query(
+            "INSERT INTO members (user_id, conversation_id, peer_id, peer_username,
+                                  peer_display_name, username, display_name)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        )
+        .bind(me.id.as_uuid())
+        .bind(id)
+        .bind(peer.id.as_uuid())
+        .bind(peer.username.as_str())
+        .bind(peer.display_name.as_str())
+        .bind(me.username.as_str())
+        .bind(me.display_name.as_str())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Edits, deletions and a group's changes, one at a time (they are rare next to sends).
+async fn change(
+    conn: &mut PgConnection,
+    event: ConversationEvent,
+    logged: &group::Logged,
+) -> Result<(), ProjectionError> {
+    match event {
         ConversationEvent::MessageEdited {
             conversation_id,
             seq,
@@ -331,8 +446,6 @@ async fn apply_other(
             .await?;
             recount_unread(conn, conversation_id.as_uuid(), recipient_id.as_uuid()).await?;
         }
-        // Gathered by `Reads` and written after the batch's sends; never passed here.
-        ConversationEvent::MessagesRead { .. } => {}
         // A group's unread count is derived, so a deletion touches no member's row.
         ConversationEvent::GroupMessageDeleted {
             conversation_id,
@@ -350,10 +463,13 @@ async fn apply_other(
             .execute(&mut *conn)
             .await?;
         }
-        // Gathered like the others; never passed here.
-        ConversationEvent::GroupMessageSent { .. }
+        // Starts, sends and receipts are prepared as steps of their own; never passed here.
+        ConversationEvent::ConversationStarted { .. }
+        | ConversationEvent::MessageSent { .. }
+        | ConversationEvent::MessagesRead { .. }
+        | ConversationEvent::GroupMessageSent { .. }
         | ConversationEvent::GroupMessagesRead { .. } => {}
-        group_event => group::apply(conn, event, group_event).await?,
+        group_event => group::apply(conn, logged, group_event).await?,
     }
     Ok(())
 }

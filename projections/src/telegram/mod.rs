@@ -2,8 +2,9 @@
 
 use crate::runner::Projection;
 use crate::ProjectionError;
+use chrono::{DateTime, Utc};
 use domain::UserEvent;
-use eventstore::RecordedEvent;
+use eventstore::LoggedEvent;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -15,21 +16,29 @@ impl Projection for TelegramLinks {
     const VERSION: i32 = 1;
     const SCHEMA_SQL: &'static str = include_str!("schema.sql");
 
-    fn wants(&self, event: &RecordedEvent) -> bool {
-        event.stream_id.starts_with("user-")
+    fn wants<E: LoggedEvent>(&self, event: &E) -> bool {
+        event.stream_id().starts_with("user-")
+    }
+
+    /// The user streams' events, with when they were recorded.
+    type Prepared = Vec<(UserEvent, DateTime<Utc>)>;
+
+    fn prepare<E: LoggedEvent>(&self, events: &[E]) -> Result<Self::Prepared, ProjectionError> {
+        events
+            .iter()
+            .filter(|e| self.wants(*e))
+            .map(|e| Ok((e.decode::<UserEvent>()?, e.recorded_at())))
+            .collect()
     }
 
     /// Link events are rare: applied one at a time.
-    async fn apply_all(
+    async fn write(
         &self,
         conn: &mut PgConnection,
-        events: &[RecordedEvent],
+        prepared: Self::Prepared,
     ) -> Result<(), ProjectionError> {
-        for event in events {
-            if !event.stream_id.starts_with("user-") {
-                continue;
-            }
-            match event.decode::<UserEvent>()? {
+        for (event, recorded_at) in prepared {
+            match event {
                 UserEvent::TelegramLinked { user_id, chat_id } => {
                     sqlx::query("DELETE FROM links WHERE chat_id = $1 OR user_id = $2")
                         .bind(chat_id)
@@ -41,7 +50,7 @@ impl Projection for TelegramLinks {
                     )
                     .bind(chat_id)
                     .bind(user_id.as_uuid())
-                    .bind(event.recorded_at)
+                    .bind(recorded_at)
                     .execute(&mut *conn)
                     .await?;
                 }
