@@ -71,8 +71,8 @@ pub(crate) struct Parts<'a> {
 }
 
 impl Report {
-    pub(crate) fn new(parts: Parts<'_>) -> Self {
-        let mut unavailable = parts.unavailable.clone();
+    pub(crate) fn new(mut parts: Parts<'_>) -> Self {
+        let mut unavailable = std::mem::take(&mut parts.unavailable);
         unavailable.sort_unstable();
         let longest_outage = parts
             .sends

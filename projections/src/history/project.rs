@@ -435,15 +435,7 @@ async fn change(
             deleted_at,
             ..
         } => {
-            sqlx::query(
-                "UPDATE messages SET body = NULL, deleted_at = $3
-                  WHERE conversation_id = $1 AND seq = $2",
-            )
-            .bind(conversation_id.as_uuid())
-            .bind(seq)
-            .bind(deleted_at)
-            .execute(&mut *conn)
-            .await?;
+            delete_message(conn, conversation_id.as_uuid(), seq, deleted_at).await?;
             recount_unread(conn, conversation_id.as_uuid(), recipient_id.as_uuid()).await?;
         }
         // A group's unread count is derived, so a deletion touches no member's row.
@@ -452,17 +444,7 @@ async fn change(
             seq,
             deleted_at,
             ..
-        } => {
-            sqlx::query(
-                "UPDATE messages SET body = NULL, deleted_at = $3
-                  WHERE conversation_id = $1 AND seq = $2",
-            )
-            .bind(conversation_id.as_uuid())
-            .bind(seq)
-            .bind(deleted_at)
-            .execute(&mut *conn)
-            .await?;
-        }
+        } => delete_message(conn, conversation_id.as_uuid(), seq, deleted_at).await?,
         // Starts, sends and receipts are prepared as steps of their own; never passed here.
         ConversationEvent::ConversationStarted { .. }
         | ConversationEvent::MessageSent { .. }
@@ -471,6 +453,25 @@ async fn change(
         | ConversationEvent::GroupMessagesRead { .. } => {}
         group_event => group::apply(conn, logged, group_event).await?,
     }
+    Ok(())
+}
+
+/// Drops a message's text and marks it deleted, in a pair or a group alike.
+async fn delete_message(
+    conn: &mut PgConnection,
+    conversation_id: Uuid,
+    seq: i64,
+    deleted_at: DateTime<Utc>,
+) -> Result<(), ProjectionError> {
+    sqlx::query(
+        "UPDATE messages SET body = NULL, deleted_at = $3
+          WHERE conversation_id = $1 AND seq = $2",
+    )
+    .bind(conversation_id)
+    .bind(seq)
+    .bind(deleted_at)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
