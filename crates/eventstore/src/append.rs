@@ -139,7 +139,8 @@ impl EventStore {
             .bind(APPEND_LOCK_KEY)
             .execute(&mut *tx)
             .await?;
-        let newer = crate::read::stream_after(&mut tx, stream_id, known_version).await?;
+        let newer =
+            crate::read::stream_from(&mut *tx, stream_id, known_version + 1, i64::MAX).await?;
         let version = newer.last().map_or(known_version, |e| e.stream_version);
         let (events, decided) = decide(newer);
         if events.is_empty() {

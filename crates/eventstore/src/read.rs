@@ -8,7 +8,6 @@
 use crate::event::EventRow;
 use crate::{Error, EventStore, RawEvent, RecordedEvent};
 use chrono::{DateTime, Utc};
-use sqlx::PgConnection;
 use uuid::Uuid;
 
 impl EventStore {
@@ -19,18 +18,7 @@ impl EventStore {
         from_version: i64,
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, Error> {
-        let rows: Vec<EventRow> = sqlx::query_as(select_events!(
-            "WHERE stream_id = $1 AND stream_version >= $2
-              ORDER BY stream_version
-              LIMIT $3"
-        ))
-        .persistent(false)
-        .bind(stream_id)
-        .bind(from_version)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(RecordedEvent::try_from).collect()
+        stream_from(&self.pool, stream_id, from_version, limit).await
     }
 
     /// Every event of a stream, for loading an aggregate.
@@ -140,21 +128,24 @@ impl EventStore {
     }
 }
 
-/// Events of one stream after `version`, oldest first, read inside the caller's transaction (an
-/// append deciding under the append lock).
-pub(crate) async fn stream_after(
-    conn: &mut PgConnection,
+/// Events of one stream with `stream_version >= from_version`, oldest first, at most `limit`,
+/// from the pool or inside the caller's transaction (an append deciding under the append lock).
+pub(crate) async fn stream_from(
+    executor: impl sqlx::PgExecutor<'_>,
     stream_id: &str,
-    version: i64,
+    from_version: i64,
+    limit: i64,
 ) -> Result<Vec<RecordedEvent>, Error> {
     let rows: Vec<EventRow> = sqlx::query_as(select_events!(
-        "WHERE stream_id = $1 AND stream_version > $2
-          ORDER BY stream_version"
+        "WHERE stream_id = $1 AND stream_version >= $2
+          ORDER BY stream_version
+          LIMIT $3"
     ))
     .persistent(false)
     .bind(stream_id)
-    .bind(version)
-    .fetch_all(conn)
+    .bind(from_version)
+    .bind(limit)
+    .fetch_all(executor)
     .await?;
     rows.into_iter().map(RecordedEvent::try_from).collect()
 }
