@@ -249,6 +249,19 @@ pub struct MemberEnvelope {
     pub member: MemberDto,
 }
 
+/// Someone who has read a message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Reader {
+    pub user: UserDto,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReaderList {
+    /// By display name. There is no time per reader: the model keeps one read mark per member,
+    /// not a row per message per member.
+    pub readers: Vec<Reader>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConversationEnvelope {
     pub conversation: ConversationDto,
