@@ -7,10 +7,12 @@
 mod chat;
 mod cross_site;
 mod device;
+mod groups;
 mod links;
 mod pages;
 mod render;
 mod settings;
+mod timeline;
 mod views;
 
 use axum::http::{header, HeaderValue};
@@ -48,6 +50,21 @@ pub fn router(state: ApiState) -> Router {
             get(chat::message_fragment),
         )
         .route("/conversations/{id}/send", post(chat::send))
+        .route("/groups", post(groups::create))
+        .route(
+            "/conversations/{id}/members",
+            get(groups::members).post(groups::add),
+        )
+        .route(
+            "/conversations/{id}/members/{username}/remove",
+            post(groups::remove),
+        )
+        .route("/conversations/{id}/rename", post(groups::rename))
+        .route("/conversations/{id}/leave", post(groups::leave))
+        .route(
+            "/conversations/{id}/messages/{message_id}/readers",
+            get(groups::readers),
+        )
         .route("/conversations/{id}/read", post(chat::read))
         .route("/settings", get(settings::page))
         .route("/settings/telegram", post(settings::link_telegram))
