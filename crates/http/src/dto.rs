@@ -334,7 +334,7 @@ pub struct HistoryPage {
     pub messages: Vec<Message>,
     /// Pass as `before` for older messages; `null` when this page reaches the first message.
     pub next_before: Option<i64>,
-    /// How far the peer has read (read receipt).
+    /// How far the peer has read (read receipt); 0 in a group, whose messages carry `seen_by`.
     pub peer_read_up_to: i64,
 }
 
