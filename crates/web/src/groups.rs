@@ -108,6 +108,8 @@ fn panel(id: ConversationId, me: UserId, membership: &Membership) -> MembersPane
     MembersPanel {
         id: id.as_uuid(),
         manages: my_role.manages(),
+        owner: my_role == Role::Owner,
+        role_error: None,
         members: roster
             .members()
             .iter()
@@ -312,6 +314,54 @@ pub async fn rename(
         panel.notice = "The group was renamed.".to_owned();
     }
     panel.rename_error = rename_error;
+    answer(&headers, status, &panel)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct RoleForm {
+    role: String,
+}
+
+/// The owner makes or unmakes an admin, or hands the group over.
+pub async fn set_role(
+    State(state): State<ApiState>,
+    Visitor(auth): Visitor,
+    headers: HeaderMap,
+    Path((id, username)): Path<(String, String)>,
+    Form(form): Form<RoleForm>,
+) -> Response {
+    let Ok(id) = conversation_id(&id) else {
+        return render::error(ApiError::not_found("conversation"));
+    };
+    let me = auth.session.user_id;
+    let outcome = match form.role.as_str() {
+        "owner" => Ok(Role::Owner),
+        "admin" => Ok(Role::Admin),
+        "member" => Ok(Role::Member),
+        _ => Err(AppError::Validation(domain::ValidationError::new(
+            "role",
+            "must be owner, admin or member",
+        ))),
+    };
+    let outcome = match outcome {
+        Ok(role) => state.conversations.set_role(id, me, &username, role).await,
+        Err(error) => Err(error),
+    };
+    let (status, role_error, notice) = match outcome {
+        Ok(_) => (StatusCode::OK, None, "The roles were changed.".to_owned()),
+        Err(error) => match refusal(&error) {
+            Some(status) => (status, Some(sentence(&error)), String::new()),
+            None => return render::error(error.into()),
+        },
+    };
+    let membership = match state.conversations.for_member(id, me).await {
+        Ok(membership) => membership,
+        Err(error) => return render::error(error.into()),
+    };
+    let mut panel = panel(id, me, &membership);
+    panel.role_error = role_error;
+    panel.notice = notice;
     answer(&headers, status, &panel)
 }
 

@@ -59,6 +59,10 @@ pub fn router(state: ApiState) -> Router {
             "/conversations/{id}/members/{username}/remove",
             post(groups::remove),
         )
+        .route(
+            "/conversations/{id}/members/{username}/role",
+            post(groups::set_role),
+        )
         .route("/conversations/{id}/rename", post(groups::rename))
         .route("/conversations/{id}/leave", post(groups::leave))
         .route(

@@ -159,6 +159,10 @@ pub struct MembersPanel {
     pub title: String,
     /// The viewer adds members and renames (owner or admin).
     pub manages: bool,
+    /// The viewer makes and unmakes admins and may hand the group over.
+    pub owner: bool,
+    /// Why a role change was refused (someone else changed the group meanwhile, say).
+    pub role_error: Option<String>,
     pub members: Vec<MemberView>,
     /// "add a member" as typed, and why it was refused.
     pub add: String,

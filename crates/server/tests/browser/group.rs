@@ -1,8 +1,8 @@
 //! Three people in a group, in real browsers: one creates it with the two others (after a refusal
 //! that keeps what was typed), messages reach everyone live with their sender's name, "seen by"
 //! counts the members who read and names them on request, typing shows who, a fourth person is
-//! added and sees the entry, one is removed and the group leaves their page, and a plain member
-//! gets no controls they may not use.
+//! added and sees the entry, one is removed and the group leaves their page, a plain member gets
+//! no controls they may not use, and one made an admin gets the controls an admin may use.
 
 use crate::axe::expect_accessible;
 use crate::chromium::*;
@@ -305,6 +305,68 @@ pub async fn scenario(lab: &Lab) -> anyhow::Result<()> {
     type_into(ann, "#rename-title", "Bouldering").await?;
     click(ann, "form#rename button[type=submit]").await?;
     wait_for_text(ben, "#peer-name", "Bouldering").await?;
+
+    // Ann makes Ben an admin: his panel follows live, with the controls an admin may use (he
+    // may remove Dan, not Ann), and everyone sees the entry.
+    click(ann, "#members li[data-username='ben'] .set-role button").await?;
+    eventually("the admin controls on Ben's page", || async {
+        anyhow::ensure!(
+            !ben.find_all(Locator::Css("form#add-member"))
+                .await?
+                .is_empty(),
+            "no add form"
+        );
+        Ok(())
+    })
+    .await?;
+    anyhow::ensure!(
+        members(ben).await? == ["ann owner", "ben admin", "dan"],
+        "Ben's panel lists {:?}",
+        members(ben).await?
+    );
+    anyhow::ensure!(
+        ben.find_all(Locator::Css(
+            "#members li[data-username='ann'] .remove-member"
+        ))
+        .await?
+        .is_empty()
+            && !ben
+                .find_all(Locator::Css(
+                    "#members li[data-username='dan'] .remove-member"
+                ))
+                .await?
+                .is_empty(),
+        "an admin removes plain members only"
+    );
+    eventually("the role entry on Dan's page", || async {
+        let shown = timeline(dan).await?;
+        anyhow::ensure!(
+            shown.last() == Some(&("".to_owned(), "Ann made Ben an admin".to_owned())),
+            "{shown:?}"
+        );
+        Ok(())
+    })
+    .await?;
+
+    // Three and more typing are counted, not named (the page's own words, from its module).
+    let said = ann
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             import('/static/group.js').then(m => done([
+                 m.typingText([]), m.typingText(['Ann']), m.typingText(['Ann', 'Ben']),
+                 m.typingText(['Ann', 'Ben', 'Cat'])]));",
+            vec![],
+        )
+        .await?;
+    anyhow::ensure!(
+        said == serde_json::json!([
+            "",
+            "Ann is typing…",
+            "Ann and Ben are typing…",
+            "3 people are typing…"
+        ]),
+        "typing reads {said}"
+    );
 
     for (client, who) in [(ann, "Ann"), (ben, "Ben"), (dan, "Dan")] {
         assert_not_reloaded(client, who).await?;
