@@ -147,7 +147,8 @@ import { localize, localizeList } from "./times.js";
   const onScreen = new Set();
   let readObserver = null;
   function reportRead() {
-    if (document.visibilityState !== "visible" || onScreen.size === 0) return;
+    // A member removed from the group has nothing left to report.
+    if (gone || document.visibilityState !== "visible" || onScreen.size === 0) return;
     const upTo = Math.max.apply(null, Array.from(onScreen));
     if (upTo <= toldRead) return;
     toldRead = upTo;
@@ -333,7 +334,7 @@ import { localize, localizeList } from "./times.js";
     enableEditing(box, conversation);
     compose.addEventListener("input", function () {
       const now = Date.now();
-      if (socket && socket.readyState === 1 && now - lastTyping > 2000) {
+      if (!gone && socket && socket.readyState === 1 && now - lastTyping > 2000) {
         lastTyping = now;
         socket.send(JSON.stringify({ type: "typing", conversation_id: conversation }));
       }

@@ -706,3 +706,75 @@ async fn a_groups_pages_refuse_outsiders_and_the_controls_a_member_may_not_use(
     assert_eq!(conversation["conversation"]["title"], "Climbing");
     Ok(())
 }
+
+#[tokio::test]
+async fn the_new_group_form_says_what_is_wrong_beside_the_field_and_keeps_what_was_typed(
+) -> anyhow::Result<()> {
+    let app = spawn_app(&[]).await?;
+    let (alice, _, _) = alice_with_a_message(&app).await?;
+    let create = |body: &'static str| {
+        alice
+            .post(app.url("/groups"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let mut cases = Cases::new();
+    for (case, body, field, message, kept) in [
+        (
+            "a blank name",
+            "title=+++&members=bob",
+            "title-error",
+            "The name must not be empty.",
+            r#"name="members" value="bob""#,
+        ),
+        (
+            "a name too long",
+            "title=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx&members=bob",
+            "title-error",
+            "The name must be at most 100 characters long.",
+            r#"name="members" value="bob""#,
+        ),
+        (
+            "an unknown username",
+            "title=Climbing&members=bob%2C+zed",
+            "members-error",
+            "There is no user named zed.",
+            r#"name="title" maxlength="100" value="Climbing""#,
+        ),
+    ] {
+        cases
+            .run(case, async {
+                let response = create(body).await?;
+                expect_eq(response.status().as_u16(), 422)?;
+                let page = response.text().await?;
+                expect(
+                    page.contains(&format!(r#"id="{field}">{message}"#)),
+                    format!("no {message:?} in #{field}"),
+                )?;
+                expect(page.contains(kept), format!("{kept:?} was not kept"))?;
+                expect(
+                    page.contains(r#"id="new-group" class="new-group" open"#),
+                    "the form is folded away",
+                )
+            })
+            .await;
+    }
+    cases.finish()?;
+    let response = create("title=Climbing&members=%40bob").await?;
+    assert_eq!(response.status().as_u16(), 303);
+    let to = response
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(to.starts_with("/conversations/"), "sent to {to:?}");
+    let page = alice.get(app.url(&to)).send().await?.text().await?;
+    assert!(
+        page.contains(r#"<h1 id="peer-name">Climbing</h1>"#),
+        "{page}"
+    );
+    assert!(page.contains("2 members"));
+    Ok(())
+}
