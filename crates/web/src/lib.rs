@@ -9,7 +9,9 @@ mod cross_site;
 mod device;
 mod groups;
 mod links;
+mod members;
 mod pages;
+mod receipts;
 mod render;
 mod settings;
 mod timeline;
@@ -53,21 +55,21 @@ pub fn router(state: ApiState) -> Router {
         .route("/groups", post(groups::create))
         .route(
             "/conversations/{id}/members",
-            get(groups::members).post(groups::add),
+            get(members::members).post(members::add),
         )
         .route(
             "/conversations/{id}/members/{username}/remove",
-            post(groups::remove),
+            post(members::remove),
         )
         .route(
             "/conversations/{id}/members/{username}/role",
-            post(groups::set_role),
+            post(members::set_role),
         )
-        .route("/conversations/{id}/rename", post(groups::rename))
+        .route("/conversations/{id}/rename", post(members::rename))
         .route("/conversations/{id}/leave", post(groups::leave))
         .route(
             "/conversations/{id}/messages/{message_id}/readers",
-            get(groups::readers),
+            get(receipts::readers),
         )
         .route("/conversations/{id}/read", post(chat::read))
         .route("/settings", get(settings::page))
