@@ -13,6 +13,7 @@ mod members;
 mod pages;
 mod receipts;
 mod render;
+mod sending;
 mod settings;
 mod timeline;
 mod views;
@@ -51,7 +52,7 @@ pub fn router(state: ApiState) -> Router {
             "/conversations/{id}/messages/{message_id}",
             get(chat::message_fragment),
         )
-        .route("/conversations/{id}/send", post(chat::send))
+        .route("/conversations/{id}/send", post(sending::send))
         .route("/groups", post(groups::create))
         .route(
             "/conversations/{id}/members",
@@ -71,7 +72,7 @@ pub fn router(state: ApiState) -> Router {
             "/conversations/{id}/messages/{message_id}/readers",
             get(receipts::readers),
         )
-        .route("/conversations/{id}/read", post(chat::read))
+        .route("/conversations/{id}/read", post(sending::read))
         .route("/settings", get(settings::page))
         .route("/settings/telegram", post(settings::link_telegram))
         .route("/settings/telegram/unlink", post(settings::unlink_telegram))
