@@ -2,7 +2,8 @@
 //! that keeps what was typed), messages reach everyone live with their sender's name, "seen by"
 //! counts the members who read and names them on request, typing shows who, a fourth person is
 //! added and sees the entry, one is removed and the group leaves their page, a plain member gets
-//! no controls they may not use, and one made an admin gets the controls an admin may use.
+//! no controls they may not use, one made an admin gets the controls an admin may use, and one
+//! leaves.
 
 use crate::axe::expect_accessible;
 use crate::chromium::*;
@@ -51,6 +52,42 @@ async fn members(client: &Client) -> anyhow::Result<Vec<String>> {
         )
         .await?;
     Ok(serde_json::from_value(rows)?)
+}
+
+/// Clicks what `css` selects once it is there and stays long enough to be clicked: the members
+/// panel is swapped anew whenever a membership entry arrives, and a click on the panel before is
+/// tried again on the new one (a click that hit nothing changed nothing).
+async fn click_in_panel(client: &Client, css: &str) -> anyhow::Result<()> {
+    eventually(&format!("a click on {css}"), || async {
+        click(client, css).await
+    })
+    .await
+}
+
+/// Types `value` into the panel's field `input` and presses `button`, once no request is in flight
+/// (a panel swapped in between would drop what was typed).
+async fn fill_in_panel(
+    client: &Client,
+    input: &str,
+    value: &str,
+    button: &str,
+) -> anyhow::Result<()> {
+    eventually("the page to settle", || async {
+        let busy = client
+            .execute(
+                "return document.querySelectorAll('.htmx-request').length;",
+                vec![],
+            )
+            .await?;
+        anyhow::ensure!(busy == serde_json::json!(0), "{busy} requests in flight");
+        Ok(())
+    })
+    .await?;
+    eventually(&format!("{value:?} sent from {input}"), || async {
+        type_into(client, input, value).await?;
+        click(client, button).await
+    })
+    .await
 }
 
 async fn open_group(client: &Client, who: &str, item: &str, path: &str) -> anyhow::Result<()> {
@@ -218,13 +255,23 @@ pub async fn scenario(lab: &Lab) -> anyhow::Result<()> {
     // Ann adds someone unknown (refused beside the field), then Dan, who is on his list: the
     // group comes to him live and opens on the entry that added him.
     click(ann, "#members-panel summary").await?;
-    type_into(ann, "#add-username", "nobody_here").await?;
-    click(ann, "form#add-member button[type=submit]").await?;
+    fill_in_panel(
+        ann,
+        "#add-username",
+        "nobody_here",
+        "form#add-member button[type=submit]",
+    )
+    .await?;
     let error = eventually("#add-error", || async { text_of(ann, "#add-error").await }).await?;
     anyhow::ensure!(error.contains("nobody_here"), "#add-error reads {error:?}");
     expect_logged(ann, "Ann", &[&refused("/members", 422)]).await?;
-    type_into(ann, "#add-username", "dan").await?;
-    click(ann, "form#add-member button[type=submit]").await?;
+    fill_in_panel(
+        ann,
+        "#add-username",
+        "dan",
+        "form#add-member button[type=submit]",
+    )
+    .await?;
     eventually("Dan in Ann's panel", || async {
         let shown = members(ann).await?;
         anyhow::ensure!(shown == ["ann owner", "ben", "cat", "dan"], "{shown:?}");
@@ -302,13 +349,27 @@ pub async fn scenario(lab: &Lab) -> anyhow::Result<()> {
     expect_logged(cat, "Cat", &[&refused(&path, 404)]).await?;
 
     // Ann renames the group: Ben's header follows.
-    type_into(ann, "#rename-title", "Bouldering").await?;
-    click(ann, "form#rename button[type=submit]").await?;
+    eventually("the removal on Ann's page", || async {
+        let shown = timeline(ann).await?;
+        anyhow::ensure!(
+            shown.last() == Some(&("".to_owned(), "You removed Cat".to_owned())),
+            "{shown:?}"
+        );
+        Ok(())
+    })
+    .await?;
+    fill_in_panel(
+        ann,
+        "#rename-title",
+        "Bouldering",
+        "form#rename button[type=submit]",
+    )
+    .await?;
     wait_for_text(ben, "#peer-name", "Bouldering").await?;
 
     // Ann makes Ben an admin: his panel follows live, with the controls an admin may use (he
     // may remove Dan, not Ann), and everyone sees the entry.
-    click(ann, "#members li[data-username='ben'] .set-role button").await?;
+    click_in_panel(ann, "#members li[data-username='ben'] .set-role button").await?;
     eventually("the admin controls on Ben's page", || async {
         anyhow::ensure!(
             !ben.find_all(Locator::Css("form#add-member"))
@@ -368,8 +429,34 @@ pub async fn scenario(lab: &Lab) -> anyhow::Result<()> {
         "typing reads {said}"
     );
 
+    // Screen readers hear the entries as the page words them.
+    wait_for_text(dan, "#announce", "Ann made Ben an admin").await?;
+
+    // Dan leaves (a second click confirms): he is back on his list without the group, and the
+    // others see him go.
     for (client, who) in [(ann, "Ann"), (ben, "Ben"), (dan, "Dan")] {
         assert_not_reloaded(client, who).await?;
+        expect_logged(client, who, &[]).await?;
+    }
+    click(dan, "#members-panel summary").await?;
+    click_in_panel(dan, "details.leave summary").await?;
+    click_in_panel(dan, "form#leave button[type=submit]").await?;
+    wait_for_path(dan, "Dan back on his list", |p| p == "/conversations").await?;
+    anyhow::ensure!(
+        dan.find_all(Locator::Css(&item)).await?.is_empty(),
+        "the group Dan left is still in his list"
+    );
+    eventually("Dan's leaving on Ben's page", || async {
+        let shown = timeline(ben).await?;
+        anyhow::ensure!(
+            shown.last() == Some(&("".to_owned(), "Dan left".to_owned())),
+            "{shown:?}"
+        );
+        Ok(())
+    })
+    .await?;
+    wait_for_text(ann, "#member-count", "2 members").await?;
+    for (client, who) in [(ann, "Ann"), (ben, "Ben"), (dan, "Dan")] {
         expect_logged(client, who, &[]).await?;
     }
     lab.snap(ann, "ann-group").await?;
