@@ -456,6 +456,33 @@ pub async fn scenario(lab: &Lab) -> anyhow::Result<()> {
     })
     .await?;
     wait_for_text(ann, "#member-count", "2 members").await?;
+
+    // Three messages at once (Ann's phone, over the API): Ben's page shows every one of them.
+    let token = api_token(base, "ann").await?;
+    let http = reqwest::Client::new();
+    let sends = ["one", "two", "three"].map(|body| {
+        http.post(format!("{base}/api/v1/conversations/{group}/messages"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"body": body, "client_id": body}))
+            .send()
+    });
+    for answer in futures_util::future::join_all(sends).await {
+        anyhow::ensure!(answer?.status() == 201, "a burst send was refused");
+    }
+    eventually("the burst on Ben's page", || async {
+        let shown = timeline(ben).await?;
+        let bodies: Vec<&str> = shown
+            .iter()
+            .rev()
+            .take(3)
+            .map(|(_, b)| b.as_str())
+            .collect();
+        let mut sorted = bodies.clone();
+        sorted.sort_unstable();
+        anyhow::ensure!(sorted == ["one", "three", "two"], "{shown:?}");
+        Ok(())
+    })
+    .await?;
     for (client, who) in [(ann, "Ann"), (ben, "Ben"), (dan, "Dan")] {
         expect_logged(client, who, &[]).await?;
     }
