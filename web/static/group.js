@@ -70,6 +70,14 @@ export function readMarks(initial) {
 // The "Seen by N" line under the viewer's latest own message, with the names on request (a
 // click fetches them from the server: who has read it is its to say, not the page's guess).
 export function showSeenBy(box, conversation, marks) {
+  // The line makes the last message taller: a reader at the bottom stays at the bottom.
+  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+  const text = seenByLine(box, conversation, marks);
+  if (atBottom) box.scrollTop = box.scrollHeight;
+  return text;
+}
+
+function seenByLine(box, conversation, marks) {
   const own = Array.from(box.querySelectorAll(".message.own[data-seq]"));
   own.forEach(function (m) {
     const count = marks.seenBy(Number(m.dataset.seq));

@@ -480,6 +480,18 @@ pub async fn scenario(lab: &Lab) -> anyhow::Result<()> {
         let mut sorted = bodies.clone();
         sorted.sort_unstable();
         anyhow::ensure!(sorted == ["one", "three", "two"], "{shown:?}");
+        let seqs = ben
+            .execute(
+                "return Array.from(document.querySelectorAll('#messages .message[data-seq]'))
+                     .map(m => Number(m.dataset.seq));",
+                vec![],
+            )
+            .await?;
+        let seqs: Vec<i64> = serde_json::from_value(seqs)?;
+        anyhow::ensure!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "out of order: {seqs:?}"
+        );
         Ok(())
     })
     .await?;
