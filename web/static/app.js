@@ -4,6 +4,7 @@
 // templates: the pages' Content-Security-Policy runs no inline script and htmx evaluates no
 // attribute (allowEval is off in base.html).
 import { enableEditing } from "./editing.js";
+import { readMarks, showSeenBy, typingWatch } from "./group.js";
 import { notifyIfAway, setUpNotificationSettings } from "./notifications.js";
 import { enableSending } from "./outbox.js";
 import { chimeIfAway, setUpSoundSettings } from "./sound.js";
@@ -21,6 +22,7 @@ import { localize, localizeList } from "./times.js";
 
   const conversation = page.conversationId;
   const me = page.me;
+  const isGroup = page.kind === "group";
   let cursor = Number(page.cursor || 0);
   // Reconnecting backs off from half a second to at most MAX_DELAY: a few seconds, so a page
   // whose network is back finds out soon even if the browser does not say so.
@@ -129,13 +131,15 @@ import { localize, localizeList } from "./times.js";
         count += Number(badge.textContent) || 0;
       });
     } else {
-      document.querySelectorAll("#messages .message.peer").forEach(function (m) {
+      document.querySelectorAll(UNREAD).forEach(function (m) {
         if (Number(m.dataset.seq) > toldRead) count += 1;
       });
     }
     document.title = count > 0 ? "(" + count + ") " + baseTitle : baseTitle;
   }
 
+  // What can be unread: others' messages, and a group's entries ("Ann added Ben").
+  const UNREAD = "#messages .message.peer, #messages .message.system";
   // Read receipts follow the reader's eyes: a message from the peer counts as read once at least
   // half of it (or half the list, for a long one) has been on screen while the page was visible,
   // and the server is told the highest such seq. Opening a conversation marks nothing by itself.
@@ -143,7 +147,8 @@ import { localize, localizeList } from "./times.js";
   const onScreen = new Set();
   let readObserver = null;
   function reportRead() {
-    if (document.visibilityState !== "visible" || onScreen.size === 0) return;
+    // A member removed from the group has nothing left to report.
+    if (gone || document.visibilityState !== "visible" || onScreen.size === 0) return;
     const upTo = Math.max.apply(null, Array.from(onScreen));
     if (upTo <= toldRead) return;
     toldRead = upTo;
@@ -152,7 +157,7 @@ import { localize, localizeList } from "./times.js";
   }
   function watchUnread() {
     if (!readObserver) return;
-    document.querySelectorAll("#messages .message.peer:not([data-watched])").forEach(function (m) {
+    document.querySelectorAll(UNREAD.split(", ").map(function (css) { return css + ":not([data-watched])"; }).join(", ")).forEach(function (m) {
       m.dataset.watched = "";
       if (Number(m.dataset.seq) > toldRead) readObserver.observe(m);
     });
@@ -180,9 +185,21 @@ import { localize, localizeList } from "./times.js";
   }
 
   let presenceAt = 0;
-  let peerRead = Number((document.getElementById("messages") || {dataset: {}}).dataset.peerRead || 0);
-  // Each of one's own messages shows its status: one tick sent, two ticks seen by the peer.
+  const messagesBox = document.getElementById("messages") || { dataset: {} };
+  let peerRead = Number(messagesBox.dataset.peerRead || 0);
+  let marks = null;
+  if (isGroup) {
+    try { marks = readMarks(JSON.parse(messagesBox.dataset.marks || "{}")); } catch (e) { marks = readMarks({}); }
+  }
+  // Each of one's own messages shows its status: one tick sent, two ticks seen by the peer (in a
+  // group: by at least one other member, and "Seen by N" under the latest).
   function showReceipt() {
+    if (isGroup) {
+      const text = showSeenBy(messagesBox, conversation, marks);
+      const receipt = document.getElementById("receipt");
+      if (receipt.textContent !== text) receipt.textContent = text;
+      return;
+    }
     document.querySelectorAll("#messages .message.own .tick").forEach(function (tick) {
       const seen = Number(tick.closest(".message").dataset.seq) <= peerRead;
       if (tick.classList.contains("seen") === seen && tick.textContent) return;
@@ -203,8 +220,45 @@ import { localize, localizeList } from "./times.js";
     return last;
   }
 
+  // Someone else's typing notices, as one line; and whether this page still belongs to a member.
+  const typers = typingWatch(function (text) {
+    const line = document.getElementById("typing");
+    if (line) line.textContent = text;
+  });
+  let gone = false;
+  function refreshMembers() {
+    if (!document.getElementById("members")) return;
+    htmx.ajax("GET", "/conversations/" + conversation + "/members", { target: "#members", swap: "outerHTML" });
+  }
+  // A membership entry of this group: the marks, the panel, the title, or the end of it for the
+  // viewer (removed, or left on another device).
+  function groupEntry(m) {
+    marks.entry(m, me);
+    const system = m.system;
+    if (!system) return;
+    if (system.member && system.member.id === me && (system.kind === "member_removed" || system.kind === "member_left")) {
+      gone = true;
+      document.getElementById("gone").hidden = false;
+      document.getElementById("send").hidden = true;
+      const panel = document.getElementById("members-panel");
+      if (panel) panel.remove();
+      announce(document.getElementById("gone").textContent);
+      return;
+    }
+    if (system.kind === "renamed" && system.title) {
+      document.getElementById("peer-name").textContent = system.title;
+      document.title = document.title.replace(/[^·]*·/, system.title + " ·");
+    }
+    refreshMembers();
+  }
+
+  // Fetches a message's fragment and adds it (set up on a conversation page). Each fetch stands
+  // alone: htmx would queue requests aimed at one element and keep only the last one waiting,
+  // so of three messages arriving together the second would never be shown.
+  let showMessage = function () { return Promise.resolve(); };
+
   function handle(frame) {
-    if (frame.type === "message.new") {
+    if (frame.type === "message.new" && !frame.message.system) {
       notifyIfAway(frame.message, me);
       chimeIfAway(frame.message, me);
     }
@@ -218,11 +272,19 @@ import { localize, localizeList } from "./times.js";
     switch (frame.type) {
       case "message.new": {
         const m = frame.message;
-        if (!document.getElementById("msg-" + m.id)) {
-          htmx.ajax("GET", "/conversations/" + conversation + "/messages/" + m.id, { target: "#messages", swap: "beforeend" });
+        // The entry that takes the viewer out is not theirs to fetch any more: the page says it.
+        const out = m.system && m.system.member && m.system.member.id === me &&
+          (m.system.kind === "member_removed" || m.system.kind === "member_left");
+        if (!out && !gone && !document.getElementById("msg-" + m.id)) {
+          showMessage(m.id).then(function () {
+            // A group's entry is said as the page words it ("Ann added Ben"), once it is there.
+            const entry = m.system && document.querySelector("#msg-" + m.id + " .body");
+            if (entry) announce(entry.textContent);
+          });
         }
-        if (m.sender.id !== me) {
-          document.getElementById("typing").textContent = "";
+        if (isGroup) groupEntry(m);
+        if (m.sender.id !== me && !m.system) {
+          typers.stopped(m.sender.id);
           announce(m.sender.display_name + ": " + (m.body || ""));
         }
         break;
@@ -235,17 +297,14 @@ import { localize, localizeList } from "./times.js";
         break;
       case "read":
         if (frame.reader_id !== me) {
-          peerRead = Math.max(peerRead, frame.up_to);
+          if (isGroup) marks.read(frame.reader_id, frame.up_to);
+          else peerRead = Math.max(peerRead, frame.up_to);
           showReceipt();
         }
         break;
       case "typing":
-        if (frame.user.id !== me) {
-          const typing = document.getElementById("typing");
-          if (!typing.textContent) announce(frame.user.display_name + " is typing");
-          typing.textContent = frame.user.display_name + " is typing…";
-          clearTimeout(typing.timer);
-          typing.timer = setTimeout(function () { typing.textContent = ""; }, frame.expires_in_ms || 6000);
+        if (frame.user.id !== me && !gone) {
+          if (typers.started(frame.user, frame.expires_in_ms)) announce(frame.user.display_name + " is typing");
         }
         break;
       case "presence":
@@ -287,7 +346,7 @@ import { localize, localizeList } from "./times.js";
     enableEditing(box, conversation);
     compose.addEventListener("input", function () {
       const now = Date.now();
-      if (socket && socket.readyState === 1 && now - lastTyping > 2000) {
+      if (!gone && socket && socket.readyState === 1 && now - lastTyping > 2000) {
         lastTyping = now;
         socket.send(JSON.stringify({ type: "typing", conversation_id: conversation }));
       }
@@ -329,10 +388,32 @@ import { localize, localizeList } from "./times.js";
       box.insertAdjacentHTML("beforeend", html);
       messagesAdded();
     }
+    showMessage = async function (id) {
+      let response;
+      try {
+        response = await fetch("/conversations/" + conversation + "/messages/" + id, { headers: { "HX-Request": "true" } });
+      } catch (e) {
+        return; // Offline: the resume after reconnecting brings it again.
+      }
+      if (response.status === 401) {
+        location.href = "/login";
+        return;
+      }
+      if (!response.ok) return;
+      const html = await response.text();
+      if (!document.getElementById("msg-" + id)) addMessages(html);
+    };
     document.body.addEventListener("htmx:afterSwap", function (event) {
       if (event.detail.target.id === "messages") messagesAdded();
     });
     document.body.addEventListener("htmx:afterSettle", watchUnread);
+    // The members panel came back (a refresh, or the answer to one of its forms): the header
+    // counts its members.
+    document.body.addEventListener("htmx:afterSettle", function () {
+      const count = document.querySelectorAll("#members .member").length;
+      const shown = document.getElementById("member-count");
+      if (shown && count > 0) shown.textContent = count + (count === 1 ? " member" : " members");
+    });
     // A message swapped in again (edited, deleted) comes with the default tick.
     document.body.addEventListener("htmx:afterSettle", showReceipt);
     // Opened with unread messages: start at the first of them (under its line), not at the

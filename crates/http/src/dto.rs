@@ -249,6 +249,19 @@ pub struct MemberEnvelope {
     pub member: MemberDto,
 }
 
+/// Someone who has read a message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Reader {
+    pub user: UserDto,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReaderList {
+    /// By display name. There is no time per reader: the model keeps one read mark per member,
+    /// not a row per message per member.
+    pub readers: Vec<Reader>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConversationEnvelope {
     pub conversation: ConversationDto,
@@ -321,7 +334,7 @@ pub struct HistoryPage {
     pub messages: Vec<Message>,
     /// Pass as `before` for older messages; `null` when this page reaches the first message.
     pub next_before: Option<i64>,
-    /// How far the peer has read (read receipt).
+    /// How far the peer has read (read receipt); 0 in a group, whose messages carry `seen_by`.
     pub peer_read_up_to: i64,
 }
 

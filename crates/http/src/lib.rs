@@ -41,6 +41,7 @@ fn documented() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .merge(routes::sessions::router())
         .merge(routes::conversations::router())
         .merge(routes::groups::router())
+        .merge(routes::receipts::router())
         .merge(routes::telegram::router())
         .split_for_parts();
     openapi::document_common_errors(&mut document);

@@ -185,7 +185,7 @@ pub fn document_common_errors(document: &mut utoipa::openapi::OpenApi) {
 
 /// Links from the answers that create things to the operations that use their ids, so clients
 /// (and a stateful fuzzer) can follow them: a started conversation to its reads and sends, a sent
-/// message to its edit and deletion.
+/// message to its edit, deletion and readers.
 pub fn document_links(document: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::link::LinkBuilder;
     const CONVERSATION: &str = "$response.body#/conversation/id";
@@ -214,6 +214,10 @@ pub fn document_links(document: &mut utoipa::openapi::OpenApi) {
                     "delete_message",
                     &[("id", MESSAGE_CONVERSATION), ("message_id", MESSAGE)],
                 ),
+                (
+                    "readers",
+                    &[("id", MESSAGE_CONVERSATION), ("message_id", MESSAGE)],
+                ),
             ],
         ),
         (
@@ -227,6 +231,10 @@ pub fn document_links(document: &mut utoipa::openapi::OpenApi) {
                 ),
                 (
                     "delete_message",
+                    &[("id", MESSAGE_CONVERSATION), ("message_id", MESSAGE)],
+                ),
+                (
+                    "readers",
                     &[("id", MESSAGE_CONVERSATION), ("message_id", MESSAGE)],
                 ),
             ],

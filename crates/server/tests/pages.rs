@@ -554,3 +554,227 @@ async fn error_pages_have_a_language_a_header_a_heading_and_a_way_back() -> anyh
     assert_eq!((status, &body["error"]["code"]), (404, &json!("not_found")));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_groups_pages_refuse_outsiders_and_the_controls_a_member_may_not_use(
+) -> anyhow::Result<()> {
+    let app = spawn_app(&[]).await?;
+    let alice = ApiUser::new(&app, "alice").await?;
+    ApiUser::new(&app, "bob").await?;
+    ApiUser::new(&app, "eve").await?;
+    let (status, created) = alice
+        .post(
+            "/api/v1/groups",
+            json!({"title": "Climbing", "members": ["bob"]}),
+        )
+        .await?;
+    anyhow::ensure!(status == 201, "create: {status} {created}");
+    let g = created["conversation"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let sent = alice.sent(&g, "hello", "c1").await?;
+    let message = sent["message"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let tab = |who: &'static str| {
+        let app = &app;
+        async move {
+            let tab = browser_tab();
+            let login = app.login_with(&tab, who, PASSWORD).await?;
+            anyhow::ensure!(login.status() == 200, "login: {}", login.status());
+            Ok::<_, anyhow::Error>(tab)
+        }
+    };
+    let (eve, bob) = (tab("eve").await?, tab("bob").await?);
+    let form = |body: &'static str| {
+        move |request: reqwest::RequestBuilder| {
+            request
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(body)
+        }
+    };
+    let get = reqwest::Method::GET;
+    let post = reqwest::Method::POST;
+    // (case, who, method, path, body, status): an outsider learns nothing (404, no names); a
+    // plain member is refused what only the owner and admins may do (403, the panel back).
+    let mut cases = Cases::new();
+    for (case, who, method, path, with_body, wanted) in [
+        (
+            "the members panel",
+            &eve,
+            get.clone(),
+            format!("/conversations/{g}/members"),
+            None,
+            404,
+        ),
+        (
+            "adding",
+            &eve,
+            post.clone(),
+            format!("/conversations/{g}/members"),
+            Some(form("username=eve")),
+            404,
+        ),
+        (
+            "removing",
+            &eve,
+            post.clone(),
+            format!("/conversations/{g}/members/bob/remove"),
+            None,
+            404,
+        ),
+        (
+            "renaming",
+            &eve,
+            post.clone(),
+            format!("/conversations/{g}/rename"),
+            Some(form("title=Mine")),
+            404,
+        ),
+        (
+            "leaving",
+            &eve,
+            post.clone(),
+            format!("/conversations/{g}/leave"),
+            None,
+            404,
+        ),
+        (
+            "who read it",
+            &eve,
+            get.clone(),
+            format!("/conversations/{g}/messages/{message}/readers"),
+            None,
+            404,
+        ),
+        (
+            "a member renaming",
+            &bob,
+            post.clone(),
+            format!("/conversations/{g}/rename"),
+            Some(form("title=Mine")),
+            403,
+        ),
+        (
+            "a member adding",
+            &bob,
+            post.clone(),
+            format!("/conversations/{g}/members"),
+            Some(form("username=eve")),
+            403,
+        ),
+        (
+            "a member removing the owner",
+            &bob,
+            post.clone(),
+            format!("/conversations/{g}/members/alice/remove"),
+            None,
+            403,
+        ),
+    ] {
+        cases
+            .run(case, async {
+                let mut request = who
+                    .request(method, app.url(&path))
+                    .header("hx-request", "true");
+                if let Some(with_body) = with_body {
+                    request = with_body(request);
+                }
+                let response = request.send().await?;
+                expect_eq(response.status().as_u16(), wanted)?;
+                let text = response.text().await?;
+                if wanted == 404 {
+                    expect_none_of(&text, &["hello", "Climbing", "alice", "bob"])?;
+                }
+                Ok(())
+            })
+            .await;
+    }
+    cases.finish()?;
+    // Nothing changed: the same two members, the same name.
+    let (_, members) = alice
+        .get(&format!("/api/v1/conversations/{g}/members"))
+        .await?;
+    assert_eq!(
+        members["members"].as_array().map(Vec::len),
+        Some(2),
+        "{members}"
+    );
+    let (_, conversation) = alice.get(&format!("/api/v1/conversations/{g}")).await?;
+    assert_eq!(conversation["conversation"]["title"], "Climbing");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_new_group_form_says_what_is_wrong_beside_the_field_and_keeps_what_was_typed(
+) -> anyhow::Result<()> {
+    let app = spawn_app(&[]).await?;
+    let (alice, _, _) = alice_with_a_message(&app).await?;
+    let create = |body: &'static str| {
+        alice
+            .post(app.url("/groups"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let mut cases = Cases::new();
+    for (case, body, field, message, kept) in [
+        (
+            "a blank name",
+            "title=+++&members=bob",
+            "title-error",
+            "The name must not be empty.",
+            r#"name="members" value="bob""#,
+        ),
+        (
+            "a name too long",
+            "title=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx&members=bob",
+            "title-error",
+            "The name must be at most 100 characters long.",
+            r#"name="members" value="bob""#,
+        ),
+        (
+            "an unknown username",
+            "title=Climbing&members=bob%2C+zed",
+            "members-error",
+            "There is no user named zed.",
+            r#"name="title" maxlength="100" value="Climbing""#,
+        ),
+    ] {
+        cases
+            .run(case, async {
+                let response = create(body).await?;
+                expect_eq(response.status().as_u16(), 422)?;
+                let page = response.text().await?;
+                expect(
+                    page.contains(&format!(r#"id="{field}">{message}"#)),
+                    format!("no {message:?} in #{field}"),
+                )?;
+                expect(page.contains(kept), format!("{kept:?} was not kept"))?;
+                expect(
+                    page.contains(r#"id="new-group" class="new-group" open"#),
+                    "the form is folded away",
+                )
+            })
+            .await;
+    }
+    cases.finish()?;
+    let response = create("title=Climbing&members=%40bob").await?;
+    assert_eq!(response.status().as_u16(), 303);
+    let to = response
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(to.starts_with("/conversations/"), "sent to {to:?}");
+    let page = alice.get(app.url(&to)).send().await?.text().await?;
+    assert!(
+        page.contains(r#"<h1 id="peer-name">Climbing</h1>"#),
+        "{page}"
+    );
+    assert!(page.contains("2 members"));
+    Ok(())
+}

@@ -3,14 +3,14 @@
 use crate::render::{self, Visitor};
 use crate::views::{
     ConversationItem, ConversationList, ConversationPage, ConversationsPage, MeView,
-    MessageFragment, MessageView, OlderMessages,
+    MessageFragment, MessageView, NewGroupForm, OlderMessages,
 };
 use app::AppError;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use domain::{ClientId, MessageBody, UserId, Username};
+use domain::{UserId, Username};
 use eventstore::EventStore;
 use http_api::auth::Authenticated;
 use http_api::error::ApiError;
@@ -30,9 +30,9 @@ const PAGE: i64 = 50;
 const MOST_ON_OPEN: i64 = 2 * PAGE;
 /// How many read messages are shown above the first unread one, for context.
 const CONTEXT: i64 = 10;
-const WAIT: Duration = Duration::from_secs(2);
+pub(crate) const WAIT: Duration = Duration::from_secs(2);
 
-async fn me(state: &ApiState, auth: &Authenticated) -> Result<(Uuid, MeView), ApiError> {
+pub(crate) async fn me(state: &ApiState, auth: &Authenticated) -> Result<(Uuid, MeView), ApiError> {
     let profile = state.accounts.profile(auth.session.user_id).await?;
     Ok((
         profile.id.as_uuid(),
@@ -51,26 +51,41 @@ async fn head(state: &ApiState) -> Result<i64, ApiError> {
 }
 
 async fn items(state: &ApiState, me: Uuid) -> Result<Vec<ConversationItem>, ApiError> {
-    let mut rows = queries::list_conversations(&state.pool, me, 500).await?;
-    // The page shows pairs only; groups are reached through the API for now.
-    rows.retain(|r| r.conversation.peer_id.is_some());
+    let rows = queries::list_conversations(&state.pool, me, 500).await?;
     let peers: Vec<UserId> = rows
         .iter()
         .filter_map(|r| r.conversation.peer_id.map(UserId::from_uuid))
         .collect();
     // Presence is decoration: without Redis the list still shows, everyone offline.
-    let online = state
+    let mut online = state
         .presence
         .online(&peers)
         .await
-        .unwrap_or_else(|_| vec![false; peers.len()]);
+        .unwrap_or_else(|_| vec![false; peers.len()])
+        .into_iter();
     let mut items = Vec::with_capacity(rows.len());
-    for (summary, online) in rows.into_iter().zip(online) {
+    for summary in rows {
         let c = summary.conversation;
+        let group = c.kind == "group";
+        // A group has no peer, so no presence of its own.
+        let online = c.peer_id.is_some() && online.next().unwrap_or(false);
         let last_line = match summary.last_message {
             Some(m) if m.deleted_at.is_some() => "message deleted".to_owned(),
+            Some(m) if m.entry != "message" => {
+                let message = wire::Message::from(m);
+                match &message.system {
+                    Some(entry) => crate::timeline::sentence(entry, &message.sender, me),
+                    None => String::new(),
+                }
+            }
             Some(m) => {
-                let prefix = if m.sender_id == me { "You: " } else { "" };
+                let prefix = if m.sender_id == me {
+                    "You: ".to_owned()
+                } else if group {
+                    format!("{}: ", m.sender_display_name)
+                } else {
+                    String::new()
+                };
                 let body: String = m.body.unwrap_or_default().chars().take(80).collect();
                 format!("{prefix}{body}")
             }
@@ -78,6 +93,8 @@ async fn items(state: &ApiState, me: Uuid) -> Result<Vec<ConversationItem>, ApiE
         };
         items.push(ConversationItem {
             id: c.conversation_id,
+            title: c.title.filter(|_| group),
+            member_count: c.member_count,
             peer_name: c.peer_display_name.unwrap_or_default(),
             peer_username: c.peer_username.unwrap_or_default(),
             unread: c.unread,
@@ -91,11 +108,12 @@ async fn items(state: &ApiState, me: Uuid) -> Result<Vec<ConversationItem>, ApiE
     Ok(items)
 }
 
-async fn list(
+pub(crate) async fn list(
     state: &ApiState,
     auth: &Authenticated,
     with: String,
     with_error: Option<String>,
+    group: NewGroupForm,
 ) -> Result<ConversationsPage, ApiError> {
     let (me_id, me) = me(state, auth).await?;
     Ok(ConversationsPage {
@@ -104,12 +122,13 @@ async fn list(
         cursor: head(state).await?,
         with,
         with_error,
+        group,
         conversations: items(state, me_id).await?,
     })
 }
 
 pub async fn list_page(State(state): State<ApiState>, Visitor(auth): Visitor) -> Response {
-    match list(&state, &auth, String::new(), None).await {
+    match list(&state, &auth, String::new(), None, NewGroupForm::default()).await {
         Ok(page) => render::ok(&page),
         Err(error) => render::error(error),
     }
@@ -165,7 +184,15 @@ pub async fn start(
             } else {
                 format!("There is no user named \"{wanted}\".")
             };
-            match list(&state, &auth, wanted, Some(message)).await {
+            match list(
+                &state,
+                &auth,
+                wanted,
+                Some(message),
+                NewGroupForm::default(),
+            )
+            .await
+            {
                 Ok(page) => render::page(StatusCode::UNPROCESSABLE_ENTITY, &page),
                 Err(error) => render::error(error),
             }
@@ -182,33 +209,39 @@ async fn conversation(
     let id = conversation_id(raw)?;
     let me_user = auth.session.user_id;
     let conversation = state.conversations.for_member(id, me_user).await?;
-    if conversation.roster().kind() == domain::ConversationKind::Group {
-        // The page shows pairs only; groups are reached through the API for now.
-        return Err(ApiError::not_found("conversation"));
-    }
+    let roster = conversation.roster();
+    let is_group = roster.kind() == domain::ConversationKind::Group;
     let (me_id, me) = me(state, auth).await?;
-    let peer = conversation
-        .members()
-        .iter()
-        .find(|m| m.id != me_user)
-        .cloned()
-        .ok_or_else(|| ApiError::not_found("conversation"))?;
+    let peer = if is_group {
+        None
+    } else {
+        Some(
+            conversation
+                .members()
+                .iter()
+                .find(|m| m.id != me_user)
+                .cloned()
+                .ok_or_else(|| ApiError::not_found("conversation"))?,
+        )
+    };
     let cursor = head(state).await?;
     state.history.wait_for(cursor, WAIT).await;
     let read_up_to = conversation.read_up_to(me_user);
-    // The viewer's own messages after their read mark are not unread: only the peer's count.
+    // A group member sees the timeline from their join on.
+    let after = roster.joined_after(me_user).unwrap_or(0);
+    // The viewer's own messages after their read mark are not unread: only others' count.
     let limit = match queries::conversation_for(&state.pool, me_id, id.as_uuid()).await? {
         Some(c) if c.conversation.unread > 0 => {
             (c.conversation.last_seq - read_up_to + CONTEXT).clamp(PAGE, MOST_ON_OPEN)
         }
         _ => PAGE,
     };
-    let page = queries::history_page(&state.pool, id.as_uuid(), None, 0, limit).await?;
-    let peer_read_up_to = conversation.read_up_to(peer.id);
+    let page = queries::history_page(&state.pool, id.as_uuid(), None, after, limit).await?;
+    let peer_read_up_to = peer.as_ref().map_or(0, |p| conversation.read_up_to(p.id));
     let messages: Vec<MessageView> = page
         .messages
         .into_iter()
-        .map(|m| MessageView::new(m, me_id))
+        .map(|m| MessageView::new(m, me_id).in_group(is_group))
         .collect();
     let unread_from = queries::first_unread(&state.pool, id.as_uuid(), me_id, read_up_to).await?;
     let first_unread = unread_from
@@ -216,27 +249,46 @@ async fn conversation(
         .unwrap_or(0);
     // More unread than the page holds: it loads older pages until it reaches the first.
     let unread_above = unread_from.is_some() && first_unread == 0;
-    let last_own = messages.iter().filter(|m| m.own).map(|m| m.seq).max();
-    let online = state
-        .presence
-        .status(peer.id)
-        .await
-        .map(|s| s.online)
-        .unwrap_or(false);
+    let last_own = messages
+        .iter()
+        .filter(|m| m.own && m.system.is_none())
+        .map(|m| m.seq)
+        .max();
+    let online = match &peer {
+        Some(peer) => state
+            .presence
+            .status(peer.id)
+            .await
+            .map(|s| s.online)
+            .unwrap_or(false),
+        None => false,
+    };
+    let group = if is_group {
+        Some(crate::groups::group_view(state, id, me_user, &conversation).await?)
+    } else {
+        None
+    };
     Ok(ConversationPage {
         me: Some(me),
         me_id,
         id: id.as_uuid(),
         cursor,
-        peer_id: peer.id.as_uuid(),
-        peer_name: peer.display_name.to_string(),
-        peer_username: peer.username.to_string(),
+        group,
+        peer_id: peer.as_ref().map(|p| p.id.as_uuid()).unwrap_or_default(),
+        peer_name: peer
+            .as_ref()
+            .map(|p| p.display_name.to_string())
+            .unwrap_or_default(),
+        peer_username: peer
+            .as_ref()
+            .map(|p| p.username.to_string())
+            .unwrap_or_default(),
         online,
         peer_read_up_to,
         read_up_to,
         first_unread,
         unread_above,
-        seen: last_own.is_some_and(|seq| peer_read_up_to >= seq),
+        seen: peer.is_some() && last_own.is_some_and(|seq| peer_read_up_to >= seq),
         next_before: page.next_before,
         messages,
     })
@@ -271,17 +323,16 @@ pub async fn older(
             .conversations
             .for_member(id, auth.session.user_id)
             .await?;
-        let after = conversation
-            .roster()
-            .joined_after(auth.session.user_id)
-            .unwrap_or(0);
+        let roster = conversation.roster();
+        let after = roster.joined_after(auth.session.user_id).unwrap_or(0);
+        let is_group = roster.kind() == domain::ConversationKind::Group;
         let page =
             queries::history_page(&state.pool, id.as_uuid(), query.before, after, PAGE).await?;
         let me = auth.session.user_id.as_uuid();
         let messages: Vec<MessageView> = page
             .messages
             .into_iter()
-            .map(|m| MessageView::new(m, me))
+            .map(|m| MessageView::new(m, me).in_group(is_group))
             .collect();
         let read_up_to = conversation.read_up_to(auth.session.user_id);
         let first_unread = queries::first_unread(&state.pool, id.as_uuid(), me, read_up_to)
@@ -313,10 +364,12 @@ pub async fn message_fragment(
     let outcome = async {
         let id = conversation_id(&id)?;
         let message_id = parse_message_id(&message_id)?;
-        state
+        let membership = state
             .conversations
             .for_member(id, auth.session.user_id)
             .await?;
+        let roster = membership.roster();
+        let after = roster.joined_after(auth.session.user_id).unwrap_or(0);
         state
             .history
             .catch_up(WAIT)
@@ -324,121 +377,16 @@ pub async fn message_fragment(
             .map_err(|e| ApiError::unavailable(&e))?;
         let row = queries::message(&state.pool, message_id)
             .await?
-            .filter(|m| m.conversation_id == id.as_uuid())
+            .filter(|m| m.conversation_id == id.as_uuid() && m.seq > after)
             .ok_or_else(|| ApiError::not_found("message"))?;
         Ok::<_, ApiError>(MessageFragment {
-            m: MessageView::new(row, auth.session.user_id.as_uuid()),
+            m: MessageView::new(row, auth.session.user_id.as_uuid())
+                .in_group(roster.kind() == domain::ConversationKind::Group),
         })
     }
     .await;
     match outcome {
         Ok(fragment) => render::ok(&fragment),
-        Err(error) => render::error(error),
-    }
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub struct SendForm {
-    body: String,
-    client_id: String,
-}
-
-/// Shown beside the send box instead of appending anything, with the refusal's real status, so the
-/// page keeps the typed text (it clears the box only after a successful send).
-fn send_error(status: StatusCode, message: &str) -> Response {
-    let escaped = message
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;");
-    (
-        status,
-        [
-            (
-                HeaderName::from_static("hx-retarget"),
-                HeaderValue::from_static("#send-error"),
-            ),
-            (
-                HeaderName::from_static("hx-reswap"),
-                HeaderValue::from_static("innerHTML"),
-            ),
-        ],
-        escaped,
-    )
-        .into_response()
-}
-
-pub async fn send(
-    State(state): State<ApiState>,
-    Visitor(auth): Visitor,
-    Path(id): Path<String>,
-    Form(form): Form<SendForm>,
-) -> Response {
-    let Ok(id) = conversation_id(&id) else {
-        return render::error(ApiError::not_found("conversation"));
-    };
-    let body = match MessageBody::parse(&form.body) {
-        Ok(body) => body,
-        Err(e) => {
-            return send_error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &format!("The message {}.", e.message),
-            )
-        }
-    };
-    let Ok(client_id) = ClientId::parse(&form.client_id) else {
-        return send_error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Reload the page and try again.",
-        );
-    };
-    let me = auth.session.user_id;
-    if within(&state.rate, Limit::Send, me).await.is_err() {
-        return send_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "You are sending too fast; wait a moment.",
-        );
-    }
-    let sent = match state.conversations.send(id, me, client_id, body).await {
-        Ok(sent) => sent,
-        Err(AppError::NotFound(_)) => return render::error(ApiError::not_found("conversation")),
-        Err(error) => {
-            tracing::warn!(%error, "a web send failed");
-            return send_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The message could not be sent; please try again.",
-            );
-        }
-    };
-    // Answered from the stored event, as the API does: a send never waits for a read model.
-    render::ok(&MessageFragment {
-        m: MessageView::new(sent.message(), me.as_uuid()),
-    })
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub struct ReadForm {
-    up_to: i64,
-}
-
-pub async fn read(
-    State(state): State<ApiState>,
-    Visitor(auth): Visitor,
-    Path(id): Path<String>,
-    Form(form): Form<ReadForm>,
-) -> Response {
-    let outcome = async {
-        let id = conversation_id(&id)?;
-        state
-            .conversations
-            .mark_read(id, auth.session.user_id, form.up_to.max(0))
-            .await?;
-        Ok::<_, ApiError>(())
-    }
-    .await;
-    match outcome {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(error) => render::error(error),
     }
 }

@@ -7,10 +7,15 @@
 mod chat;
 mod cross_site;
 mod device;
+mod groups;
 mod links;
+mod members;
 mod pages;
+mod receipts;
 mod render;
+mod sending;
 mod settings;
+mod timeline;
 mod views;
 
 use axum::http::{header, HeaderValue};
@@ -47,8 +52,27 @@ pub fn router(state: ApiState) -> Router {
             "/conversations/{id}/messages/{message_id}",
             get(chat::message_fragment),
         )
-        .route("/conversations/{id}/send", post(chat::send))
-        .route("/conversations/{id}/read", post(chat::read))
+        .route("/conversations/{id}/send", post(sending::send))
+        .route("/groups", post(groups::create))
+        .route(
+            "/conversations/{id}/members",
+            get(members::members).post(members::add),
+        )
+        .route(
+            "/conversations/{id}/members/{username}/remove",
+            post(members::remove),
+        )
+        .route(
+            "/conversations/{id}/members/{username}/role",
+            post(members::set_role),
+        )
+        .route("/conversations/{id}/rename", post(members::rename))
+        .route("/conversations/{id}/leave", post(groups::leave))
+        .route(
+            "/conversations/{id}/messages/{message_id}/readers",
+            get(receipts::readers),
+        )
+        .route("/conversations/{id}/read", post(sending::read))
         .route("/settings", get(settings::page))
         .route("/settings/telegram", post(settings::link_telegram))
         .route("/settings/telegram/unlink", post(settings::unlink_telegram))

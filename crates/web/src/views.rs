@@ -36,6 +36,9 @@ pub struct RegisterPage {
 
 pub struct ConversationItem {
     pub id: Uuid,
+    /// A group's title; `None` for a pair.
+    pub title: Option<String>,
+    pub member_count: i64,
     pub peer_name: String,
     pub peer_username: String,
     pub unread: i64,
@@ -53,7 +56,19 @@ pub struct ConversationsPage {
     pub cursor: i64,
     pub with: String,
     pub with_error: Option<String>,
+    pub group: NewGroupForm,
     pub conversations: Vec<ConversationItem>,
+}
+
+/// The "new group" form as it was sent back: what was typed, and what is wrong with it.
+#[derive(Default)]
+pub struct NewGroupForm {
+    pub title: String,
+    pub members: String,
+    pub title_error: Option<String>,
+    pub members_error: Option<String>,
+    /// Open the form (it starts folded) because it has something to show.
+    pub open: bool,
 }
 
 #[derive(Template)]
@@ -66,15 +81,31 @@ pub struct ConversationList {
 pub struct MessageView {
     pub message: Message,
     pub own: bool,
+    /// In a group, others' messages name their sender.
+    pub show_sender: bool,
+    /// A group's system entry as a sentence ("Ann added Ben"); `None` for a message.
+    pub system_text: Option<String>,
 }
 
 impl MessageView {
     pub fn new(message: impl Into<Message>, me: Uuid) -> Self {
         let message = message.into();
+        let system_text = message
+            .system
+            .as_ref()
+            .map(|entry| crate::timeline::sentence(entry, &message.sender, me));
         Self {
             own: message.sender.id == me,
+            show_sender: false,
+            system_text,
             message,
         }
+    }
+
+    /// As shown in a group (`true`): others' messages say who wrote them.
+    pub fn in_group(mut self, group: bool) -> Self {
+        self.show_sender = group && !self.own;
+        self
     }
 
     pub fn body(&self) -> &str {
@@ -108,6 +139,59 @@ impl std::ops::Deref for MessageView {
     }
 }
 
+/// A group member as the members panel shows them.
+pub struct MemberView {
+    pub username: String,
+    pub display_name: String,
+    /// `owner`, `admin` or `member`.
+    pub role: &'static str,
+    /// The viewer.
+    pub me: bool,
+    /// The viewer may remove them (the button shows only then).
+    pub removable: bool,
+}
+
+/// The members panel of a group: who is in it, and the controls the viewer may use.
+#[derive(Template)]
+#[template(path = "members.html")]
+pub struct MembersPanel {
+    pub id: Uuid,
+    pub title: String,
+    /// The viewer adds members and renames (owner or admin).
+    pub manages: bool,
+    /// The viewer makes and unmakes admins and may hand the group over.
+    pub owner: bool,
+    /// Why a role change was refused (someone else changed the group meanwhile, say).
+    pub role_error: Option<String>,
+    pub members: Vec<MemberView>,
+    /// "add a member" as typed, and why it was refused.
+    pub add: String,
+    pub add_error: Option<String>,
+    /// "rename" as typed, and why it was refused.
+    pub rename: String,
+    pub rename_error: Option<String>,
+    /// What just happened, read to screen readers ("Ben was added").
+    pub notice: String,
+}
+
+/// What a conversation page knows of a group besides its messages.
+pub struct GroupView {
+    pub title: String,
+    pub member_count: usize,
+    /// The other members' read marks as JSON, `{"<user id>": [read_up_to, joined_after]}`: the
+    /// page counts "seen by" from them and moves them as receipts arrive.
+    pub marks: String,
+    /// The members panel, rendered (and escaped) by its own template.
+    pub panel_html: String,
+}
+
+#[derive(Template)]
+#[template(path = "readers.html")]
+pub struct ReadersFragment {
+    /// Display names, in order.
+    pub names: Vec<String>,
+}
+
 #[derive(Template)]
 #[template(path = "conversation.html")]
 pub struct ConversationPage {
@@ -115,6 +199,8 @@ pub struct ConversationPage {
     pub me_id: Uuid,
     pub id: Uuid,
     pub cursor: i64,
+    /// Set for a group (then the peer fields are empty).
+    pub group: Option<GroupView>,
     pub peer_id: Uuid,
     pub peer_name: String,
     pub peer_username: String,

@@ -222,6 +222,7 @@ mod tests {
             deleted: false,
             cursor: 42,
             system: None,
+            seen_by: None,
         };
         let cases = [
             (

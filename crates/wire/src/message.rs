@@ -51,6 +51,12 @@ pub struct Message {
     /// `body` is `null`; absent on a message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system: Option<SystemEntry>,
+    /// How many members other than the sender have read it: set on a group's messages in
+    /// history pages (`GET /conversations/{id}/messages`), absent elsewhere (a pair has
+    /// `peer_read_up_to`; a live frame is news before anyone could read it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0)]
+    pub seen_by: Option<i64>,
 }
 
 /// What a group's timeline entry records, besides who did it.
@@ -121,6 +127,7 @@ impl From<Sent<'_>> for Message {
             deleted: false,
             cursor: sent.cursor,
             system: None,
+            seen_by: None,
         }
     }
 }

@@ -3,6 +3,7 @@
 mod group;
 mod project;
 pub mod queries;
+pub mod receipts;
 
 pub use project::Prepared;
 

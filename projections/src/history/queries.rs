@@ -80,6 +80,7 @@ impl From<MessageRow> for wire::Message {
             deleted: row.deleted_at.is_some(),
             cursor: row.position,
             system,
+            seen_by: None,
         }
     }
 }

@@ -101,6 +101,16 @@ impl Role {
     pub fn manages(&self) -> bool {
         matches!(self, Self::Owner | Self::Admin)
     }
+
+    /// May remove a member who holds `other`: admins remove plain members, only the owner
+    /// removes an admin, nobody the owner. Pages ask it to show only the controls that work.
+    pub fn may_remove(&self, other: Role) -> bool {
+        match other {
+            Self::Owner => false,
+            Self::Admin => *self == Self::Owner,
+            Self::Member => self.manages(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -308,7 +318,7 @@ pub(super) fn decide(state: &Conversation, command: &C) -> Result<Vec<E>, Conver
             };
             match state.role(removed.id) {
                 Some(Role::Owner) => return Err(ConversationError::OwnerNotRemovable),
-                Some(Role::Admin) if by_role != Role::Owner => {
+                Some(role) if !by_role.may_remove(role) => {
                     return Err(ConversationError::AdminNotRemovable);
                 }
                 _ => {}

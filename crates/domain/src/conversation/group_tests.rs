@@ -733,3 +733,27 @@ fn a_title_is_refused_for_what_its_raw_text_holds_as_the_api_documents_it() {
     assert!(GroupTitle::parse(" \t ").is_err());
     assert!(GroupTitle::parse(&"x".repeat(GroupTitle::MAX_CHARS)).is_ok());
 }
+
+#[test]
+fn who_may_remove_whom_is_what_removing_decides() {
+    use Role::*;
+    // (remover, removed, allowed): the page shows a "Remove" button exactly when it is true.
+    let table = [
+        (Owner, Owner, false),
+        (Owner, Admin, true),
+        (Owner, Member, true),
+        (Admin, Owner, false),
+        (Admin, Admin, false),
+        (Admin, Member, true),
+        (Member, Owner, false),
+        (Member, Admin, false),
+        (Member, Member, false),
+    ];
+    for (remover, removed, allowed) in table {
+        assert_eq!(
+            remover.may_remove(removed),
+            allowed,
+            "{remover:?} removing {removed:?}"
+        );
+    }
+}

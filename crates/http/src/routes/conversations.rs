@@ -22,7 +22,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use domain::{ClientId, ConversationId, GroupTitle, MessageBody, Username};
 use kv::Limit;
-use projections::history::queries;
+use projections::history::{queries, receipts};
 use std::time::Duration;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -46,7 +46,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
 /// Read-your-writes, moved from the writes to the reads: a read of the history read model first
 /// waits until the model has applied everything committed before the read began, so whatever
 /// this client (or anyone) had acknowledged is in it, whichever API process took the write.
-async fn caught_up(state: &ApiState) -> Result<(), ApiError> {
+pub(super) async fn caught_up(state: &ApiState) -> Result<(), ApiError> {
     let caught_up = state
         .history
         .catch_up(READ_YOUR_WRITES_WAIT)
@@ -339,8 +339,28 @@ async fn history(
     let after = roster.joined_after(auth.session.user_id).unwrap_or(0);
     caught_up(&state).await?;
     let page = queries::history_page(&state.pool, id.as_uuid(), before, after, limit).await?;
+    // A group's messages say how many have read them; a pair has `peer_read_up_to`.
+    let marks = match roster.kind() {
+        domain::ConversationKind::Group => {
+            Some(receipts::read_marks(&state.pool, id.as_uuid()).await?)
+        }
+        domain::ConversationKind::Direct => None,
+    };
     Ok(Json(HistoryPage {
-        messages: page.messages.into_iter().map(Message::from).collect(),
+        messages: page
+            .messages
+            .into_iter()
+            .map(|row| {
+                let seen_by = marks
+                    .as_deref()
+                    .filter(|_| row.entry == "message")
+                    .map(|marks| receipts::seen_by(marks, row.seq, row.sender_id));
+                Message {
+                    seen_by,
+                    ..Message::from(row)
+                }
+            })
+            .collect(),
         next_before: page.next_before,
         peer_read_up_to,
     }))

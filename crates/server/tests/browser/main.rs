@@ -20,6 +20,7 @@ mod devtools;
 mod docs;
 mod edit;
 mod expected;
+mod group;
 mod notify;
 mod offline;
 mod page;
@@ -39,6 +40,15 @@ async fn two_people_chat_in_real_browsers() -> anyhow::Result<()> {
     let started = Instant::now();
     let outcome = two_people::scenario(&lab.browsers[0], &lab.browsers[1], lab.base()).await;
     eprintln!("browser scenario took {:?}", started.elapsed());
+    lab.finish(outcome).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_people_chat_in_a_group_and_see_who_read_what() -> anyhow::Result<()> {
+    let lab = Lab::start("group", &["ann", "ben", "cat", "dan"], DESKTOP).await?;
+    let started = Instant::now();
+    let outcome = group::scenario(&lab).await;
+    eprintln!("group scenario took {:?}", started.elapsed());
     lab.finish(outcome).await
 }
 
