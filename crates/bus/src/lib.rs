@@ -6,7 +6,9 @@
 //! message costs one durable broker write however many people receive it. The publisher names the
 //! recipients because it reads the log in order and so knows who was a member at each event's
 //! position; a gateway never has to look membership up. Ephemeral frames (typing, presence) use
-//! core NATS on `<prefix>.ephemeral.<user id>` and are never stored.
+//! core NATS and are never stored: on `<prefix>.ephemeral.<user id>` for one person, or once on
+//! `<prefix>.ephemeral.many` with the recipients in [`TO_HEADER`] (a group's members), so telling
+//! a group costs one publish per [`EPHEMERAL_RECIPIENTS_PER_PUBLISH`] members, not one per member.
 
 pub mod frames;
 pub mod publisher;
@@ -26,6 +28,10 @@ pub const POSITION_HEADER: &str = "Chat-Position";
 
 /// The header naming the users who receive an event: their ids, comma-separated.
 pub const TO_HEADER: &str = "Chat-To";
+
+/// Recipients named by one ephemeral publish at most: 37 KB of header, well under NATS's default
+/// 1 MB payload limit (headers count toward it).
+pub const EPHEMERAL_RECIPIENTS_PER_PUBLISH: usize = 1_000;
 
 #[derive(Debug, Clone)]
 pub struct BusConfig {
@@ -51,6 +57,9 @@ impl Default for BusConfig {
 pub enum BusError {
     #[error("JetStream: {0}")]
     JetStream(String),
+    /// A core NATS publish (ephemeral frames) failed.
+    #[error("NATS: {0}")]
+    Nats(String),
     #[error(transparent)]
     Store(#[from] eventstore::Error),
     #[error("frame could not be encoded: {0}")]
@@ -135,6 +144,43 @@ impl Bus {
 
     pub fn all_ephemeral_subject(&self) -> String {
         format!("{}.ephemeral.>", self.config.prefix)
+    }
+
+    /// An ephemeral frame for several people, named in its [`TO_HEADER`].
+    pub fn ephemeral_many_subject(&self) -> String {
+        format!("{}.ephemeral.many", self.config.prefix)
+    }
+
+    /// Who an ephemeral message is for: the user its subject names, or those its header names.
+    pub fn ephemeral_recipients(&self, subject: &str, headers: Option<&HeaderMap>) -> Vec<UserId> {
+        match self.user_of(subject) {
+            Some(user) => vec![user],
+            None if subject == self.ephemeral_many_subject() => recipients(headers),
+            None => Vec::new(),
+        }
+    }
+
+    /// Publishes an ephemeral frame to `to`: on the person's own subject for one, else once per
+    /// [`EPHEMERAL_RECIPIENTS_PER_PUBLISH`] recipients on the shared subject.
+    pub async fn publish_ephemeral(&self, to: &[UserId], payload: String) -> Result<(), BusError> {
+        let failed = |e: &dyn std::fmt::Display| BusError::Nats(e.to_string());
+        if let [one] = to {
+            return self
+                .client
+                .publish(self.ephemeral_subject(*one), payload.into())
+                .await
+                .map_err(|e| failed(&e));
+        }
+        let payload = bytes::Bytes::from(payload);
+        for chunk in to.chunks(EPHEMERAL_RECIPIENTS_PER_PUBLISH) {
+            let mut headers = HeaderMap::new();
+            headers.insert(TO_HEADER, to_header(chunk).as_str());
+            self.client
+                .publish_with_headers(self.ephemeral_many_subject(), headers, payload.clone())
+                .await
+                .map_err(|e| failed(&e))?;
+        }
+        Ok(())
     }
 
     /// The user an ephemeral subject of this bus is addressed to.
