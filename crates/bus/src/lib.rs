@@ -148,16 +148,12 @@ impl Bus {
 
     /// An ephemeral frame for several people, named in its [`TO_HEADER`].
     pub fn ephemeral_many_subject(&self) -> String {
-        format!("{}.ephemeral.many", self.config.prefix)
+        ephemeral_many_subject(&self.config)
     }
 
     /// Who an ephemeral message is for: the user its subject names, or those its header names.
     pub fn ephemeral_recipients(&self, subject: &str, headers: Option<&HeaderMap>) -> Vec<UserId> {
-        match self.user_of(subject) {
-            Some(user) => vec![user],
-            None if subject == self.ephemeral_many_subject() => recipients(headers),
-            None => Vec::new(),
-        }
+        ephemeral_recipients(&self.config, subject, headers)
     }
 
     /// Publishes an ephemeral frame to `to`: on the person's own subject for one, else once per
@@ -185,9 +181,29 @@ impl Bus {
 
     /// The user an ephemeral subject of this bus is addressed to.
     pub fn user_of(&self, subject: &str) -> Option<UserId> {
-        let mut parts = subject.split('.');
-        let (_prefix, _kind, user) = (parts.next()?, parts.next()?, parts.next()?);
-        uuid::Uuid::parse_str(user).ok().map(UserId::from_uuid)
+        user_of(subject)
+    }
+}
+
+fn user_of(subject: &str) -> Option<UserId> {
+    let mut parts = subject.split('.');
+    let (_prefix, _kind, user) = (parts.next()?, parts.next()?, parts.next()?);
+    uuid::Uuid::parse_str(user).ok().map(UserId::from_uuid)
+}
+
+fn ephemeral_many_subject(config: &BusConfig) -> String {
+    format!("{}.ephemeral.many", config.prefix)
+}
+
+fn ephemeral_recipients(
+    config: &BusConfig,
+    subject: &str,
+    headers: Option<&HeaderMap>,
+) -> Vec<UserId> {
+    match user_of(subject) {
+        Some(user) => vec![user],
+        None if subject == ephemeral_many_subject(config) => recipients(headers),
+        None => Vec::new(),
     }
 }
 
@@ -233,5 +249,23 @@ mod tests {
         assert_eq!(position(Some(&headers)), Some(42));
         assert!(recipients(None).is_empty());
         assert_eq!(position(Some(&HeaderMap::new())), None);
+    }
+
+    #[test]
+    fn an_ephemeral_frame_is_for_the_user_its_subject_names_or_those_its_header_names() {
+        let bus_config = BusConfig {
+            prefix: "t1".into(),
+            ..BusConfig::default()
+        };
+        let (one, many) = (UserId::new(), vec![UserId::new(), UserId::new()]);
+        let mut headers = HeaderMap::new();
+        headers.insert(TO_HEADER, to_header(&many).as_str());
+        let subject = |s: &str| format!("t1.ephemeral.{s}");
+        let recipients_of =
+            |s: &str, h: Option<&HeaderMap>| ephemeral_recipients(&bus_config, s, h);
+        assert_eq!(recipients_of(&subject(&one.to_string()), None), [one]);
+        assert_eq!(recipients_of(&subject("many"), Some(&headers)), many);
+        assert!(recipients_of(&subject("many"), None).is_empty());
+        assert!(recipients_of("t2.ephemeral.many", Some(&headers)).is_empty());
     }
 }
