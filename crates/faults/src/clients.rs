@@ -61,6 +61,7 @@ impl Clients {
     pub async fn login(&self, username: &str, deadline: Instant) -> anyhow::Result<Session> {
         let mut api = 0;
         loop {
+            let asked = Instant::now();
             let answer = self
                 .http
                 .post(format!("{}/api/v1/auth/login", self.api(api)))
@@ -75,6 +76,7 @@ impl Clients {
                             username: username.to_owned(),
                             token: token.to_owned(),
                             api,
+                            asked,
                         });
                     }
                 }
@@ -139,6 +141,8 @@ pub struct Session {
     pub token: String,
     /// Which API process it talks to; moves on when that one fails.
     pub api: usize,
+    /// When the login that made it was sent: only a Redis emptying after this can end it.
+    pub asked: Instant,
 }
 
 /// One person sending to another, one message every `every`, until `sending` turns false; the
@@ -184,6 +188,9 @@ impl Sender {
                     Via::Ws => self.over_ws(&clients, &mut ws, &body, &client_id).await,
                 };
                 clients.ledger.attempted(send, &outcome, started.elapsed());
+                if outcome == "401" || outcome == "ws 4001" {
+                    clients.ledger.logged_out(self.session.asked);
+                }
                 if let Some(seq) = seq {
                     clients.ledger.acked(send, seq);
                     break;
@@ -333,6 +340,7 @@ impl Device {
                 Ok(Ok((socket, _hello))) => socket,
                 _ => {
                     if clients.session_lost(&self.session).await {
+                        clients.ledger.logged_out(self.session.asked);
                         if !self.log_in_again(&clients).await {
                             return;
                         }
@@ -379,7 +387,7 @@ impl Device {
             match end {
                 None => break,
                 Some(4001) => {
-                    clients.ledger.logged_out();
+                    clients.ledger.logged_out(self.session.asked);
                     if !self.log_in_again(&clients).await {
                         return;
                     }

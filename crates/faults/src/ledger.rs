@@ -34,6 +34,14 @@ pub struct Delivery {
     pub client_id: String,
 }
 
+/// A client told that its session had ended.
+#[derive(Debug, Clone, Copy)]
+pub struct Logout {
+    pub at: Instant,
+    /// When the login that made the session was sent.
+    pub session_asked: Instant,
+}
+
 #[derive(Default)]
 struct Inner {
     sends: Vec<Send>,
@@ -43,8 +51,8 @@ struct Inner {
     /// How long each 503 took to come back.
     unavailable: Vec<Duration>,
     reconnects: u64,
-    /// When a client was told its session had ended (401, or a socket closed with 4001).
-    logged_out: Vec<Instant>,
+    /// Each time a client was told its session had ended (401, or a socket closed with 4001).
+    logged_out: Vec<Logout>,
     /// What each device is doing (`connecting`, `open on <api>`, `logging in`), and since when.
     phases: HashMap<String, (String, Instant)>,
 }
@@ -86,9 +94,6 @@ impl Ledger {
                 send.attempts += 1;
             }
             *inner.outcomes.entry(outcome.to_owned()).or_default() += 1;
-            if outcome == "401" || outcome == "ws 4001" {
-                inner.logged_out.push(Instant::now());
-            }
             if outcome == "503" {
                 inner.unavailable.push(took);
             }
@@ -113,12 +118,16 @@ impl Ledger {
         });
     }
 
-    /// A device's socket was closed because its session ended.
-    pub fn logged_out(&self) {
-        self.with(|inner| inner.logged_out.push(Instant::now()));
+    /// A client was told that `session` had ended.
+    pub fn logged_out(&self, session_asked: Instant) {
+        let logout = Logout {
+            at: Instant::now(),
+            session_asked,
+        };
+        self.with(|inner| inner.logged_out.push(logout));
     }
 
-    pub fn logouts(&self) -> Vec<Instant> {
+    pub fn logouts(&self) -> Vec<Logout> {
         self.with(|inner| inner.logged_out.clone())
     }
 
