@@ -5,7 +5,9 @@
 //! `retry_after`). A handled-record per (message, recipient), written before anything is sent,
 //! makes redeliveries and restarts send nothing twice.
 
-use crate::decide::{self, Existing, Known, Lookup, NewMessage, Next, OnRead, Reader, Withdraw};
+use crate::decide::{
+    self, Existing, Known, Live, Lookup, NewMessage, Next, OnRead, Reader, Withdraw,
+};
 use crate::telegram::TelegramError;
 use crate::{store, text, Notifier};
 use app::AppError;
@@ -199,15 +201,23 @@ async fn message_new(
     message: &Message,
     recipients: Vec<UserId>,
 ) -> Result<Outcome, Failure> {
+    // The sender's own notification of a group goes: there, writing is reading.
+    let wrote = withdraw(
+        notifier,
+        UserId::from_uuid(message.sender.id),
+        message.conversation_id,
+        Withdraw::Wrote { seq: message.seq },
+    )
+    .await?;
     if let Some(wait) = decide::too_young(message.sent_at, Utc::now(), notifier.config.grace) {
-        return Ok(Outcome::Later(wait));
+        return Ok(Outcome::Later(wait).and(wrote));
     }
     let recipients: Vec<UserId> = recipients
         .into_iter()
         .filter(|user| user.as_uuid() != message.sender.id)
         .collect();
     if recipients.is_empty() {
-        return Ok(Outcome::Done);
+        return Ok(wrote);
     }
     let pool = notifier.store.pool();
     let ids: Vec<Uuid> = recipients.iter().map(UserId::as_uuid).collect();
@@ -233,7 +243,7 @@ async fn message_new(
         }
         outcome = outcome.and(message_for(notifier, user, message, known).await?);
     }
-    Ok(outcome)
+    Ok(outcome.and(wrote))
 }
 
 /// The new message for one recipient, starting from what is already `known`.
@@ -388,8 +398,8 @@ async fn record_sent(
     }
 }
 
-/// The user read the conversation somewhere, muted it, or left the group: the notification goes
-/// away (for a read, only once it holds nothing newer).
+/// The user read the conversation somewhere, wrote in the group, muted it, or left the group: the
+/// notification goes away (for a read or a write, only once it holds nothing newer).
 async fn withdraw(
     notifier: &Notifier,
     user: UserId,
@@ -399,9 +409,11 @@ async fn withdraw(
     let pool = notifier.store.pool();
     let existing = store::notification(pool, user.as_uuid(), conversation).await?;
     let OnRead::Retract { telegram_message } = decide::withdraw(
-        existing
-            .as_ref()
-            .map(|n| (n.last_seq, n.telegram_message_id)),
+        existing.as_ref().map(|n| Live {
+            last_seq: n.last_seq,
+            telegram_message: n.telegram_message_id,
+            in_group: n.in_group,
+        }),
         why,
     ) else {
         return Ok(Outcome::Done);

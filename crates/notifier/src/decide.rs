@@ -178,6 +178,8 @@ pub(crate) enum Withdraw {
     Muted,
     /// They left the group or were removed from it.
     Left,
+    /// They wrote in the group: in a group, writing counts as reading up to one's own message.
+    Wrote { seq: i64 },
 }
 
 impl Withdraw {
@@ -187,6 +189,7 @@ impl Withdraw {
             Self::Read { .. } => "deleted_on_read",
             Self::Muted => "deleted_on_mute",
             Self::Left => "deleted_on_leaving",
+            Self::Wrote { .. } => "deleted_on_writing",
         }
     }
 }
@@ -200,12 +203,32 @@ pub(crate) enum OnRead {
     Retract { telegram_message: Option<i32> },
 }
 
-/// `notification` is the live one's `(last_seq, telegram_message)`, if any.
-pub(crate) fn withdraw(notification: Option<(i64, Option<i32>)>, why: Withdraw) -> OnRead {
-    match (notification, why) {
-        (Some((last_seq, _)), Withdraw::Read { up_to }) if last_seq > up_to => OnRead::Keep,
-        (Some((_, telegram_message)), _) => OnRead::Retract { telegram_message },
-        (None, _) => OnRead::Keep,
+/// The live notification, as far as withdrawing it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Live {
+    pub last_seq: i64,
+    pub telegram_message: Option<i32>,
+    pub in_group: bool,
+}
+
+/// What to do about the `live` notification (if any) for a [`Withdraw`] reason.
+pub(crate) fn withdraw(live: Option<Live>, why: Withdraw) -> OnRead {
+    let Some(live) = live else {
+        return OnRead::Keep;
+    };
+    let keep = match why {
+        Withdraw::Read { up_to } => live.last_seq > up_to,
+        // A pair's unread counts the peer's messages after one's read mark, which writing
+        // does not move.
+        Withdraw::Wrote { seq } => !live.in_group || live.last_seq > seq,
+        Withdraw::Muted | Withdraw::Left => false,
+    };
+    if keep {
+        OnRead::Keep
+    } else {
+        OnRead::Retract {
+            telegram_message: live.telegram_message,
+        }
     }
 }
 
@@ -419,8 +442,16 @@ mod tests {
     }
 
     #[test]
-    fn a_notification_goes_when_read_past_muted_or_left() {
+    fn a_notification_goes_when_read_past_written_past_in_a_group_muted_or_left() {
         let retract = |telegram_message| OnRead::Retract { telegram_message };
+        let live = |in_group, last_seq, telegram_message| {
+            Some(Live {
+                last_seq,
+                telegram_message,
+                in_group,
+            })
+        };
+        let (pair, group) = (false, true);
         let cases = [
             (
                 "no notification",
@@ -430,31 +461,49 @@ mod tests {
             ),
             (
                 "read past it",
-                Some((9, Some(3))),
+                live(pair, 9, Some(3)),
                 Withdraw::Read { up_to: 9 },
                 retract(Some(3)),
             ),
             (
                 "a newer message arrived since",
-                Some((10, Some(3))),
+                live(pair, 10, Some(3)),
                 Withdraw::Read { up_to: 9 },
                 OnRead::Keep,
             ),
             (
                 "read while its send was in flight",
-                Some((9, None)),
+                live(pair, 9, None),
                 Withdraw::Read { up_to: 12 },
                 retract(None),
             ),
             (
+                "wrote in the group after it",
+                live(group, 9, Some(3)),
+                Withdraw::Wrote { seq: 10 },
+                retract(Some(3)),
+            ),
+            (
+                "wrote in the group, but a newer message is in it",
+                live(group, 11, Some(3)),
+                Withdraw::Wrote { seq: 10 },
+                OnRead::Keep,
+            ),
+            (
+                "wrote to the peer of a pair: still unread",
+                live(pair, 9, Some(3)),
+                Withdraw::Wrote { seq: 10 },
+                OnRead::Keep,
+            ),
+            (
                 "muted: whatever it holds",
-                Some((10, Some(3))),
+                live(pair, 10, Some(3)),
                 Withdraw::Muted,
                 retract(Some(3)),
             ),
             (
                 "removed from the group",
-                Some((10, Some(3))),
+                live(group, 10, Some(3)),
                 Withdraw::Left,
                 retract(Some(3)),
             ),
@@ -465,8 +514,8 @@ mod tests {
                 OnRead::Keep,
             ),
         ];
-        for (name, notification, why, expected) in cases {
-            assert_eq!(withdraw(notification, why), expected, "{name}");
+        for (name, live, why, expected) in cases {
+            assert_eq!(withdraw(live, why), expected, "{name}");
         }
     }
 }

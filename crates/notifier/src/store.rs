@@ -10,6 +10,8 @@ pub(crate) struct Notification {
     /// `None` while a send is in flight, or after a crash during one (then it is replaced).
     pub telegram_message_id: Option<i32>,
     pub last_seq: i64,
+    /// A group's (it has a title): there, writing counts as reading.
+    pub in_group: bool,
 }
 
 /// Which of `users` the message was already handled for: one query for every recipient.
@@ -73,7 +75,7 @@ pub(crate) async fn notification(
     conversation: Uuid,
 ) -> sqlx::Result<Option<Notification>> {
     let row = sqlx::query(
-        "SELECT chat_id, telegram_message_id, last_seq
+        "SELECT chat_id, telegram_message_id, last_seq, title IS NOT NULL AS in_group
            FROM notifier_notifications WHERE user_id = $1 AND conversation_id = $2",
     )
     .bind(user)
@@ -84,6 +86,7 @@ pub(crate) async fn notification(
         chat_id: r.get("chat_id"),
         telegram_message_id: r.get("telegram_message_id"),
         last_seq: r.get("last_seq"),
+        in_group: r.get("in_group"),
     }))
 }
 

@@ -1,7 +1,7 @@
 //! Telegram notifications of groups, and muting, through the production bot pointed at the
 //! local fake Bot API: one notification per group for an offline member, naming the group and
-//! its latest senders, kept current by edits, withdrawn when read, when muted or when the member
-//! leaves; a muted conversation (pair or group) notifies nothing.
+//! its latest senders, kept current by edits, withdrawn when read (writing in the group counts),
+//! when muted or when the member leaves; a muted conversation (pair or group) notifies nothing.
 
 mod common;
 
@@ -130,6 +130,19 @@ async fn an_offline_member_gets_one_notification_per_group_naming_it_and_its_lat
     linked
         .until_gone("the notification deleted once read", |t| {
             t.contains("Bouldering")
+        })
+        .await?;
+
+    // In a group writing is reading: bob's own message withdraws his notification.
+    let again = say(&carol, &id, "later then").await?;
+    linked
+        .until_visible("a new notification", |t| t.contains("later then"))
+        .await?;
+    assert_eq!(notifier_outcome(app, &again).await?, "sent");
+    say(bob, &id, "coming").await?;
+    linked
+        .until_gone("the notification deleted once bob wrote", |t| {
+            t.contains("later then")
         })
         .await?;
     Ok(())
