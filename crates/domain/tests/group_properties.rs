@@ -210,7 +210,8 @@ proptest! {
                     prop_assert!(state.read_up_to(p.id) >= joined);
                     prop_assert!(state.read_up_to(p.id) <= state.last_seq());
                 }
-                prop_assert!(!state.is_muted(p.id) || state.is_member(p.id), "only members are muted");
+                let muted_member = !state.is_muted(p.id) || state.is_member(p.id);
+                prop_assert!(muted_member, "only members are muted");
             }
             if state.is_closed() {
                 break;

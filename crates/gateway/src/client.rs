@@ -131,8 +131,9 @@ async fn send(
     })
 }
 
-/// Tells the other members (a pair's peer, a group's others) that `me` is typing; at most once per interval per user and conversation
-/// (counted in Redis, so several tabs do not multiply it). Ephemeral: never stored.
+/// Tells the other members (a pair's peer, a group's others) that `me` is typing, in one publish
+/// per 1,000 of them; at most once per interval per user and conversation (counted in Redis, so
+/// several tabs do not multiply it). Ephemeral: never stored.
 async fn typing(
     gateway: &Gateway,
     me: &Member,
