@@ -113,10 +113,13 @@ impl EventStore {
         expected: ExpectedVersion,
         events: &[NewEvent],
     ) -> Result<AppendResult, Error> {
-        let mut tx = self.pool.begin().await?;
-        let result = append_in_tx(&mut tx, stream_id, expected, events).await?;
-        tx.commit().await?;
-        Ok(result)
+        self.guarded(async {
+            let mut tx = self.pool.begin().await?;
+            let result = append_in_tx(&mut tx, stream_id, expected, events).await?;
+            tx.commit().await?;
+            Ok(result)
+        })
+        .await
     }
 
     /// Appends what `decide` makes of the stream's events after `known_version`, deciding under the
@@ -134,27 +137,30 @@ impl EventStore {
         known_version: i64,
         decide: impl FnOnce(Vec<RecordedEvent>) -> (Vec<NewEvent>, T),
     ) -> Result<(Option<AppendResult>, T), Error> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(APPEND_LOCK_KEY)
-            .execute(&mut *tx)
-            .await?;
-        let newer =
-            crate::read::stream_from(&mut *tx, stream_id, known_version + 1, i64::MAX).await?;
-        let version = newer.last().map_or(known_version, |e| e.stream_version);
-        let (events, decided) = decide(newer);
-        if events.is_empty() {
-            return Ok((None, decided));
-        }
-        let expected = if version == 0 {
-            ExpectedVersion::NoStream
-        } else {
-            ExpectedVersion::Exact(version)
-        };
-        // The lock is taken again inside, which a transaction's advisory lock allows.
-        let result = append_in_tx(&mut tx, stream_id, expected, &events).await?;
-        tx.commit().await?;
-        Ok((Some(result), decided))
+        self.guarded(async move {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(APPEND_LOCK_KEY)
+                .execute(&mut *tx)
+                .await?;
+            let newer =
+                crate::read::stream_from(&mut *tx, stream_id, known_version + 1, i64::MAX).await?;
+            let version = newer.last().map_or(known_version, |e| e.stream_version);
+            let (events, decided) = decide(newer);
+            if events.is_empty() {
+                return Ok((None, decided));
+            }
+            let expected = if version == 0 {
+                ExpectedVersion::NoStream
+            } else {
+                ExpectedVersion::Exact(version)
+            };
+            // The lock is taken again inside, which a transaction's advisory lock allows.
+            let result = append_in_tx(&mut tx, stream_id, expected, &events).await?;
+            tx.commit().await?;
+            Ok((Some(result), decided))
+        })
+        .await
     }
 }
 

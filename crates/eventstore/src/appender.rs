@@ -12,10 +12,8 @@
 use crate::append::{write_batch, RequestOutcome};
 use crate::{AppendResult, Error, EventStore, ExpectedVersion, NewEvent, StreamAppend};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone)]
@@ -97,15 +95,6 @@ impl Appender {
     }
 }
 
-/// After a batch found the database unreachable, batches are refused at once for this long.
-///
-/// Each attempt waits out the pool's acquire timeout, and requests queue behind the attempt in
-/// progress: without the hold, a request arriving during an outage would wait for the batch
-/// before its own and then for its own, twice the timeout or more, and the waits pile up. With
-/// it, a request fails within about one timeout, and the first batch after the hold probes
-/// whether the database is back.
-const UNREACHABLE_HOLD: Duration = Duration::from_millis(500);
-
 async fn run(
     store: EventStore,
     mut queue: mpsc::Receiver<Request>,
@@ -114,8 +103,6 @@ async fn run(
 ) {
     let mut batch = Vec::new();
     let mut stopping = false;
-    // The last unreachable failure, and until when it answers for the database.
-    let mut unreachable: Option<(Arc<Error>, Instant)> = None;
     loop {
         let first = tokio::select! {
             biased;
@@ -140,19 +127,22 @@ async fn run(
             }
         }
         metrics::histogram!("append_batch_requests").record(batch.len() as f64);
-        if let Some((error, until)) = &unreachable {
-            if Instant::now() < *until {
-                metrics::counter!("append_requests_refused_unreachable_total")
-                    .increment(batch.len() as u64);
-                for request in batch.drain(..) {
-                    let _ = request.reply.send(Err(Error::Batch(Arc::clone(error))));
-                }
-                continue;
+        // Each attempt waits out the pool's acquire timeout while the database is down, and
+        // requests queue behind the attempt in progress: after one found it unreachable, the
+        // batches are refused at once for a moment (see `reachability.rs`), so a request fails
+        // within about one timeout instead of two or more.
+        if let Err(refused) = store.reachability.check() {
+            metrics::counter!("append_requests_refused_unreachable_total")
+                .increment(batch.len() as u64);
+            let shared = Arc::new(refused);
+            for request in batch.drain(..) {
+                let _ = request.reply.send(Err(Error::Batch(Arc::clone(&shared))));
             }
+            continue;
         }
-        unreachable = commit(&store, &mut batch)
-            .await
-            .map(|error| (error, Instant::now() + UNREACHABLE_HOLD));
+        if let Some(unreachable) = commit(&store, &mut batch).await {
+            store.reachability.note(&unreachable);
+        }
     }
 }
 

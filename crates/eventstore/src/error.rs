@@ -33,6 +33,10 @@ pub enum Error {
     /// unknown, and a retry with the same event ids is safe.
     #[error("the appender has stopped")]
     Stopped,
+    /// Refused without asking the database, which another operation found unreachable moments
+    /// ago (what it said): see `reachability.rs`.
+    #[error("the database was unreachable moments ago: {0}")]
+    Unreachable(Arc<str>),
     /// The batch this append shared a transaction with failed as a whole.
     #[error("append batch failed: {0}")]
     Batch(Arc<Error>),
@@ -60,7 +64,7 @@ impl Error {
         match self {
             Self::Database(e) => is_connection_failure(e),
             Self::Batch(inner) => inner.is_unavailable(),
-            Self::Stopped => true,
+            Self::Stopped | Self::Unreachable(_) => true,
             _ => false,
         }
     }

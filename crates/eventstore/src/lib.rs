@@ -25,6 +25,7 @@ mod database;
 mod error;
 mod event;
 mod inspect;
+mod reachability;
 mod read;
 mod subscription;
 
@@ -38,7 +39,10 @@ pub use event::{LoggedEvent, Metadata, NewEvent, RawEvent, RecordedEvent};
 pub use inspect::{EventFilter, StreamInfo};
 pub use subscription::{Subscription, SubscriptionOptions};
 
+use reachability::{Reachability, UNREACHABLE_HOLD};
 use sqlx::PgPool;
+use std::future::Future;
+use std::sync::Arc;
 
 /// The channel on which every append notifies subscribers; the payload is the last new position.
 pub const NOTIFY_CHANNEL: &str = "events_appended";
@@ -48,14 +52,34 @@ pub const NOTIFY_CHANNEL: &str = "events_appended";
 pub struct EventStore {
     /// Shared with the rest of the process: appends, reads and checkpoint writes all borrow from it.
     pool: PgPool,
+    /// Shared by the clones of this handle: a request's store operations fail at once, after one
+    /// of them (or another request's) found the database unreachable.
+    reachability: Arc<Reachability>,
 }
 
 impl EventStore {
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            reachability: Arc::new(Reachability::new(UNREACHABLE_HOLD)),
+        }
     }
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Runs an operation of a request's path, unless the database was found unreachable moments
+    /// ago; notes it when this operation finds it so.
+    pub(crate) async fn guarded<T>(
+        &self,
+        operation: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        self.reachability.check()?;
+        let outcome = operation.await;
+        if let Err(error) = &outcome {
+            self.reachability.note(error);
+        }
+        outcome
     }
 }

@@ -18,7 +18,8 @@ impl EventStore {
         from_version: i64,
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, Error> {
-        stream_from(&self.pool, stream_id, from_version, limit).await
+        self.guarded(stream_from(&self.pool, stream_id, from_version, limit))
+            .await
     }
 
     /// Every event of a stream, for loading an aggregate.
@@ -119,12 +120,15 @@ impl EventStore {
 
     /// The current version of a stream (0 when it does not exist).
     pub async fn stream_version(&self, stream_id: &str) -> Result<i64, Error> {
-        let version: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM streams WHERE stream_id = $1")
-                .bind(stream_id)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(version.unwrap_or(0))
+        self.guarded(async {
+            let version: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM streams WHERE stream_id = $1")
+                    .bind(stream_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            Ok(version.unwrap_or(0))
+        })
+        .await
     }
 }
 

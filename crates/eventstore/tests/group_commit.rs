@@ -502,3 +502,36 @@ async fn while_the_database_is_unreachable_appends_fail_within_about_one_acquire
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn while_the_database_is_unreachable_a_request_of_several_reads_and_an_append_fails_within_about_one_timeout(
+) -> anyhow::Result<()> {
+    // A send can read an account's stream, the conversation's version and then append: each
+    // would wait out the acquire timeout on its own.
+    const TIMEOUT: Duration = Duration::from_millis(800);
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(TIMEOUT)
+        .connect_lazy("postgres://postgres@127.0.0.1:1/none")?;
+    let store = EventStore::new(pool);
+    let started = std::time::Instant::now();
+    let read = store.read_whole_stream("user-1").await;
+    let version = store.stream_version("conversation-1").await;
+    let appended = store
+        .append("conversation-1", ExpectedVersion::Any, &[event("Try", 1)])
+        .await;
+    let took = started.elapsed();
+    for (what, error) in [
+        ("read", read.err()),
+        ("version", version.err()),
+        ("append", appended.err()),
+    ] {
+        let error =
+            error.ok_or_else(|| anyhow::anyhow!("the {what} succeeded without a database"))?;
+        anyhow::ensure!(error.is_unavailable(), "the {what} failed with {error}");
+    }
+    anyhow::ensure!(
+        took < TIMEOUT + TIMEOUT / 2,
+        "the three operations took {took:?} to fail (acquire timeout {TIMEOUT:?})"
+    );
+    Ok(())
+}
