@@ -228,12 +228,12 @@ async fn a_users_conversations_and_peers_are_those_they_are_in() -> anyhow::Resu
     let mut expected = vec![with_ben, with_cat];
     expected.sort();
     assert_eq!(conversations, expected);
-    let mut peers = queries::peers_of(&db.pool, ann.id).await?;
+    let mut peers = queries::peers_of(&db.pool, ann.id, 100).await?;
     peers.sort();
     let mut expected = vec![ben.id, cat.id];
     expected.sort();
     assert_eq!(peers, expected);
-    assert_eq!(queries::peers_of(&db.pool, dan.id).await?, [ben.id]);
+    assert_eq!(queries::peers_of(&db.pool, dan.id, 100).await?, [ben.id]);
     assert!(queries::conversations_of(&db.pool, UserId::new())
         .await?
         .is_empty());

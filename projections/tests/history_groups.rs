@@ -29,6 +29,14 @@ fn decide_all(commands: Vec<ConversationCommand>) -> anyhow::Result<Vec<Conversa
     Ok(events)
 }
 
+fn mute(member: &Member, muted: bool, second: i64) -> ConversationCommand {
+    ConversationCommand::SetMuted {
+        member: member.id,
+        muted,
+        at: at(second),
+    }
+}
+
 fn send(sender: &Member, client: &str, second: i64) -> anyhow::Result<ConversationCommand> {
     Ok(ConversationCommand::Send {
         sender: sender.id,
@@ -44,6 +52,7 @@ async fn dump(db: &TestDb) -> anyhow::Result<Vec<String>> {
         "SELECT row_to_json(t)::text FROM (SELECT * FROM history.conversations ORDER BY conversation_id) t",
         "SELECT row_to_json(t)::text FROM (SELECT * FROM history.members ORDER BY user_id, conversation_id) t",
         "SELECT row_to_json(t)::text FROM (SELECT * FROM history.messages ORDER BY conversation_id, seq) t",
+        "SELECT row_to_json(t)::text FROM (SELECT * FROM history.departures ORDER BY user_id, conversation_id) t",
     ] {
         rows.extend(sqlx::query_scalar::<_, String>(query).fetch_all(&db.pool).await?);
     }
@@ -108,6 +117,10 @@ async fn a_groups_history_is_the_same_live_and_rebuilt_and_shows_each_member_the
             at: at(10),
         },
         send(&ben, "b2", 11)?,
+        // Dan mutes it; Ben mutes it and changes his mind. Nobody else is told, no seq is taken.
+        mute(&dan, true, 12),
+        mute(&ben, true, 13),
+        mute(&ben, false, 14),
     ])?;
 
     // Live: one append at a time, each applied by the projector before the next.
@@ -175,6 +188,7 @@ async fn a_groups_history_is_the_same_live_and_rebuilt_and_shows_each_member_the
         ("group", Some("Bouldering"), Some("owner"))
     );
     assert_eq!((ben_view.member_count, ben_view.unread), (2, 0));
+    assert!(!ben_view.muted, "unmuted again");
     let dan_view = view(&dan)
         .await?
         .ok_or_else(|| anyhow::anyhow!("dan's view"))?
@@ -184,12 +198,35 @@ async fn a_groups_history_is_the_same_live_and_rebuilt_and_shows_each_member_the
         (dan_view.joined_after, dan_view.read_up_to, dan_view.unread),
         (2, 4, 6)
     );
+    assert!(dan_view.muted);
     assert!(view(&cat).await?.is_none(), "a removed member has no view");
     assert!(view(&ann).await?.is_none(), "nor one who left");
     assert_eq!(
         queries::conversations_of(&db.pool, cat.id).await?,
         [],
-        "resume no longer replays the group for Cat"
+        "Cat is no longer in the group"
     );
+    // But a socket of Cat's resuming from before the removal replays it (up to the removal).
+    assert_eq!(queries::departed_since(&db.pool, cat.id, 0).await?, [id]);
+    let removal: i64 = sqlx::query_scalar(
+        "SELECT position FROM history.messages WHERE conversation_id = $1 AND seq = 6",
+    )
+    .bind(id.as_uuid())
+    .fetch_one(&db.pool)
+    .await?;
+    assert_eq!(
+        queries::departed_since(&db.pool, cat.id, removal - 1).await?,
+        [id]
+    );
+    assert_eq!(
+        queries::departed_since(&db.pool, cat.id, removal).await?,
+        [],
+        "a cursor past the removal"
+    );
+    assert_eq!(queries::departed_since(&db.pool, ben.id, 0).await?, []);
+    // Presence: Ben and Dan are the group's two members now; none above the size bound.
+    assert_eq!(queries::peers_of(&db.pool, ben.id, 2).await?, [dan.id]);
+    assert_eq!(queries::peers_of(&db.pool, ben.id, 1).await?, []);
+    assert_eq!(queries::peers_of(&db.pool, cat.id, 100).await?, []);
     Ok(())
 }

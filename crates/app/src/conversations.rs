@@ -201,6 +201,28 @@ impl Conversations {
         Ok(appended)
     }
 
+    /// Turns `member`'s Telegram notifications of the conversation off (`muted`) or on again;
+    /// any member of a pair or a group, for themself. `None` when it already was so.
+    pub async fn set_muted(
+        &self,
+        id: ConversationId,
+        member: UserId,
+        muted: bool,
+    ) -> Result<Appended, AppError> {
+        let (_, appended) = self
+            .execute(
+                id,
+                member,
+                ConversationCommand::SetMuted {
+                    member,
+                    muted,
+                    at: Utc::now(),
+                },
+            )
+            .await?;
+        Ok(appended)
+    }
+
     /// Gives the member named a role: `Owner` hands the group over (the owner stays as an
     /// admin), `Admin` and `Member` make or unmake an admin. Owner only.
     pub async fn set_role(

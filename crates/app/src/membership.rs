@@ -39,6 +39,11 @@ impl Membership {
         self.roster.read_up_to(user)
     }
 
+    /// Whether `user` turned the conversation's notifications off.
+    pub fn is_muted(&self, user: UserId) -> bool {
+        self.roster.is_muted(user)
+    }
+
     /// Brings it up to date with a later event of the conversation.
     pub fn apply(&mut self, event: &ConversationEvent) {
         self.roster.apply(event);

@@ -28,8 +28,13 @@ pub(crate) fn render_pair(
     event: &RecordedEvent,
     decoded: &ConversationEvent,
 ) -> Result<Option<Frame>, crate::BusError> {
+    if let Some(frame) = mute_frame(event, decoded) {
+        return Ok(Some(frame));
+    }
     let cursor = event.position;
     let (recipients, frame) = match decoded {
+        ConversationEvent::ConversationMuted { .. }
+        | ConversationEvent::ConversationUnmuted { .. } => return Ok(None),
         ConversationEvent::GroupCreated { .. }
         | ConversationEvent::GroupMessageSent { .. }
         | ConversationEvent::GroupMessageEdited { .. }
@@ -138,6 +143,26 @@ pub(crate) fn render_pair(
         cursor,
         &frame,
     )))
+}
+
+/// A member's mute switch, in a pair or a group: news for that member's own devices only.
+pub(crate) fn mute_frame(event: &RecordedEvent, decoded: &ConversationEvent) -> Option<Frame> {
+    let (member, muted) = match decoded {
+        ConversationEvent::ConversationMuted { member_id, .. } => (*member_id, true),
+        ConversationEvent::ConversationUnmuted { member_id, .. } => (*member_id, false),
+        _ => return None,
+    };
+    let conversation = decoded.conversation_id();
+    Some(Frame::new(
+        conversation,
+        vec![member],
+        event.position,
+        &ServerFrame::ConversationMuted {
+            cursor: event.position,
+            conversation_id: conversation.as_uuid(),
+            muted,
+        },
+    ))
 }
 
 impl Frame {

@@ -6,7 +6,9 @@
 //! message costs one durable broker write however many people receive it. The publisher names the
 //! recipients because it reads the log in order and so knows who was a member at each event's
 //! position; a gateway never has to look membership up. Ephemeral frames (typing, presence) use
-//! core NATS on `<prefix>.ephemeral.<user id>` and are never stored.
+//! core NATS and are never stored: on `<prefix>.ephemeral.<user id>` for one person, or once on
+//! `<prefix>.ephemeral.many` with the recipients in [`TO_HEADER`] (a group's members), so telling
+//! a group costs one publish per [`EPHEMERAL_RECIPIENTS_PER_PUBLISH`] members, not one per member.
 
 pub mod frames;
 pub mod publisher;
@@ -26,6 +28,10 @@ pub const POSITION_HEADER: &str = "Chat-Position";
 
 /// The header naming the users who receive an event: their ids, comma-separated.
 pub const TO_HEADER: &str = "Chat-To";
+
+/// Recipients named by one ephemeral publish at most: 37 KB of header, well under NATS's default
+/// 1 MB payload limit (headers count toward it).
+pub const EPHEMERAL_RECIPIENTS_PER_PUBLISH: usize = 1_000;
 
 #[derive(Debug, Clone)]
 pub struct BusConfig {
@@ -51,6 +57,9 @@ impl Default for BusConfig {
 pub enum BusError {
     #[error("JetStream: {0}")]
     JetStream(String),
+    /// A core NATS publish (ephemeral frames) failed.
+    #[error("NATS: {0}")]
+    Nats(String),
     #[error(transparent)]
     Store(#[from] eventstore::Error),
     #[error("frame could not be encoded: {0}")]
@@ -137,11 +146,64 @@ impl Bus {
         format!("{}.ephemeral.>", self.config.prefix)
     }
 
+    /// An ephemeral frame for several people, named in its [`TO_HEADER`].
+    pub fn ephemeral_many_subject(&self) -> String {
+        ephemeral_many_subject(&self.config)
+    }
+
+    /// Who an ephemeral message is for: the user its subject names, or those its header names.
+    pub fn ephemeral_recipients(&self, subject: &str, headers: Option<&HeaderMap>) -> Vec<UserId> {
+        ephemeral_recipients(&self.config, subject, headers)
+    }
+
+    /// Publishes an ephemeral frame to `to`: on the person's own subject for one, else once per
+    /// [`EPHEMERAL_RECIPIENTS_PER_PUBLISH`] recipients on the shared subject.
+    pub async fn publish_ephemeral(&self, to: &[UserId], payload: String) -> Result<(), BusError> {
+        let failed = |e: &dyn std::fmt::Display| BusError::Nats(e.to_string());
+        if let [one] = to {
+            return self
+                .client
+                .publish(self.ephemeral_subject(*one), payload.into())
+                .await
+                .map_err(|e| failed(&e));
+        }
+        let payload = bytes::Bytes::from(payload);
+        for chunk in to.chunks(EPHEMERAL_RECIPIENTS_PER_PUBLISH) {
+            let mut headers = HeaderMap::new();
+            headers.insert(TO_HEADER, to_header(chunk).as_str());
+            self.client
+                .publish_with_headers(self.ephemeral_many_subject(), headers, payload.clone())
+                .await
+                .map_err(|e| failed(&e))?;
+        }
+        Ok(())
+    }
+
     /// The user an ephemeral subject of this bus is addressed to.
     pub fn user_of(&self, subject: &str) -> Option<UserId> {
-        let mut parts = subject.split('.');
-        let (_prefix, _kind, user) = (parts.next()?, parts.next()?, parts.next()?);
-        uuid::Uuid::parse_str(user).ok().map(UserId::from_uuid)
+        user_of(subject)
+    }
+}
+
+fn user_of(subject: &str) -> Option<UserId> {
+    let mut parts = subject.split('.');
+    let (_prefix, _kind, user) = (parts.next()?, parts.next()?, parts.next()?);
+    uuid::Uuid::parse_str(user).ok().map(UserId::from_uuid)
+}
+
+fn ephemeral_many_subject(config: &BusConfig) -> String {
+    format!("{}.ephemeral.many", config.prefix)
+}
+
+fn ephemeral_recipients(
+    config: &BusConfig,
+    subject: &str,
+    headers: Option<&HeaderMap>,
+) -> Vec<UserId> {
+    match user_of(subject) {
+        Some(user) => vec![user],
+        None if subject == ephemeral_many_subject(config) => recipients(headers),
+        None => Vec::new(),
     }
 }
 
@@ -187,5 +249,23 @@ mod tests {
         assert_eq!(position(Some(&headers)), Some(42));
         assert!(recipients(None).is_empty());
         assert_eq!(position(Some(&HeaderMap::new())), None);
+    }
+
+    #[test]
+    fn an_ephemeral_frame_is_for_the_user_its_subject_names_or_those_its_header_names() {
+        let bus_config = BusConfig {
+            prefix: "t1".into(),
+            ..BusConfig::default()
+        };
+        let (one, many) = (UserId::new(), vec![UserId::new(), UserId::new()]);
+        let mut headers = HeaderMap::new();
+        headers.insert(TO_HEADER, to_header(&many).as_str());
+        let subject = |s: &str| format!("t1.ephemeral.{s}");
+        let recipients_of =
+            |s: &str, h: Option<&HeaderMap>| ephemeral_recipients(&bus_config, s, h);
+        assert_eq!(recipients_of(&subject(&one.to_string()), None), [one]);
+        assert_eq!(recipients_of(&subject("many"), Some(&headers)), many);
+        assert!(recipients_of(&subject("many"), None).is_empty());
+        assert!(recipients_of("t2.ephemeral.many", Some(&headers)).is_empty());
     }
 }

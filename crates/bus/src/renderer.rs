@@ -10,7 +10,7 @@
 //! The publisher renders live events with one; a gateway replaying a backlog uses one of its
 //! own, so both name the same recipients for the same event.
 
-use crate::frames::{render_pair, Frame};
+use crate::frames::{mute_frame, render_pair, Frame};
 use crate::BusError;
 use domain::{ConversationEvent as E, ConversationId, Member, Roster, UserId};
 use eventstore::{EventStore, RecordedEvent};
@@ -41,6 +41,15 @@ impl Renderer {
             return Ok(None);
         }
         let decoded: E = event.decode()?;
+        if let Some(frame) = mute_frame(event, &decoded) {
+            // Nobody's membership changes: a group's roster held just before it stays current.
+            if let Some((version, _)) = self.rosters.get_mut(&decoded.conversation_id()) {
+                if *version == event.stream_version - 1 {
+                    *version = event.stream_version;
+                }
+            }
+            return Ok(Some(frame));
+        }
         if !is_group_event(&decoded) {
             return render_pair(event, &decoded);
         }
@@ -272,6 +281,8 @@ fn group_frame(event: &RecordedEvent, decoded: &E) -> Option<ServerFrame> {
             Some(role.as_str()),
         ),
         E::GroupClosed { .. }
+        | E::ConversationMuted { .. }
+        | E::ConversationUnmuted { .. }
         | E::ConversationStarted { .. }
         | E::MessageSent { .. }
         | E::MessageEdited { .. }

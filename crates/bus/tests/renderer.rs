@@ -1,6 +1,7 @@
 //! Who receives a group's events: the members at each event's position, named the same by a
 //! renderer that read the whole stream in order and by one that starts in the middle of it (a
-//! publisher after a restart, a gateway replaying a backlog).
+//! publisher after a restart, a gateway replaying a backlog). A member's mute switch goes to that
+//! member alone.
 
 use bus::Renderer;
 use chrono::Utc;
@@ -43,6 +44,11 @@ async fn a_groups_events_go_to_its_members_at_their_position() -> anyhow::Result
             at: Utc::now(),
         },
         send(&dan, "d1")?,
+        ConversationCommand::SetMuted {
+            member: ben.id,
+            muted: true,
+            at: Utc::now(),
+        },
         ConversationCommand::RemoveMember {
             actor: ann.id,
             member: cat.id,
@@ -85,6 +91,8 @@ async fn a_groups_events_go_to_its_members_at_their_position() -> anyhow::Result
         // Dan gets his own "added" entry, and what follows.
         ("message.new", "ann,ben,cat,dan"),
         ("message.new", "ann,ben,cat,dan"),
+        // A member's mute switch: theirs alone.
+        ("conversation.muted", "ben"),
         // Cat gets her removal, and nothing after.
         ("message.new", "ann,ben,cat,dan"),
         ("message.new", "ann,ben,dan"),
@@ -101,7 +109,7 @@ async fn a_groups_events_go_to_its_members_at_their_position() -> anyhow::Result
         .map(|e| e.decode())
         .collect::<Result<_, _>>()?;
     assert!(matches!(
-        decoded[4],
+        decoded[5],
         ConversationEvent::MemberRemoved { .. }
     ));
 

@@ -280,7 +280,7 @@ async fn a_rebuild_whose_unlogged_shadow_a_crash_emptied_starts_over_and_swaps_i
     let live = persistence(&db, "history").await?;
     assert_eq!(
         live.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(),
-        ["conversations", "members", "messages"]
+        ["conversations", "departures", "members", "messages"]
     );
     assert!(live.iter().all(|(_, p)| p == "p"), "{live:?}");
     Ok(())

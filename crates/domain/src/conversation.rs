@@ -186,6 +186,13 @@ pub enum ConversationCommand {
         role: Role,
         at: DateTime<Utc>,
     },
+    /// A member turns Telegram notifications of this conversation off (`muted`) or on again;
+    /// a pair's or a group's, a setting of that member alone.
+    SetMuted {
+        member: UserId,
+        muted: bool,
+        at: DateTime<Utc>,
+    },
 }
 
 /// Stored events of a conversation stream. Never reshape one: add a new variant or version instead.
@@ -322,6 +329,19 @@ pub enum ConversationEvent {
         conversation_id: ConversationId,
         closed_at: DateTime<Utc>,
     },
+    /// `member` wants no notification of this conversation (pair or group). No `seq`: it is
+    /// that member's setting, not an entry anyone else sees.
+    ConversationMuted {
+        conversation_id: ConversationId,
+        member_id: UserId,
+        muted_at: DateTime<Utc>,
+    },
+    /// `member` wants notifications of this conversation again.
+    ConversationUnmuted {
+        conversation_id: ConversationId,
+        member_id: UserId,
+        unmuted_at: DateTime<Utc>,
+    },
 }
 
 impl ConversationEvent {
@@ -343,6 +363,8 @@ impl ConversationEvent {
             Self::OwnershipTransferred { .. } => "OwnershipTransferred",
             Self::RoleChanged { .. } => "RoleChanged",
             Self::GroupClosed { .. } => "GroupClosed",
+            Self::ConversationMuted { .. } => "ConversationMuted",
+            Self::ConversationUnmuted { .. } => "ConversationUnmuted",
         }
     }
 
@@ -394,6 +416,12 @@ impl ConversationEvent {
                 conversation_id, ..
             }
             | Self::GroupClosed {
+                conversation_id, ..
+            }
+            | Self::ConversationMuted {
+                conversation_id, ..
+            }
+            | Self::ConversationUnmuted {
                 conversation_id, ..
             } => *conversation_id,
         }
@@ -542,6 +570,41 @@ impl Conversation {
         self.roster.read_up_to(user)
     }
 
+    /// Whether `user` turned this conversation's notifications off.
+    pub fn is_muted(&self, user: UserId) -> bool {
+        self.roster.is_muted(user)
+    }
+
+    /// A member's mute switch, the same for pairs and groups; setting it to what it is records
+    /// nothing.
+    fn decide_mute(
+        &self,
+        member: UserId,
+        muted: bool,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<ConversationEvent>, ConversationError> {
+        let conversation_id = self.roster.id.ok_or(ConversationError::NotStarted)?;
+        if !self.is_member(member) {
+            return Err(ConversationError::NotMember);
+        }
+        if self.is_muted(member) == muted {
+            return Ok(vec![]);
+        }
+        Ok(vec![if muted {
+            ConversationEvent::ConversationMuted {
+                conversation_id,
+                member_id: member,
+                muted_at: at,
+            }
+        } else {
+            ConversationEvent::ConversationUnmuted {
+                conversation_id,
+                member_id: member,
+                unmuted_at: at,
+            }
+        }])
+    }
+
     /// Roughly how many bytes of memory this state holds, in constant time: a cache of states
     /// bounds memory, not a count, since one long conversation outweighs thousands of new ones.
     pub fn approximate_size(&self) -> usize {
@@ -647,6 +710,9 @@ impl Aggregate for Conversation {
     ) -> Result<Vec<ConversationEvent>, ConversationError> {
         use ConversationCommand as C;
         use ConversationEvent as E;
+        if let C::SetMuted { member, muted, at } = command {
+            return self.decide_mute(*member, *muted, *at);
+        }
         if self.kind() == ConversationKind::Group || matches!(command, C::CreateGroup { .. }) {
             return group::decide(self, command);
         }
@@ -758,6 +824,7 @@ impl Aggregate for Conversation {
                 Err(ConversationError::NotAGroup)
             }
             C::CreateGroup { .. } => group::decide(self, command),
+            C::SetMuted { member, muted, at } => self.decide_mute(*member, *muted, *at),
         }
     }
 
@@ -793,7 +860,9 @@ impl Aggregate for Conversation {
             | E::MessagesRead { .. }
             | E::GroupCreated { .. }
             | E::GroupMessagesRead { .. }
-            | E::GroupClosed { .. } => {}
+            | E::GroupClosed { .. }
+            | E::ConversationMuted { .. }
+            | E::ConversationUnmuted { .. } => {}
         }
         self
     }
@@ -1009,6 +1078,42 @@ mod tests {
         given::<Conversation>(&history)
             .when(read(-1))
             .then_error(ConversationError::NegativeReadPosition);
+    }
+
+    #[test]
+    fn either_person_of_a_pair_mutes_it_for_themself() {
+        let p = pair();
+        let mute = |who: &Member, muted| ConversationCommand::SetMuted {
+            member: who.id,
+            muted,
+            at: at(),
+        };
+        let muted = ConversationEvent::ConversationMuted {
+            conversation_id: p.id,
+            member_id: p.bob.id,
+            muted_at: at(),
+        };
+        given::<Conversation>(&[started(&p)])
+            .when(mute(&p.bob, true))
+            .then_events(vec![muted.clone()]);
+        let state = Conversation::from_events(&[started(&p), muted.clone()]);
+        assert!(state.is_muted(p.bob.id) && !state.is_muted(p.alice.id));
+        given::<Conversation>(&[started(&p), muted.clone()])
+            .when(mute(&p.bob, true))
+            .then_events(vec![]);
+        given::<Conversation>(&[started(&p), muted])
+            .when(mute(&p.bob, false))
+            .then_events(vec![ConversationEvent::ConversationUnmuted {
+                conversation_id: p.id,
+                member_id: p.bob.id,
+                unmuted_at: at(),
+            }]);
+        given::<Conversation>(&[started(&p)])
+            .when(mute(&Member::named("eve"), true))
+            .then_error(ConversationError::NotMember);
+        given::<Conversation>(&[])
+            .when(mute(&p.bob, true))
+            .then_error(ConversationError::NotStarted);
     }
 
     #[test]

@@ -50,6 +50,10 @@ enum Op {
         who: usize,
         target: usize,
     },
+    Mute {
+        who: usize,
+        muted: bool,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -63,7 +67,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (who.clone(), 0..PEOPLE, any::<bool>())
             .prop_map(|(who, whom, admin)| Op::MakeAdmin { who, whom, admin }),
         2 => (who.clone(), -1..20i64).prop_map(|(who, up_to)| Op::Read { who, up_to }),
-        1 => (who, 0..12usize).prop_map(|(who, target)| Op::Delete { who, target }),
+        1 => (who.clone(), 0..12usize).prop_map(|(who, target)| Op::Delete { who, target }),
+        2 => (who, any::<bool>()).prop_map(|(who, muted)| Op::Mute { who, muted }),
     ]
 }
 
@@ -129,6 +134,11 @@ fn command(
             message_id: messages.get(target).copied().unwrap_or_else(Uuid::new_v4),
             at,
         },
+        Op::Mute { who, muted } => ConversationCommand::SetMuted {
+            member: people[who].id,
+            muted,
+            at,
+        },
     })
 }
 
@@ -141,7 +151,8 @@ fn actor(op: &Op) -> usize {
         | Op::Transfer { who, .. }
         | Op::MakeAdmin { who, .. }
         | Op::Read { who, .. }
-        | Op::Delete { who, .. } => who,
+        | Op::Delete { who, .. }
+        | Op::Mute { who, .. } => who,
     }
 }
 
@@ -199,6 +210,8 @@ proptest! {
                     prop_assert!(state.read_up_to(p.id) >= joined);
                     prop_assert!(state.read_up_to(p.id) <= state.last_seq());
                 }
+                let muted_member = !state.is_muted(p.id) || state.is_member(p.id);
+                prop_assert!(muted_member, "only members are muted");
             }
             if state.is_closed() {
                 break;

@@ -1,12 +1,18 @@
 //! Ephemeral frames to a user's peers: presence changes and typing.
+//!
+//! Each announcement is one core NATS publish for up to `bus::EPHEMERAL_RECIPIENTS_PER_PUBLISH`
+//! recipients (their ids in a header), whatever the group's size; every gateway reads the header
+//! and hands the frame to the sockets it holds of those people.
 
 use crate::Gateway;
 use domain::UserId;
 use wire::ServerFrame;
 
-/// The people who share a conversation with `user`.
+/// The people who hear about `user`'s presence: pairs' peers and the other members of groups of
+/// at most `presence_max_group_members`.
 pub(crate) async fn peers(gateway: &Gateway, user: UserId) -> Vec<UserId> {
-    match projections::history::queries::peers_of(gateway.deps().store.pool(), user).await {
+    let max = gateway.deps().settings.presence_max_group_members as i64;
+    match projections::history::queries::peers_of(gateway.deps().store.pool(), user, max).await {
         Ok(peers) => peers,
         Err(error) => {
             tracing::warn!(%error, "cannot look up peers for presence");
@@ -15,12 +21,14 @@ pub(crate) async fn peers(gateway: &Gateway, user: UserId) -> Vec<UserId> {
     }
 }
 
-pub(crate) async fn publish(gateway: &Gateway, to: UserId, frame: &ServerFrame) {
-    let bus = &gateway.deps().bus;
-    let payload = frame.to_json();
-    if let Err(error) = bus
-        .client
-        .publish(bus.ephemeral_subject(to), payload.into())
+pub(crate) async fn publish(gateway: &Gateway, to: &[UserId], frame: &ServerFrame) {
+    if to.is_empty() {
+        return;
+    }
+    if let Err(error) = gateway
+        .deps()
+        .bus
+        .publish_ephemeral(to, frame.to_json())
         .await
     {
         tracing::warn!(%error, "cannot publish an ephemeral frame");
@@ -46,7 +54,5 @@ pub(crate) async fn presence(gateway: &Gateway, user: UserId) {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
     };
-    for peer in peers(gateway, user).await {
-        publish(gateway, peer, &frame).await;
-    }
+    publish(gateway, &peers(gateway, user).await, &frame).await;
 }

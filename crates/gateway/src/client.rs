@@ -131,8 +131,9 @@ async fn send(
     })
 }
 
-/// Tells the peer that `me` is typing; at most once per interval per user and conversation
-/// (counted in Redis, so several tabs do not multiply it). Ephemeral: never stored.
+/// Tells the other members (a pair's peer, a group's others) that `me` is typing, in one publish
+/// per 1,000 of them; at most once per interval per user and conversation (counted in Redis, so
+/// several tabs do not multiply it). Ephemeral: never stored.
 async fn typing(
     gateway: &Gateway,
     me: &Member,
@@ -178,8 +179,12 @@ async fn typing(
         user: UserRef::from(me),
         expires_in_ms: (interval * 3).as_millis() as u64,
     };
-    for peer in conversation.members().iter().filter(|m| m.id != me.id) {
-        announce::publish(gateway, peer.id, &frame).await;
-    }
+    let others: Vec<_> = conversation
+        .members()
+        .iter()
+        .map(|m| m.id)
+        .filter(|id| *id != me.id)
+        .collect();
+    announce::publish(gateway, &others, &frame).await;
     None
 }

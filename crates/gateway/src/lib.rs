@@ -37,6 +37,10 @@ pub struct GatewaySettings {
     pub idle_timeout: Duration,
     /// At most one typing notice per user and conversation in this interval.
     pub typing_interval: Duration,
+    /// A member's presence is announced to the other members of their groups of at most this
+    /// many members (and always to a pair's peer): in a bigger group every coming and going
+    /// would be a frame to each of the others.
+    pub presence_max_group_members: usize,
 }
 
 impl Default for GatewaySettings {
@@ -45,6 +49,7 @@ impl Default for GatewaySettings {
             ping_interval: Duration::from_secs(25),
             idle_timeout: Duration::from_secs(60),
             typing_interval: Duration::from_secs(2),
+            presence_max_group_members: 100,
         }
     }
 }

@@ -101,11 +101,12 @@ async fn ephemeral(gateway: &Gateway) -> Result<(), Failure> {
     let bus = &gateway.deps().bus;
     let mut subscription = bus.client.subscribe(bus.all_ephemeral_subject()).await?;
     while let Some(message) = subscription.next().await {
-        let Some(user) = bus.user_of(&message.subject) else {
+        let to = bus.ephemeral_recipients(&message.subject, message.headers.as_ref());
+        if to.is_empty() {
             continue;
-        };
+        }
         if let Ok(json) = Utf8Bytes::try_from(message.payload.clone()) {
-            gateway.hub().deliver(user, &Outbound::Ephemeral(json));
+            gateway.hub().deliver_to(&to, &Outbound::Ephemeral(json));
         }
     }
     Err("NATS subscription ended".into())

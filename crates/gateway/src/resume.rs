@@ -3,6 +3,10 @@
 //! The socket registers with the hub (live frames start queueing) before the backlog's upper bound,
 //! the store's head, is read. Events up to the head come from here; later ones are in the queue,
 //! which the writer drains skipping cursors it already sent. No event falls between the two.
+//!
+//! The streams replayed are the user's conversations as of the head, and the groups they left
+//! after the cursor: a socket that was offline during its removal still gets the `MemberRemoved`
+//! entry (and nothing after it), so the client learns it left.
 
 use crate::Gateway;
 use domain::{ConversationId, UserId};
@@ -41,8 +45,12 @@ impl Replay {
                 "history lags; a resume may miss conversations started just now"
             );
         }
-        let conversations =
-            projections::history::queries::conversations_of(deps.store.pool(), user).await?;
+        let pool = deps.store.pool();
+        let mut conversations = projections::history::queries::conversations_of(pool, user).await?;
+        // Groups left since the cursor: their events up to the removal are still the user's
+        // (the renderer names them until their `MemberRemoved`, and not after).
+        conversations
+            .extend(projections::history::queries::departed_since(pool, user, after).await?);
         Ok(Self {
             user,
             renderer: bus::Renderer::new(deps.store.clone()),

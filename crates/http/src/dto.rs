@@ -128,6 +128,9 @@ pub struct ConversationDto {
     /// 0 in a group.
     pub peer_read_up_to: i64,
     pub last_activity_at: DateTime<Utc>,
+    /// The caller turned this conversation's Telegram notifications off
+    /// (`PUT`/`DELETE /conversations/{id}/mute`).
+    pub muted: bool,
 }
 
 impl ConversationDto {
@@ -159,6 +162,7 @@ impl ConversationDto {
             read_up_to: c.read_up_to,
             peer_read_up_to: c.peer_read_up_to,
             last_activity_at: c.last_activity_at,
+            muted: c.muted,
         }
     }
 
@@ -178,6 +182,7 @@ impl ConversationDto {
             read_up_to: 0,
             peer_read_up_to: 0,
             last_activity_at: Utc::now(),
+            muted: false,
         }
     }
 
@@ -196,6 +201,7 @@ impl ConversationDto {
             read_up_to: 0,
             peer_read_up_to: 0,
             last_activity_at: Utc::now(),
+            muted: false,
         }
     }
 }

@@ -5,9 +5,12 @@
 //! `retry_after`). A handled-record per (message, recipient), written before anything is sent,
 //! makes redeliveries and restarts send nothing twice.
 
-use crate::decide::{self, Existing, Known, Lookup, NewMessage, Next, OnRead};
+use crate::decide::{
+    self, Existing, Known, Live, Lookup, NewMessage, Next, OnRead, Reader, Withdraw,
+};
 use crate::telegram::TelegramError;
 use crate::{store, text, Notifier};
+use app::AppError;
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
 use async_nats::jetstream::AckKind;
 use chrono::Utc;
@@ -16,7 +19,7 @@ use futures_util::StreamExt;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-use wire::{Message, ServerFrame};
+use wire::{Message, ServerFrame, SystemEntry, SystemKind};
 
 pub const CONSUMER: &str = "notifications";
 /// The durable consumer of versions that published an event once per recipient, on per-user
@@ -63,7 +66,7 @@ async fn consume(notifier: &Notifier, shutdown: &CancellationToken) -> Result<()
             CONSUMER,
             pull::Config {
                 durable_name: Some(CONSUMER.to_owned()),
-                // Only message.new and read frames matter; the others are skipped by subject,
+                // Only message.new, read and conversation.muted frames matter; the others are skipped by subject,
                 // unparsed (one filter: the broker may predate filters by several subjects).
                 filter_subject: bus.all_conversations_subject(),
                 ack_policy: AckPolicy::Explicit,
@@ -120,48 +123,135 @@ async fn handle(
     message: &async_nats::jetstream::Message,
 ) -> Result<Outcome, Failure> {
     let subject = message.subject.as_str();
-    if !(subject.ends_with(".message.new") || subject.ends_with(".read")) {
+    if ![".message.new", ".read", ".conversation.muted"]
+        .iter()
+        .any(|kind| subject.ends_with(kind))
+    {
         return Ok(Outcome::Done);
     }
+    let recipients = bus::recipients(message.headers.as_ref());
     match serde_json::from_slice(&message.payload)? {
-        // A group's timeline entry ("ann added ben") is nobody's message to be told about.
-        ServerFrame::MessageNew { message: new, .. } if new.system.is_some() => Ok(Outcome::Done),
-        ServerFrame::MessageNew { message: new, .. } => {
-            // Each recipient is handled on its own; a redelivery (one of them asked for later)
-            // finds the others' handled-records and sends nothing twice.
-            let mut outcome = Outcome::Done;
-            for user in bus::recipients(message.headers.as_ref()) {
-                if let Outcome::Later(delay) = message_new(notifier, user, &new).await? {
-                    outcome = match outcome {
-                        Outcome::Later(earlier) => Outcome::Later(earlier.min(delay)),
-                        Outcome::Done => Outcome::Later(delay),
-                    };
-                }
+        // A group's timeline entry ("ann added ben") is nobody's message to be told about; but
+        // a member who leaves or is removed takes their pending notification with them.
+        ServerFrame::MessageNew { message: new, .. } => match &new.system {
+            Some(SystemEntry {
+                kind: SystemKind::MemberLeft | SystemKind::MemberRemoved,
+                member: Some(member),
+                ..
+            }) => {
+                withdraw(
+                    notifier,
+                    UserId::from_uuid(member.id),
+                    new.conversation_id,
+                    Withdraw::Left,
+                )
+                .await
             }
-            Ok(outcome)
-        }
+            Some(_) => Ok(Outcome::Done),
+            None => message_new(notifier, &new, recipients).await,
+        },
         ServerFrame::Read {
             conversation_id,
             reader_id,
             up_to,
             ..
         } => {
-            read(
+            withdraw(
                 notifier,
                 UserId::from_uuid(reader_id),
                 conversation_id,
-                up_to,
+                Withdraw::Read { up_to },
             )
             .await
+        }
+        // Only the member who muted receives the frame.
+        ServerFrame::ConversationMuted {
+            conversation_id,
+            muted: true,
+            ..
+        } => {
+            let mut outcome = Outcome::Done;
+            for user in recipients {
+                outcome =
+                    outcome.and(withdraw(notifier, user, conversation_id, Withdraw::Muted).await?);
+            }
+            Ok(outcome)
         }
         _ => Ok(Outcome::Done),
     }
 }
 
+impl Outcome {
+    /// Done only when both are; otherwise again after the shorter wait.
+    fn and(self, other: Self) -> Self {
+        match (self, other) {
+            (Self::Done, Self::Done) => Self::Done,
+            (Self::Later(a), Self::Later(b)) => Self::Later(a.min(b)),
+            (Self::Later(a), Self::Done) | (Self::Done, Self::Later(a)) => Self::Later(a),
+        }
+    }
+}
+
+/// A new message for its recipients (a pair's peer, or every other member of a group). What
+/// can be learnt for all of them at once is: whether it was handled for each (a redelivery),
+/// and, in a group, who has a linked chat at all; the rest is looked up per remaining recipient.
+/// A message younger than the grace delay waits before anything is looked up.
 async fn message_new(
+    notifier: &Notifier,
+    message: &Message,
+    recipients: Vec<UserId>,
+) -> Result<Outcome, Failure> {
+    // The sender's own notification of a group goes: there, writing is reading.
+    let wrote = withdraw(
+        notifier,
+        UserId::from_uuid(message.sender.id),
+        message.conversation_id,
+        Withdraw::Wrote { seq: message.seq },
+    )
+    .await?;
+    if let Some(wait) = decide::too_young(message.sent_at, Utc::now(), notifier.config.grace) {
+        return Ok(Outcome::Later(wait).and(wrote));
+    }
+    let recipients: Vec<UserId> = recipients
+        .into_iter()
+        .filter(|user| user.as_uuid() != message.sender.id)
+        .collect();
+    if recipients.is_empty() {
+        return Ok(wrote);
+    }
+    let pool = notifier.store.pool();
+    let ids: Vec<Uuid> = recipients.iter().map(UserId::as_uuid).collect();
+    let handled = store::handled_among(pool, message.id, &ids).await?;
+    let linked = if ids.len() > 1 {
+        Some(projections::telegram::chats_of(pool, &ids).await?)
+    } else {
+        None
+    };
+    // Each recipient is handled on its own; a redelivery (one of them asked for later) finds
+    // the others' handled-records and sends nothing twice.
+    let mut outcome = Outcome::Done;
+    for user in recipients {
+        let mut known = Known {
+            handled: Some(handled.contains(&user.as_uuid())),
+            ..Known::default()
+        };
+        if linked
+            .as_ref()
+            .is_some_and(|linked| !linked.contains_key(&user.as_uuid()))
+        {
+            known.chat = Some(None);
+        }
+        outcome = outcome.and(message_for(notifier, user, message, known).await?);
+    }
+    Ok(outcome.and(wrote))
+}
+
+/// The new message for one recipient, starting from what is already `known`.
+async fn message_for(
     notifier: &Notifier,
     user: UserId,
     message: &Message,
+    mut known: Known,
 ) -> Result<Outcome, Failure> {
     let pool = notifier.store.pool();
     let recipient = user.as_uuid();
@@ -171,24 +261,37 @@ async fn message_new(
         seq: message.seq,
         sent_at: message.sent_at,
     };
-    let mut known = Known::default();
+    // A group's title, learnt with the membership; `None` for a pair.
+    let mut title = None;
     let chat = loop {
         match decide::next(&new, recipient, Utc::now(), notifier.config.grace, &known) {
             Next::Look(Lookup::Handled) => {
-                known.handled = Some(store::is_handled(pool, message.id, recipient).await?);
+                let handled = store::handled_among(pool, message.id, &[recipient]).await?;
+                known.handled = Some(!handled.is_empty());
+            }
+            Next::Look(Lookup::Chat) => {
+                known.chat = Some(notifier.accounts.telegram_chat(user).await?);
             }
             Next::Look(Lookup::Presence) => {
                 known.attentive = Some(notifier.presence.status(user).await?.attentive);
             }
-            Next::Look(Lookup::ReadState) => {
-                let state = notifier
+            Next::Look(Lookup::Reader) => {
+                match notifier
                     .conversations
                     .for_member(ConversationId::from_uuid(conversation), user)
-                    .await?;
-                known.read_up_to = Some(state.read_up_to(user));
-            }
-            Next::Look(Lookup::Chat) => {
-                known.chat = Some(notifier.accounts.telegram_chat(user).await?);
+                    .await
+                {
+                    Ok(membership) => {
+                        title = membership.roster().title().map(|t| t.as_str().to_owned());
+                        known.reader = Some(Some(Reader {
+                            read_up_to: membership.read_up_to(user),
+                            muted: membership.is_muted(user),
+                        }));
+                    }
+                    // Removed from the group (or left) since the message was sent.
+                    Err(AppError::NotFound(_)) => known.reader = Some(None),
+                    Err(error) => return Err(error.into()),
+                }
             }
             Next::Look(Lookup::Existing) => {
                 let existing = store::notification(pool, recipient, conversation).await?;
@@ -199,8 +302,12 @@ async fn message_new(
             }
             Next::Ignore => return Ok(Outcome::Done),
             Next::Later(delay) => return Ok(Outcome::Later(delay)),
-            Next::Skip(reason) => {
+            Next::Skip(reason) if reason.recorded() => {
                 store::mark_handled(pool, message.id, recipient, reason.as_str()).await?;
+                return Ok(Outcome::Done);
+            }
+            Next::Skip(reason) => {
+                metrics::counter!("notifications_total", "outcome" => reason.as_str()).increment(1);
                 return Ok(Outcome::Done);
             }
             Next::Coalesce => break None,
@@ -216,13 +323,20 @@ async fn message_new(
         seq: message.seq,
         sender_name: sender,
         preview: &preview,
+        title: title.as_deref(),
     };
     let Some(chat) = chat else {
         store::coalesce(pool, &incoming).await?;
         return Ok(Outcome::Done);
     };
     store::begin_notification(pool, &incoming, chat).await?;
-    let html = text::notification(sender, 1, &preview, &notifier.link(conversation));
+    let link = notifier.link(conversation);
+    let html = match &title {
+        Some(title) => {
+            text::group_notification(title, &[sender.to_owned()], 1, sender, &preview, &link)
+        }
+        None => text::notification(sender, 1, &preview, &link),
+    };
     match notifier.telegram.send_html(chat, &html).await {
         Ok(telegram_message) => {
             metrics::counter!("notifications_total", "outcome" => "sent").increment(1);
@@ -284,20 +398,23 @@ async fn record_sent(
     }
 }
 
-/// The user read the conversation somewhere: the notification goes away.
-async fn read(
+/// The user read the conversation somewhere, wrote in the group, muted it, or left the group: the
+/// notification goes away (for a read or a write, only once it holds nothing newer).
+async fn withdraw(
     notifier: &Notifier,
     user: UserId,
     conversation: Uuid,
-    up_to: i64,
+    why: Withdraw,
 ) -> Result<Outcome, Failure> {
     let pool = notifier.store.pool();
     let existing = store::notification(pool, user.as_uuid(), conversation).await?;
-    let OnRead::Retract { telegram_message } = decide::on_read(
-        existing
-            .as_ref()
-            .map(|n| (n.last_seq, n.telegram_message_id)),
-        up_to,
+    let OnRead::Retract { telegram_message } = decide::withdraw(
+        existing.as_ref().map(|n| Live {
+            last_seq: n.last_seq,
+            telegram_message: n.telegram_message_id,
+            in_group: n.in_group,
+        }),
+        why,
     ) else {
         return Ok(Outcome::Done);
     };
@@ -317,7 +434,7 @@ async fn read(
             Err(TelegramError::Gone) => {}
         }
     }
-    metrics::counter!("notifications_total", "outcome" => "deleted_on_read").increment(1);
+    metrics::counter!("notifications_total", "outcome" => why.outcome()).increment(1);
     store::forget(pool, user.as_uuid(), conversation).await?;
     Ok(Outcome::Done)
 }
@@ -337,12 +454,18 @@ pub(crate) async fn flush_edits(notifier: Notifier) {
                 }
             };
         for edit in due {
-            let html = text::notification(
-                &edit.sender_name,
-                edit.unread,
-                &edit.preview,
-                &notifier.link(edit.conversation),
-            );
+            let link = notifier.link(edit.conversation);
+            let html = match &edit.title {
+                Some(title) => text::group_notification(
+                    title,
+                    &edit.senders,
+                    edit.unread,
+                    &edit.sender_name,
+                    &edit.preview,
+                    &link,
+                ),
+                None => text::notification(&edit.sender_name, edit.unread, &edit.preview, &link),
+            };
             let retry = match notifier
                 .telegram
                 .edit_html(edit.chat_id, edit.telegram_message_id, &html)

@@ -25,25 +25,35 @@ pub(crate) struct Existing {
     pub delivered: bool,
 }
 
+/// What the recipient's membership says, as of now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Reader {
+    pub read_up_to: i64,
+    /// They turned this conversation's notifications off.
+    pub muted: bool,
+}
+
 /// Facts looked up so far; `None` is "not looked up yet".
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Known {
     /// This message was already handled for this recipient (a redelivery).
     pub handled: Option<bool>,
-    /// Online with the page visible.
-    pub attentive: Option<bool>,
-    pub read_up_to: Option<i64>,
     /// The linked Telegram chat, if any.
     pub chat: Option<Option<i64>>,
+    /// Online with the page visible.
+    pub attentive: Option<bool>,
+    /// Their place in the conversation; `Some(None)` once they are no longer in it (removed from
+    /// the group, or left, since the message).
+    pub reader: Option<Option<Reader>>,
     pub existing: Option<Option<Existing>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Lookup {
     Handled,
-    Presence,
-    ReadState,
     Chat,
+    Presence,
+    Reader,
     Existing,
 }
 
@@ -52,16 +62,27 @@ pub(crate) enum Skip {
     Online,
     Read,
     Unlinked,
+    Muted,
+    NotMember,
 }
 
 impl Skip {
-    /// As recorded in the handled-record.
+    /// As recorded in the handled-record (and counted).
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Online => "skipped_online",
             Self::Read => "skipped_read",
             Self::Unlinked => "skipped_unlinked",
+            Self::Muted => "skipped_muted",
+            Self::NotMember => "skipped_not_member",
         }
+    }
+
+    /// Whether the skip is written down. Not for someone without a linked chat: most members of
+    /// a big group have none, and a row per member per message would be the notifier's main
+    /// cost. A redelivery asks again, which is as cheap (one query for all of them).
+    pub(crate) fn recorded(self) -> bool {
+        self != Self::Unlinked
     }
 }
 
@@ -82,6 +103,20 @@ pub(crate) enum Next {
     Look(Lookup),
 }
 
+/// How long a message sent at `sent_at` must still wait before anyone is notified of it: asked
+/// before anything is looked up, so a young message costs no query whatever the group's size.
+pub(crate) fn too_young(
+    sent_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    grace: Duration,
+) -> Option<Duration> {
+    let age = (now - sent_at).to_std().unwrap_or_default();
+    (age < grace).then(|| grace - age)
+}
+
+/// The rules in order, cheapest and most decisive first: the linked chat comes before presence
+/// and membership because in a group most members have none, and the consumer learns that for
+/// all of them at once.
 pub(crate) fn next(
     message: &NewMessage,
     recipient: Uuid,
@@ -92,27 +127,14 @@ pub(crate) fn next(
     if message.sender == recipient {
         return Next::Ignore;
     }
+    if let Some(wait) = too_young(message.sent_at, now, grace) {
+        return Next::Later(wait);
+    }
     let Some(handled) = known.handled else {
         return Next::Look(Lookup::Handled);
     };
     if handled {
         return Next::Ignore;
-    }
-    let age = (now - message.sent_at).to_std().unwrap_or_default();
-    if age < grace {
-        return Next::Later(grace - age);
-    }
-    let Some(attentive) = known.attentive else {
-        return Next::Look(Lookup::Presence);
-    };
-    if attentive {
-        return Next::Skip(Skip::Online);
-    }
-    let Some(read_up_to) = known.read_up_to else {
-        return Next::Look(Lookup::ReadState);
-    };
-    if read_up_to >= message.seq {
-        return Next::Skip(Skip::Read);
     }
     let Some(chat) = known.chat else {
         return Next::Look(Lookup::Chat);
@@ -120,6 +142,24 @@ pub(crate) fn next(
     let Some(chat) = chat else {
         return Next::Skip(Skip::Unlinked);
     };
+    let Some(attentive) = known.attentive else {
+        return Next::Look(Lookup::Presence);
+    };
+    if attentive {
+        return Next::Skip(Skip::Online);
+    }
+    let Some(reader) = known.reader else {
+        return Next::Look(Lookup::Reader);
+    };
+    let Some(reader) = reader else {
+        return Next::Skip(Skip::NotMember);
+    };
+    if reader.muted {
+        return Next::Skip(Skip::Muted);
+    }
+    if reader.read_up_to >= message.seq {
+        return Next::Skip(Skip::Read);
+    }
     let Some(existing) = known.existing else {
         return Next::Look(Lookup::Existing);
     };
@@ -129,7 +169,32 @@ pub(crate) fn next(
     }
 }
 
-/// What to do about the recipient's notification once they read the conversation up to `up_to`.
+/// Why a notification may have to go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Withdraw {
+    /// The recipient read the conversation up to this seq.
+    Read { up_to: i64 },
+    /// They muted the conversation.
+    Muted,
+    /// They left the group or were removed from it.
+    Left,
+    /// They wrote in the group: in a group, writing counts as reading up to one's own message.
+    Wrote { seq: i64 },
+}
+
+impl Withdraw {
+    /// The outcome counted in `notifications_total`.
+    pub(crate) fn outcome(self) -> &'static str {
+        match self {
+            Self::Read { .. } => "deleted_on_read",
+            Self::Muted => "deleted_on_mute",
+            Self::Left => "deleted_on_leaving",
+            Self::Wrote { .. } => "deleted_on_writing",
+        }
+    }
+}
+
+/// What to do about the recipient's notification for a [`Withdraw`] reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum OnRead {
     /// No notification, or it holds messages newer than what was read.
@@ -138,12 +203,32 @@ pub(crate) enum OnRead {
     Retract { telegram_message: Option<i32> },
 }
 
-pub(crate) fn on_read(notification: Option<(i64, Option<i32>)>, up_to: i64) -> OnRead {
-    match notification {
-        Some((last_seq, telegram_message)) if last_seq <= up_to => {
-            OnRead::Retract { telegram_message }
+/// The live notification, as far as withdrawing it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Live {
+    pub last_seq: i64,
+    pub telegram_message: Option<i32>,
+    pub in_group: bool,
+}
+
+/// What to do about the `live` notification (if any) for a [`Withdraw`] reason.
+pub(crate) fn withdraw(live: Option<Live>, why: Withdraw) -> OnRead {
+    let Some(live) = live else {
+        return OnRead::Keep;
+    };
+    let keep = match why {
+        Withdraw::Read { up_to } => live.last_seq > up_to,
+        // A pair's unread counts the peer's messages after one's read mark, which writing
+        // does not move.
+        Withdraw::Wrote { seq } => !live.in_group || live.last_seq > seq,
+        Withdraw::Muted | Withdraw::Left => false,
+    };
+    if keep {
+        OnRead::Keep
+    } else {
+        OnRead::Retract {
+            telegram_message: live.telegram_message,
         }
-        _ => OnRead::Keep,
     }
 }
 
@@ -153,18 +238,25 @@ mod tests {
 
     const GRACE: Duration = Duration::from_secs(5);
 
+    fn reader(read_up_to: i64) -> Option<Reader> {
+        Some(Reader {
+            read_up_to,
+            muted: false,
+        })
+    }
+
     fn known(
         handled: bool,
-        attentive: bool,
-        read_up_to: i64,
         chat: Option<i64>,
+        attentive: bool,
+        reader: Option<Reader>,
         existing: Option<Existing>,
     ) -> Known {
         Known {
             handled: Some(handled),
-            attentive: Some(attentive),
-            read_up_to: Some(read_up_to),
             chat: Some(chat),
+            attentive: Some(attentive),
+            reader: Some(reader),
             existing: Some(existing),
         }
     }
@@ -194,8 +286,19 @@ mod tests {
             chat_id: 66,
             delivered: true,
         });
-        let cases: [(&str, NewMessage, Uuid, Known, Next); 13] = [
+        let muted = Some(Reader {
+            read_up_to: 0,
+            muted: true,
+        });
+        let cases: [(&str, NewMessage, Uuid, Known, Next); 17] = [
             ("own message", old, ann, Known::default(), Next::Ignore),
+            (
+                "too young: looked at again when the grace ends, before any lookup",
+                young,
+                ben,
+                Known::default(),
+                Next::Later(Duration::from_secs(3)),
+            ),
             (
                 "first asks whether it was handled",
                 old,
@@ -207,15 +310,29 @@ mod tests {
                 "a redelivery of a handled message",
                 old,
                 ben,
-                known(true, false, 0, Some(77), None),
+                known(true, Some(77), false, reader(0), None),
                 Next::Ignore,
             ),
             (
-                "too young: looked at again when the grace ends",
-                young,
+                "then asks for the linked chat",
+                old,
                 ben,
-                known(false, false, 0, Some(77), None),
-                Next::Later(Duration::from_secs(3)),
+                Known {
+                    handled: Some(false),
+                    ..Known::default()
+                },
+                Next::Look(Lookup::Chat),
+            ),
+            (
+                "no linked chat: nothing else is looked up",
+                old,
+                ben,
+                Known {
+                    handled: Some(false),
+                    chat: Some(None),
+                    ..Known::default()
+                },
+                Next::Skip(Skip::Unlinked),
             ),
             (
                 "then asks for presence",
@@ -223,6 +340,7 @@ mod tests {
                 ben,
                 Known {
                     handled: Some(false),
+                    chat: Some(Some(77)),
                     ..Known::default()
                 },
                 Next::Look(Lookup::Presence),
@@ -231,60 +349,78 @@ mod tests {
                 "looking at the page",
                 old,
                 ben,
-                known(false, true, 0, Some(77), None),
+                known(false, Some(77), true, reader(0), None),
                 Next::Skip(Skip::Online),
             ),
             (
-                "then asks how far they read",
+                "then asks for their place in the conversation",
                 old,
                 ben,
                 Known {
                     handled: Some(false),
+                    chat: Some(Some(77)),
                     attentive: Some(false),
                     ..Known::default()
                 },
-                Next::Look(Lookup::ReadState),
+                Next::Look(Lookup::Reader),
+            ),
+            (
+                "removed from the group since",
+                old,
+                ben,
+                known(false, Some(77), false, None, None),
+                Next::Skip(Skip::NotMember),
+            ),
+            (
+                "muted",
+                old,
+                ben,
+                known(false, Some(77), false, muted, delivered),
+                Next::Skip(Skip::Muted),
             ),
             (
                 "already read elsewhere",
                 old,
                 ben,
-                known(false, false, 5, Some(77), None),
+                known(false, Some(77), false, reader(5), None),
                 Next::Skip(Skip::Read),
             ),
             (
-                "no linked chat",
+                "then asks for the notification in the chat",
                 old,
                 ben,
-                known(false, false, 4, None, None),
-                Next::Skip(Skip::Unlinked),
+                Known {
+                    existing: None,
+                    ..known(false, Some(77), false, reader(4), None)
+                },
+                Next::Look(Lookup::Existing),
             ),
             (
                 "the first unread message",
                 old,
                 ben,
-                known(false, false, 4, Some(77), None),
+                known(false, Some(77), false, reader(4), None),
                 Next::Send { chat: 77 },
             ),
             (
                 "a notification is in the chat already",
                 old,
                 ben,
-                known(false, false, 4, Some(77), delivered),
+                known(false, Some(77), false, reader(4), delivered),
                 Next::Coalesce,
             ),
             (
                 "the earlier send never completed",
                 old,
                 ben,
-                known(false, false, 4, Some(77), in_flight),
+                known(false, Some(77), false, reader(4), in_flight),
                 Next::Send { chat: 77 },
             ),
             (
                 "linked to another chat since",
                 old,
                 ben,
-                known(false, false, 4, Some(77), other_chat),
+                known(false, Some(77), false, reader(4), other_chat),
                 Next::Send { chat: 77 },
             ),
         ];
@@ -298,34 +434,88 @@ mod tests {
     }
 
     #[test]
-    fn reading_retracts_a_notification_only_when_it_holds_nothing_newer() {
+    fn only_an_unlinked_skip_goes_unrecorded() {
+        for skip in [Skip::Online, Skip::Read, Skip::Muted, Skip::NotMember] {
+            assert!(skip.recorded(), "{skip:?}");
+        }
+        assert!(!Skip::Unlinked.recorded());
+    }
+
+    #[test]
+    fn a_notification_goes_when_read_past_written_past_in_a_group_muted_or_left() {
+        let retract = |telegram_message| OnRead::Retract { telegram_message };
+        let live = |in_group, last_seq, telegram_message| {
+            Some(Live {
+                last_seq,
+                telegram_message,
+                in_group,
+            })
+        };
+        let (pair, group) = (false, true);
         let cases = [
-            ("no notification", None, 9, OnRead::Keep),
+            (
+                "no notification",
+                None,
+                Withdraw::Read { up_to: 9 },
+                OnRead::Keep,
+            ),
             (
                 "read past it",
-                Some((9, Some(3))),
-                9,
-                OnRead::Retract {
-                    telegram_message: Some(3),
-                },
+                live(pair, 9, Some(3)),
+                Withdraw::Read { up_to: 9 },
+                retract(Some(3)),
             ),
             (
                 "a newer message arrived since",
-                Some((10, Some(3))),
-                9,
+                live(pair, 10, Some(3)),
+                Withdraw::Read { up_to: 9 },
                 OnRead::Keep,
             ),
             (
                 "read while its send was in flight",
-                Some((9, None)),
-                12,
-                OnRead::Retract {
-                    telegram_message: None,
-                },
+                live(pair, 9, None),
+                Withdraw::Read { up_to: 12 },
+                retract(None),
+            ),
+            (
+                "wrote in the group after it",
+                live(group, 9, Some(3)),
+                Withdraw::Wrote { seq: 10 },
+                retract(Some(3)),
+            ),
+            (
+                "wrote in the group, but a newer message is in it",
+                live(group, 11, Some(3)),
+                Withdraw::Wrote { seq: 10 },
+                OnRead::Keep,
+            ),
+            (
+                "wrote to the peer of a pair: still unread",
+                live(pair, 9, Some(3)),
+                Withdraw::Wrote { seq: 10 },
+                OnRead::Keep,
+            ),
+            (
+                "muted: whatever it holds",
+                live(pair, 10, Some(3)),
+                Withdraw::Muted,
+                retract(Some(3)),
+            ),
+            (
+                "removed from the group",
+                live(group, 10, Some(3)),
+                Withdraw::Left,
+                retract(Some(3)),
+            ),
+            (
+                "left with nothing pending",
+                None,
+                Withdraw::Left,
+                OnRead::Keep,
             ),
         ];
-        for (name, notification, up_to, expected) in cases {
-            assert_eq!(on_read(notification, up_to), expected, "{name}");
+        for (name, live, why, expected) in cases {
+            assert_eq!(withdraw(live, why), expected, "{name}");
         }
     }
 }

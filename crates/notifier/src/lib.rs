@@ -2,8 +2,9 @@
 //!
 //! The bot is teloxide against the Bot API at `TELEGRAM_API_URL` (Telegram's by default; tests point
 //! it at a local fake). Notifications come from a durable JetStream consumer: one Telegram message
-//! per recipient and conversation while it has unread messages, edited as more arrive (at most once
-//! per interval) and deleted when the conversation is read.
+//! per recipient and conversation (a pair or a group) while it has unread messages, edited as more
+//! arrive (at most once per interval) and deleted when the conversation is read, when the
+//! recipient mutes it, or when they leave the group.
 
 mod bot;
 mod consumer;

@@ -1,6 +1,7 @@
 //! The notifier's tables: what was handled, and the live notification per conversation.
 
 use sqlx::{PgPool, Row};
+use std::collections::HashSet;
 use uuid::Uuid;
 
 #[derive(Debug, Clone)]
@@ -9,16 +10,24 @@ pub(crate) struct Notification {
     /// `None` while a send is in flight, or after a crash during one (then it is replaced).
     pub telegram_message_id: Option<i32>,
     pub last_seq: i64,
+    /// A group's (it has a title): there, writing counts as reading.
+    pub in_group: bool,
 }
 
-pub(crate) async fn is_handled(pool: &PgPool, message: Uuid, user: Uuid) -> sqlx::Result<bool> {
-    let found: Option<i32> =
-        sqlx::query_scalar("SELECT 1 FROM notifier_handled WHERE message_id = $1 AND user_id = $2")
-            .bind(message)
-            .bind(user)
-            .fetch_optional(pool)
-            .await?;
-    Ok(found.is_some())
+/// Which of `users` the message was already handled for: one query for every recipient.
+pub(crate) async fn handled_among(
+    pool: &PgPool,
+    message: Uuid,
+    users: &[Uuid],
+) -> sqlx::Result<HashSet<Uuid>> {
+    let found: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT user_id FROM notifier_handled WHERE message_id = $1 AND user_id = ANY($2)",
+    )
+    .bind(message)
+    .bind(users)
+    .fetch_all(pool)
+    .await?;
+    Ok(found.into_iter().collect())
 }
 
 pub(crate) async fn mark_handled(
@@ -66,7 +75,7 @@ pub(crate) async fn notification(
     conversation: Uuid,
 ) -> sqlx::Result<Option<Notification>> {
     let row = sqlx::query(
-        "SELECT chat_id, telegram_message_id, last_seq
+        "SELECT chat_id, telegram_message_id, last_seq, title IS NOT NULL AS in_group
            FROM notifier_notifications WHERE user_id = $1 AND conversation_id = $2",
     )
     .bind(user)
@@ -77,8 +86,12 @@ pub(crate) async fn notification(
         chat_id: r.get("chat_id"),
         telegram_message_id: r.get("telegram_message_id"),
         last_seq: r.get("last_seq"),
+        in_group: r.get("in_group"),
     }))
 }
+
+/// How many of the latest distinct senders a notification keeps (three are named).
+pub(crate) const SENDERS_KEPT: i32 = 4;
 
 /// A message to notify its recipient about.
 #[derive(Clone, Copy)]
@@ -89,6 +102,8 @@ pub(crate) struct Incoming<'a> {
     pub seq: i64,
     pub sender_name: &'a str,
     pub preview: &'a str,
+    /// The group's title as of now; `None` for a pair.
+    pub title: Option<&'a str>,
 }
 
 /// Records the intent to send a new notification and the message as handled, in one transaction:
@@ -105,6 +120,7 @@ pub(crate) async fn begin_notification(
         seq,
         sender_name,
         preview,
+        title,
     } = *incoming;
     let mut tx = pool.begin().await?;
     sqlx::query("DELETE FROM notifier_notifications WHERE user_id = $1 AND conversation_id = $2")
@@ -114,8 +130,9 @@ pub(crate) async fn begin_notification(
         .await?;
     sqlx::query(
         "INSERT INTO notifier_notifications
-            (user_id, conversation_id, chat_id, unread, last_seq, sender_name, preview)
-         VALUES ($1, $2, $3, 1, $4, $5, $6)",
+            (user_id, conversation_id, chat_id, unread, last_seq, sender_name, preview, title,
+             senders)
+         VALUES ($1, $2, $3, 1, $4, $5, $6, $7, ARRAY[$5])",
     )
     .bind(user)
     .bind(conversation)
@@ -123,6 +140,7 @@ pub(crate) async fn begin_notification(
     .bind(seq)
     .bind(sender_name)
     .bind(preview)
+    .bind(title)
     .execute(&mut *tx)
     .await?;
     record_handled(&mut *tx, message, user, "sent").await?;
@@ -186,12 +204,21 @@ pub(crate) async fn coalesce(pool: &PgPool, incoming: &Incoming<'_>) -> sqlx::Re
         seq,
         sender_name,
         preview,
+        title,
     } = *incoming;
     let mut tx = pool.begin().await?;
+    // A message redelivered late (older than the latest) counts, but names neither the latest
+    // sender nor the preview.
     sqlx::query(
         "UPDATE notifier_notifications
-            SET unread = unread + 1, last_seq = GREATEST(last_seq, $3), sender_name = $4,
-                preview = CASE WHEN $3 >= last_seq THEN $5 ELSE preview END, dirty = true
+            SET unread = unread + 1, last_seq = GREATEST(last_seq, $3),
+                sender_name = CASE WHEN $3 >= last_seq THEN $4 ELSE sender_name END,
+                preview = CASE WHEN $3 >= last_seq THEN $5 ELSE preview END,
+                senders = CASE WHEN $3 >= last_seq
+                               THEN (ARRAY[$4] || array_remove(senders, $4))[1:$7]
+                               WHEN $4 = ANY(senders) THEN senders
+                               ELSE (senders || ARRAY[$4])[1:$7] END,
+                title = COALESCE($6, title), dirty = true
           WHERE user_id = $1 AND conversation_id = $2",
     )
     .bind(user)
@@ -199,6 +226,8 @@ pub(crate) async fn coalesce(pool: &PgPool, incoming: &Incoming<'_>) -> sqlx::Re
     .bind(seq)
     .bind(sender_name)
     .bind(preview)
+    .bind(title)
+    .bind(SENDERS_KEPT)
     .execute(&mut *tx)
     .await?;
     record_handled(&mut *tx, message, user, "coalesced").await?;
@@ -214,6 +243,8 @@ pub(crate) struct DueEdit {
     pub unread: i32,
     pub sender_name: String,
     pub preview: String,
+    pub title: Option<String>,
+    pub senders: Vec<String>,
 }
 
 /// Claims dirty notifications whose chat may be edited again (the last edit is `interval_secs`
@@ -226,7 +257,8 @@ pub(crate) async fn claim_due_edits(
         "UPDATE notifier_notifications SET dirty = false, last_edit_at = now()
           WHERE dirty AND telegram_message_id IS NOT NULL
             AND last_edit_at <= now() - make_interval(secs => $1)
-          RETURNING user_id, conversation_id, chat_id, telegram_message_id, unread, sender_name, preview",
+          RETURNING user_id, conversation_id, chat_id, telegram_message_id, unread, sender_name,
+                    preview, title, senders",
     )
     .bind(interval_secs)
     .fetch_all(pool)
@@ -241,6 +273,8 @@ pub(crate) async fn claim_due_edits(
             unread: r.get("unread"),
             sender_name: r.get("sender_name"),
             preview: r.get("preview"),
+            title: r.get("title"),
+            senders: r.get("senders"),
         })
         .collect())
 }

@@ -46,6 +46,44 @@ pub fn notification(sender: &str, unread: i32, latest_preview: &str, link: &str)
     )
 }
 
+/// Senders a group notification names; more are "and others".
+pub const SENDERS_NAMED: usize = 3;
+
+/// The notification of a group with `unread` new messages: the group's title, who wrote them
+/// (`senders`, the latest distinct ones, newest first) and the latest previewed with its sender.
+pub fn group_notification(
+    title: &str,
+    senders: &[String],
+    unread: i32,
+    latest_sender: &str,
+    latest_preview: &str,
+    link: &str,
+) -> String {
+    let head = if unread <= 1 {
+        format!("<b>{}</b>", escape(title))
+    } else {
+        let mut names = senders
+            .iter()
+            .take(SENDERS_NAMED)
+            .map(|name| escape(name))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if senders.len() > SENDERS_NAMED {
+            names.push_str(" and others");
+        }
+        format!(
+            "<b>{}</b>: {unread} new messages from {names}",
+            escape(title)
+        )
+    };
+    format!(
+        "{head}\n<b>{}</b>: {}\n\n<a href=\"{}\">Open the group</a>",
+        escape(latest_sender),
+        escape(latest_preview),
+        escape(link)
+    )
+}
+
 pub const START_WITHOUT_TOKEN: &str = "Hi! I tell you about new messages while you are offline.\n\n\
 To link this chat to your account, open Settings on the web, choose \"Link Telegram\" and follow the link it shows.";
 
@@ -151,6 +189,21 @@ mod tests {
                 "several",
                 notification(nasty, 7, &preview(nasty), "https://c"),
             ),
+            (
+                "a group's first",
+                group_notification(nasty, &[nasty.to_owned()], 1, nasty, nasty, "https://c"),
+            ),
+            (
+                "a group's several",
+                group_notification(
+                    nasty,
+                    &[nasty.to_owned(), "b".into(), "c".into(), "d".into()],
+                    5,
+                    nasty,
+                    nasty,
+                    "https://c/?a&b",
+                ),
+            ),
         ];
         for (name, text) in texts {
             assert_eq!(telegram_html_error(&text), None, "{name}: {text}");
@@ -183,6 +236,37 @@ mod tests {
     fn several_unread_messages_are_counted() {
         let text = notification("Alice", 3, "latest", "https://c");
         assert!(text.starts_with("<b>3 new messages from Alice</b>\nlatest"));
+    }
+
+    #[test]
+    fn a_group_notification_names_the_group_and_its_latest_senders() {
+        let one = group_notification(
+            "Climbing",
+            &["Ann".into()],
+            1,
+            "Ann",
+            "rope?",
+            "https://c/g",
+        );
+        assert!(
+            one.starts_with("<b>Climbing</b>\n<b>Ann</b>: rope?\n"),
+            "{one}"
+        );
+        let names = |n: &[&str]| n.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let two = group_notification("Climbing", &names(&["Ben", "Ann"]), 3, "Ben", "yes", "u");
+        assert!(
+            two.starts_with("<b>Climbing</b>: 3 new messages from Ben, Ann\n<b>Ben</b>: yes"),
+            "{two}"
+        );
+        let many = group_notification(
+            "Climbing",
+            &names(&["Dan", "Cat", "Ben", "Ann"]),
+            9,
+            "Dan",
+            "x",
+            "u",
+        );
+        assert!(many.contains("from Dan, Cat, Ben and others\n"), "{many}");
     }
 
     #[test]

@@ -89,6 +89,8 @@ pub struct Config {
     pub telegram_poll_timeout: Duration,
     /// A group's members at most; every group command is decided with the current value.
     pub max_group_members: usize,
+    /// Presence is announced among the members of groups of at most this many members.
+    pub presence_max_group_members: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,6 +159,7 @@ impl Config {
             database_acquire_timeout: parse_duration(&get, "DATABASE_ACQUIRE_TIMEOUT_MS", "750")?,
             read_model_max_lag: parse_duration(&get, "READ_MODEL_MAX_LAG_MS", "3000")?,
             max_group_members: parse_number(&get, "MAX_GROUP_MEMBERS", "1000")?,
+            presence_max_group_members: parse_number(&get, "PRESENCE_MAX_GROUP_MEMBERS", "100")?,
             redis_url: secret_url(
                 "REDIS_URL",
                 get("REDIS_URL", "redis://127.0.0.1:6379"),

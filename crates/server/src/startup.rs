@@ -163,6 +163,7 @@ impl Application {
                     settings: GatewaySettings {
                         ping_interval: config.ws_ping_interval,
                         idle_timeout: config.ws_idle_timeout,
+                        presence_max_group_members: config.presence_max_group_members,
                         ..GatewaySettings::default()
                     },
                 },

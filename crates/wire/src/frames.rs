@@ -1,6 +1,6 @@
 //! Every WebSocket frame, both ways.
 //!
-//! Durable frames (`conversation.started`, `message.*`, `read`) carry `cursor`, the event's global
+//! Durable frames (`conversation.started`, `conversation.muted`, `message.*`, `read`) carry `cursor`, the event's global
 //! position, which a client passes back to resume. The others are answers to one socket (`hello`,
 //! `ack`, `error`) or ephemeral news from peers (`typing`, `presence`), never stored.
 
@@ -58,6 +58,14 @@ pub enum ServerFrame {
         reader_id: Uuid,
         up_to: i64,
     },
+    /// The user turned notifications of a conversation off (`muted: true`) or on; only their
+    /// own devices get it.
+    #[serde(rename = "conversation.muted")]
+    ConversationMuted {
+        cursor: i64,
+        conversation_id: Uuid,
+        muted: bool,
+    },
     /// A `send` of this socket is stored (`created: false` for a resend of a known `client_id`).
     #[serde(rename = "ack")]
     Ack {
@@ -110,6 +118,7 @@ impl ServerFrame {
             Self::MessageEdited { .. } => "message.edited",
             Self::MessageDeleted { .. } => "message.deleted",
             Self::Read { .. } => "read",
+            Self::ConversationMuted { .. } => "conversation.muted",
             Self::Ack { .. } => "ack",
             Self::Error(_) => "error",
             Self::Typing { .. } => "typing",

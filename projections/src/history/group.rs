@@ -1,5 +1,5 @@
 //! How a group's own events change the history tables: its creation, members coming and going,
-//! renames and roles. Each change after the creation is also a system entry in the timeline, a
+//! renames and roles (and a member's mute switch, a pair's as well as a group's). Each change after the creation is also a system entry in the timeline, a
 //! row of `messages` with the event's `seq` (see `schema.sql`).
 
 use crate::ProjectionError;
@@ -153,6 +153,15 @@ pub(super) async fn apply(
                 .execute(&mut *conn)
                 .await?;
             count_members(conn, id).await?;
+            sqlx::query(
+                "INSERT INTO departures (user_id, conversation_id, position) VALUES ($1, $2, $3)
+                 ON CONFLICT (user_id, conversation_id) DO UPDATE SET position = $3",
+            )
+            .bind(member.id.as_uuid())
+            .bind(id)
+            .bind(event.position)
+            .execute(&mut *conn)
+            .await?;
         }
         E::GroupRenamed {
             conversation_id,
@@ -234,6 +243,26 @@ pub(super) async fn apply(
         }
         // Its last member's removal took their row already; nothing is left to show.
         E::GroupClosed { .. } => {}
+        // A pair's or a group's member's own switch.
+        E::ConversationMuted {
+            conversation_id,
+            member_id,
+            ..
+        }
+        | E::ConversationUnmuted {
+            conversation_id,
+            member_id,
+            ..
+        } => {
+            sqlx::query(
+                "UPDATE members SET muted = $3 WHERE conversation_id = $1 AND user_id = $2",
+            )
+            .bind(conversation_id.as_uuid())
+            .bind(member_id.as_uuid())
+            .bind(matches!(decoded, E::ConversationMuted { .. }))
+            .execute(&mut *conn)
+            .await?;
+        }
         // A pair's events and a group's messages are applied by `project.rs`.
         E::ConversationStarted { .. }
         | E::MessageSent { .. }

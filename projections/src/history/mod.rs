@@ -18,7 +18,7 @@ pub struct History;
 
 impl Projection for History {
     const NAME: &'static str = "history";
-    const VERSION: i32 = 2;
+    const VERSION: i32 = 3;
     const SCHEMA_SQL: &'static str = include_str!("schema.sql");
 
     type Prepared = Prepared;

@@ -110,6 +110,8 @@ pub struct ConversationRow {
     pub peer_read_up_to: i64,
     pub last_seq: i64,
     pub last_activity_at: DateTime<Utc>,
+    /// The user turned this conversation's notifications off.
+    pub muted: bool,
 }
 
 /// The columns of [`ConversationRow`], for a member `m` of conversation `c` with peer `p`.
@@ -118,7 +120,7 @@ const CONVERSATION_COLUMNS: &str = "m.conversation_id, c.kind, c.title, c.member
         CASE WHEN c.kind = 'group' THEN GREATEST(c.last_seq - m.read_up_to, 0)
              ELSE m.unread END AS unread,
         m.read_up_to, COALESCE(p.read_up_to, 0) AS peer_read_up_to, c.last_seq,
-        c.last_activity_at
+        c.last_activity_at, m.muted
    FROM history.members m
    JOIN history.conversations c ON c.conversation_id = m.conversation_id
    LEFT JOIN history.members p ON p.conversation_id = m.conversation_id AND p.user_id = m.peer_id";
@@ -281,13 +283,46 @@ pub async fn conversations_of(
     Ok(ids.into_iter().map(ConversationId::from_uuid).collect())
 }
 
-/// Everyone who shares a conversation with `user`: who hears about their presence.
-pub async fn peers_of(pool: &PgPool, user: UserId) -> Result<Vec<UserId>, ProjectionError> {
-    // A group's members do not hear of each other's presence (yet): only pairs' peers.
+/// The groups `user` left or was removed from after position `after` (and is not in again):
+/// a socket resuming from `after` still replays them up to the removal.
+pub async fn departed_since(
+    pool: &PgPool,
+    user: UserId,
+    after: i64,
+) -> Result<Vec<ConversationId>, ProjectionError> {
     let ids: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT peer_id FROM history.members WHERE user_id = $1 AND peer_id IS NOT NULL",
+        "SELECT d.conversation_id FROM history.departures d
+          WHERE d.user_id = $1 AND d.position > $2
+            AND NOT EXISTS (SELECT 1 FROM history.members m
+                             WHERE m.user_id = d.user_id AND m.conversation_id = d.conversation_id)",
     )
     .bind(user.as_uuid())
+    .bind(after)
+    .fetch_all(pool)
+    .await?;
+    Ok(ids.into_iter().map(ConversationId::from_uuid).collect())
+}
+
+/// Everyone who hears about `user`'s presence: each pair's peer, and the other members of every
+/// group of at most `max_group_members` members (in a bigger group presence is not announced: a
+/// member's coming and going would cost a frame to each of the others). Each person once.
+pub async fn peers_of(
+    pool: &PgPool,
+    user: UserId,
+    max_group_members: i64,
+) -> Result<Vec<UserId>, ProjectionError> {
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT peer_id FROM history.members WHERE user_id = $1 AND peer_id IS NOT NULL
+         UNION
+         SELECT o.user_id FROM history.members m
+           JOIN history.conversations c
+             ON c.conversation_id = m.conversation_id AND c.kind = 'group'
+            AND c.member_count <= $2
+           JOIN history.members o ON o.conversation_id = m.conversation_id AND o.user_id <> $1
+          WHERE m.user_id = $1",
+    )
+    .bind(user.as_uuid())
+    .bind(max_group_members)
     .fetch_all(pool)
     .await?;
     Ok(ids.into_iter().map(UserId::from_uuid).collect())

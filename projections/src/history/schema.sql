@@ -1,6 +1,7 @@
 -- The history read model: conversations, each member's view of them, and their messages.
 -- Unqualified names: the runner sets search_path to the live schema (history) or a rebuild's shadow.
 --
+-- Version 3 added each member's `muted` switch and `departures`.
 -- Version 2 added groups. The ALTER statements at the end bring version 1's live tables to the
 -- new shape while version 2 rebuilds its own beside them, so reads keep working meanwhile (the old
 -- tables hold only pairs, which the new columns' defaults describe).
@@ -40,6 +41,8 @@ CREATE TABLE IF NOT EXISTS members (
     -- A group member's names as of joining (a pair shows the peer's instead).
     username          text,
     display_name      text,
+    -- The member turned this conversation's Telegram notifications off.
+    muted             boolean NOT NULL DEFAULT false,
     PRIMARY KEY (user_id, conversation_id)
 );
 CREATE INDEX IF NOT EXISTS members_by_conversation ON members (conversation_id);
@@ -74,6 +77,16 @@ CREATE TABLE IF NOT EXISTS messages (
     PRIMARY KEY (conversation_id, seq)
 );
 
+-- The last time each person left or was removed from a group (the log position of their
+-- `MemberRemoved`): a socket resuming from before it still replays that group up to the removal,
+-- so the client learns it left.
+CREATE TABLE IF NOT EXISTS departures (
+    user_id         uuid   NOT NULL,
+    conversation_id uuid   NOT NULL,
+    position        bigint NOT NULL,
+    PRIMARY KEY (user_id, conversation_id)
+);
+
 ALTER TABLE conversations ADD COLUMN IF NOT EXISTS kind text NOT NULL DEFAULT 'direct',
                           ADD COLUMN IF NOT EXISTS title text,
                           ADD COLUMN IF NOT EXISTS member_count bigint NOT NULL DEFAULT 2;
@@ -83,7 +96,8 @@ ALTER TABLE members ALTER COLUMN peer_id DROP NOT NULL,
                     ADD COLUMN IF NOT EXISTS role text,
                     ADD COLUMN IF NOT EXISTS joined_after bigint NOT NULL DEFAULT 0,
                     ADD COLUMN IF NOT EXISTS username text,
-                    ADD COLUMN IF NOT EXISTS display_name text;
+                    ADD COLUMN IF NOT EXISTS display_name text,
+                    ADD COLUMN IF NOT EXISTS muted boolean NOT NULL DEFAULT false;
 ALTER TABLE messages ADD COLUMN IF NOT EXISTS entry text NOT NULL DEFAULT 'message',
                      ADD COLUMN IF NOT EXISTS subject_id uuid,
                      ADD COLUMN IF NOT EXISTS subject_username text,

@@ -79,3 +79,18 @@ pub async fn user_of_chat(pool: &PgPool, chat_id: i64) -> Result<Option<Uuid>, P
             .await?,
     )
 }
+
+/// The linked chat of each of `users` who has one, in one query: the notifier's first sieve for
+/// a group's members (most have none). A read model, so a link made in the last moments may be
+/// missing; whoever is found is confirmed against their own stream before anything is sent.
+pub async fn chats_of(
+    pool: &PgPool,
+    users: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, i64>, ProjectionError> {
+    let rows: Vec<(Uuid, i64)> =
+        sqlx::query_as("SELECT user_id, chat_id FROM telegram.links WHERE user_id = ANY($1)")
+            .bind(users)
+            .fetch_all(pool)
+            .await?;
+    Ok(rows.into_iter().collect())
+}

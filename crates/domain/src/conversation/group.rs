@@ -200,6 +200,8 @@ pub(super) fn decide(state: &Conversation, command: &C) -> Result<Vec<E>, Conver
     match command {
         // Unreachable in practice: a pair's id is derived, a group's is random.
         C::Start { .. } | C::CreateGroup { .. } => Err(ConversationError::NotMember),
+        // Decided for both kinds by `Conversation::decide` before it gets here.
+        C::SetMuted { member, muted, at } => state.decide_mute(*member, *muted, *at),
         C::Send {
             sender,
             client_id,

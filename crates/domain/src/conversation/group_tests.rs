@@ -757,3 +757,68 @@ fn who_may_remove_whom_is_what_removing_decides() {
         );
     }
 }
+
+fn mute(who: &Member, muted: bool) -> ConversationCommand {
+    ConversationCommand::SetMuted {
+        member: who.id,
+        muted,
+        at: at(),
+    }
+}
+
+impl Group {
+    fn muted(&self, who: &Member) -> ConversationEvent {
+        ConversationEvent::ConversationMuted {
+            conversation_id: self.id,
+            member_id: who.id,
+            muted_at: at(),
+        }
+    }
+}
+
+#[test]
+fn a_member_mutes_a_group_for_themself_only_and_takes_no_seq() {
+    let g = group();
+    given::<Conversation>(&[g.created()])
+        .when(mute(&g.ben, true))
+        .then_events(vec![g.muted(&g.ben)]);
+    let muted = [g.created(), g.muted(&g.ben)];
+    let state = Conversation::from_events(&muted);
+    assert!(state.is_muted(g.ben.id) && !state.is_muted(g.cat.id));
+    assert_eq!(state.last_seq(), 0, "a setting is no timeline entry");
+    given::<Conversation>(&muted)
+        .when(mute(&g.ben, true))
+        .then_events(vec![]);
+    given::<Conversation>(&muted)
+        .when(mute(&g.ben, false))
+        .then_events(vec![ConversationEvent::ConversationUnmuted {
+            conversation_id: g.id,
+            member_id: g.ben.id,
+            unmuted_at: at(),
+        }]);
+    given::<Conversation>(&[g.created()])
+        .when(mute(&g.cat, false))
+        .then_events(vec![]);
+}
+
+#[test]
+fn outsiders_and_removed_members_cannot_mute_and_a_rejoin_starts_unmuted() {
+    let g = group();
+    given::<Conversation>(&[g.created()])
+        .when(mute(&g.dan, true))
+        .then_error(ConversationError::NotMember);
+    let removed = [g.created(), g.muted(&g.ben), g.removed(1, &g.ben, &g.ann)];
+    given::<Conversation>(&removed)
+        .when(mute(&g.ben, true))
+        .then_error(ConversationError::NotMember);
+    let back = [
+        g.created(),
+        g.muted(&g.ben),
+        g.removed(1, &g.ben, &g.ann),
+        g.added(2, &g.ben, &g.ann),
+    ];
+    assert!(!Conversation::from_events(&back).is_muted(g.ben.id));
+    given::<Conversation>(&back)
+        .when(mute(&g.ben, true))
+        .then_events(vec![g.muted(&g.ben)]);
+}

@@ -6,7 +6,7 @@
 use super::group::{name_bytes, Seat};
 use super::{ConversationEvent as E, ConversationId, ConversationKind, GroupTitle, Member, Role};
 use crate::UserId;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -26,6 +26,9 @@ pub struct Roster {
     /// A group whose last member left.
     pub(super) closed: bool,
     pub(super) read_up_to: HashMap<UserId, i64>,
+    /// Members who turned notifications of this conversation off. A member who leaves a group
+    /// takes their setting with them: added again, they start unmuted.
+    pub(super) muted: HashSet<UserId>,
     /// Bytes of the members' names, kept as events are applied (a group may have a thousand), so
     /// that sizing the state is O(1).
     pub(super) name_bytes: usize,
@@ -81,6 +84,11 @@ impl Roster {
         self.read_up_to.get(&user).copied().unwrap_or(0)
     }
 
+    /// Whether `user` turned this conversation's notifications off.
+    pub fn is_muted(&self, user: UserId) -> bool {
+        self.muted.contains(&user)
+    }
+
     /// Roughly how many bytes of memory this holds, in constant time.
     pub fn approximate_size(&self) -> usize {
         use std::mem::size_of;
@@ -91,6 +99,7 @@ impl Roster {
             + self.title.as_ref().map_or(0, |t| t.as_str().len())
             + self.seats.capacity() * (size_of::<(UserId, Seat)>() + CONTROL)
             + self.read_up_to.capacity() * (size_of::<(UserId, i64)>() + CONTROL)
+            + self.muted.capacity() * (size_of::<UserId>() + CONTROL)
     }
 
     fn read(&mut self, reader: UserId, up_to: i64) {
@@ -166,6 +175,7 @@ impl Roster {
                     self.name_bytes = self.name_bytes.saturating_sub(name_bytes(member));
                 }
                 self.read_up_to.remove(&member.id);
+                self.muted.remove(&member.id);
             }
             E::GroupRenamed { title, .. } => self.title = Some(title.clone()),
             E::OwnershipTransferred { from, to, .. } => {
@@ -187,7 +197,14 @@ impl Roster {
                 self.seats = Arc::default();
                 self.members = Arc::default();
                 self.read_up_to.clear();
+                self.muted.clear();
                 self.name_bytes = 0;
+            }
+            E::ConversationMuted { member_id, .. } => {
+                self.muted.insert(*member_id);
+            }
+            E::ConversationUnmuted { member_id, .. } => {
+                self.muted.remove(member_id);
             }
             E::MessageSent { .. }
             | E::MessageEdited { .. }

@@ -40,6 +40,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .routes(routes!(send_message, history))
         .routes(routes!(send_message_to_user))
         .routes(routes!(mark_read))
+        .routes(routes!(mute_conversation, unmute_conversation))
         .routes(routes!(edit_message, delete_message))
 }
 
@@ -204,6 +205,62 @@ async fn rename_conversation(
         .rename(id, auth.session.user_id, title)
         .await?;
     wait_for_history(&state, appended).await;
+    let conversation = summary(&state, &auth, id).await?;
+    Ok(Json(ConversationEnvelope { conversation }))
+}
+
+#[utoipa::path(
+    put, path = "/api/v1/conversations/{id}/mute", tag = "conversations",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "Muted (or already muted): the caller gets no Telegram notification of this conversation, and a pending one is withdrawn; `muted` is true. The caller's setting alone; the others are not told", body = ConversationEnvelope),
+        (status = 404, description = "No such conversation, or not a member", body = ErrorBody),
+    ),
+    security(("session_cookie" = []), ("bearer" = []))
+)]
+async fn mute_conversation(
+    State(state): State<ApiState>,
+    auth: Authenticated,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<ConversationEnvelope>, ApiError> {
+    set_muted(state, auth, &id, true).await
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/conversations/{id}/mute", tag = "conversations",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "Notifications on again (or never off); `muted` is false", body = ConversationEnvelope),
+        (status = 404, description = "No such conversation, or not a member", body = ErrorBody),
+    ),
+    security(("session_cookie" = []), ("bearer" = []))
+)]
+async fn unmute_conversation(
+    State(state): State<ApiState>,
+    auth: Authenticated,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<ConversationEnvelope>, ApiError> {
+    set_muted(state, auth, &id, false).await
+}
+
+/// The mute switch as a resource of its own (`PUT` turns it on, `DELETE` off), so both are
+/// idempotent and take no body; the answer is the conversation as the read model then shows it.
+async fn set_muted(
+    state: ApiState,
+    auth: Authenticated,
+    id: &str,
+    muted: bool,
+) -> Result<Json<ConversationEnvelope>, ApiError> {
+    let id = conversation_id(id)?;
+    let appended = state
+        .conversations
+        .set_muted(id, auth.session.user_id, muted)
+        .await?;
+    wait_for_history(&state, appended).await;
+    // Nothing appended (already so): the read model may still lag behind the earlier change.
+    if appended.is_none() {
+        caught_up(&state).await?;
+    }
     let conversation = summary(&state, &auth, id).await?;
     Ok(Json(ConversationEnvelope { conversation }))
 }
