@@ -34,6 +34,13 @@ pub struct Delivery {
     pub client_id: String,
 }
 
+/// A send answered 503.
+#[derive(Debug, Clone, Copy)]
+pub struct Unavailable {
+    pub answered: Instant,
+    pub took: Duration,
+}
+
 /// A client told that its session had ended.
 #[derive(Debug, Clone, Copy)]
 pub struct Logout {
@@ -48,8 +55,8 @@ struct Inner {
     deliveries: HashMap<String, Vec<Delivery>>,
     /// How attempts ended: `201`, `503`, `timeout`, `ws closed`, ...
     outcomes: BTreeMap<String, u64>,
-    /// How long each 503 took to come back.
-    unavailable: Vec<Duration>,
+    /// Each 503, and how long it took to come back.
+    unavailable: Vec<Unavailable>,
     reconnects: u64,
     /// Each time a client was told its session had ended (401, or a socket closed with 4001).
     logged_out: Vec<Logout>,
@@ -95,7 +102,10 @@ impl Ledger {
             }
             *inner.outcomes.entry(outcome.to_owned()).or_default() += 1;
             if outcome == "503" {
-                inner.unavailable.push(took);
+                inner.unavailable.push(Unavailable {
+                    answered: Instant::now(),
+                    took,
+                });
             }
         });
     }
@@ -171,7 +181,7 @@ impl Ledger {
         self.with(|inner| inner.outcomes.clone())
     }
 
-    pub fn unavailable(&self) -> Vec<Duration> {
+    pub fn unavailable(&self) -> Vec<Unavailable> {
         self.with(|inner| inner.unavailable.clone())
     }
 

@@ -50,7 +50,8 @@ pub struct Fault {
     pub at_s: f64,
     /// How long the part was down or frozen (kills: until the supervisor's restart).
     pub down_ms: u64,
-    /// While the part was surely down (from the fault to the moment its restart began).
+    /// While the part was surely down: from the fault to the moment its restart began (servers),
+    /// or to its restart or SIGCONT (roles).
     #[serde(skip)]
     pub window: (Instant, Instant),
 }
@@ -122,7 +123,7 @@ pub async fn run(
         };
         let at = Instant::now();
         let at_s = started.elapsed().as_secs_f64();
-        let mut down_until = at;
+        let down_until;
         let mut target = None;
         let down = match kind {
             Kind::Kill | Kind::Pause => {
@@ -140,12 +141,14 @@ pub async fn run(
                     while role.pid() == 0 && killed.elapsed() < Duration::from_secs(10) {
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }
+                    down_until = Instant::now();
                     killed.elapsed()
                 } else {
                     let pause = dice.between(schedule.pause.0, schedule.pause.1);
                     kill(pid, libc::SIGSTOP);
                     tokio::time::sleep(pause).await;
                     kill(pid, libc::SIGCONT);
+                    down_until = Instant::now();
                     pause
                 }
             }

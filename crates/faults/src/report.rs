@@ -1,6 +1,6 @@
 //! The result of a run: a table for people and the same as JSON for comparing runs.
 
-use crate::ledger::{Logout, Send};
+use crate::ledger::{Logout, Send, Unavailable};
 use crate::nemesis::{self, Fault};
 use crate::verdict::Verdict;
 use crate::Options;
@@ -21,11 +21,17 @@ pub struct Report {
     pub longest_outage_ms: u64,
     /// How send attempts ended (`201`, `503`, `timeout`, `ws closed`, ...).
     pub outcomes: BTreeMap<String, u64>,
-    /// The longest a 503 took to answer: requests must fail fast, not hang.
+    /// The longest a 503 took to answer: requests must fail fast, not hang. Only 503s answered by
+    /// an API process that ran all along count here (see `held_503`).
     pub slowest_503_ms: u64,
-    /// The 99th percentile of the 503s' answer times, and how many took over a second.
+    /// The 99th percentile of those 503s' answer times, and how many took over a second.
     pub p99_503_ms: u64,
     pub over_a_second_503: usize,
+    /// 503s whose request was in flight while an API process was frozen (SIGSTOP) or dead: the
+    /// time it stood still is in their answer time, which says nothing of failing fast. Which API
+    /// process answered is not known, so any frozen one holds a request back.
+    pub held_503: usize,
+    pub slowest_held_503_ms: u64,
     pub socket_reconnects: u64,
     /// Clients told their session had ended (401, or a socket closed with 4001).
     pub logouts: usize,
@@ -65,7 +71,7 @@ pub(crate) struct Parts<'a> {
     pub verdict: Verdict,
     pub sends: &'a [Send],
     pub outcomes: BTreeMap<String, u64>,
-    pub unavailable: Vec<Duration>,
+    pub unavailable: Vec<Unavailable>,
     pub reconnects: u64,
     pub logouts: Vec<Logout>,
     pub restarts: BTreeMap<String, u32>,
@@ -78,7 +84,16 @@ pub(crate) struct Parts<'a> {
 
 impl Report {
     pub(crate) fn new(mut parts: Parts<'_>) -> Self {
-        let mut unavailable = std::mem::take(&mut parts.unavailable);
+        let api_stood_still: Vec<_> = parts
+            .faults
+            .iter()
+            .filter(|f| f.target.as_deref().is_some_and(|t| t.starts_with("api")))
+            .map(|f| f.window)
+            .collect();
+        let (held, ran): (Vec<_>, Vec<_>) = std::mem::take(&mut parts.unavailable)
+            .into_iter()
+            .partition(|answer| held(answer, &api_stood_still));
+        let mut unavailable: Vec<Duration> = ran.iter().map(|answer| answer.took).collect();
         unavailable.sort_unstable();
         let longest_outage = parts
             .sends
@@ -133,6 +148,12 @@ impl Report {
                 .iter()
                 .filter(|d| **d > Duration::from_secs(1))
                 .count(),
+            held_503: held.len(),
+            slowest_held_503_ms: held
+                .iter()
+                .map(|answer| answer.took.as_millis() as u64)
+                .max()
+                .unwrap_or(0),
             socket_reconnects: parts.reconnects,
             restarts: parts.restarts,
             notifications: parts
@@ -234,8 +255,12 @@ impl Report {
             (
                 "503 answer time",
                 format!(
-                    "p99 {} ms, slowest {} ms, {} over a second",
-                    self.p99_503_ms, self.slowest_503_ms, self.over_a_second_503
+                    "p99 {} ms, slowest {} ms, {} over a second; {} more held by a frozen or dead API process (slowest {} ms)",
+                    self.p99_503_ms,
+                    self.slowest_503_ms,
+                    self.over_a_second_503,
+                    self.held_503,
+                    self.slowest_held_503_ms
                 ),
             ),
             ("socket reconnects", self.socket_reconnects.to_string()),
@@ -290,9 +315,36 @@ fn explained(logout: &Logout, emptyings: &[(Instant, Instant)]) -> bool {
         .any(|&(down, up)| logout.session_asked < down && up <= logout.at)
 }
 
+/// Whether the request was in flight while an API process stood still (frozen or dead).
+fn held(answer: &Unavailable, stood_still: &[(Instant, Instant)]) -> bool {
+    let sent = answer.answered - answer.took;
+    stood_still
+        .iter()
+        .any(|&(from, to)| from < answer.answered && sent < to)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_503_counts_as_held_only_when_its_request_overlapped_a_frozen_api() {
+        let t0 = Instant::now();
+        let s = |ms: u64| t0 + Duration::from_millis(ms);
+        // An API process frozen from 10 s to 13 s.
+        let frozen = [(s(10_000), s(13_000))];
+        let answer = |sent: u64, answered: u64| Unavailable {
+            answered: s(answered),
+            took: Duration::from_millis(answered - sent),
+        };
+        assert!(
+            held(&answer(9_800, 13_100), &frozen),
+            "sent before, answered after"
+        );
+        assert!(held(&answer(10_500, 11_000), &frozen), "inside");
+        assert!(!held(&answer(13_100, 13_900), &frozen), "after the SIGCONT");
+        assert!(!held(&answer(9_000, 9_900), &frozen), "before the SIGSTOP");
+    }
 
     #[test]
     fn only_a_restart_between_login_and_log_out_explains_a_log_out() {
