@@ -8,6 +8,14 @@ use tokio::sync::OnceCell;
 /// operation answered in well under a millisecond, so this only ever fires when Redis is gone.
 const TIMEOUT: Duration = Duration::from_millis(750);
 
+/// How a lost connection is made again. Every command issued meanwhile waits for the whole
+/// attempt, retries and delays included, and a request makes several commands (its session, its
+/// rate limit): with the client's default backoff (delays from 100 ms, doubling, with jitter) a
+/// request during a Redis restart took over a second to answer 503. One quick retry rides out a
+/// blip; after that the command fails, and the next one tries again.
+const RECONNECT_RETRIES: usize = 1;
+const RECONNECT_DELAY: Duration = Duration::from_millis(50);
+
 #[derive(Clone)]
 pub struct Kv {
     client: redis::Client,
@@ -43,7 +51,9 @@ impl Kv {
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(TIMEOUT))
                     .set_response_timeout(Some(TIMEOUT))
-                    .set_number_of_retries(2);
+                    .set_number_of_retries(RECONNECT_RETRIES)
+                    .set_min_delay(RECONNECT_DELAY)
+                    .set_max_delay(RECONNECT_DELAY);
                 self.client.get_connection_manager_with_config(config).await
             })
             .await
