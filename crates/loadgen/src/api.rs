@@ -103,6 +103,45 @@ pub async fn start_conversation(
     Ok(envelope.conversation.id)
 }
 
+/// Creates a group owned by `owner` with the users named in `members`; its id.
+pub async fn create_group(
+    http: &reqwest::Client,
+    base: &str,
+    owner: &Session,
+    title: &str,
+    members: &[&str],
+) -> anyhow::Result<String> {
+    let response = http
+        .post(format!("{base}/api/v1/groups"))
+        .header(AUTHORIZATION, owner.authorization.clone())
+        .json(&json!({ "title": title, "members": members }))
+        .send()
+        .await?;
+    let envelope: ConversationEnvelope = expect_status(response, &[201], "create group")
+        .await?
+        .json()
+        .await?;
+    Ok(envelope.conversation.id)
+}
+
+/// Adds the user named `username` to group `group`, as `owner`.
+pub async fn add_member(
+    http: &reqwest::Client,
+    base: &str,
+    owner: &Session,
+    group: &str,
+    username: &str,
+) -> anyhow::Result<()> {
+    let response = http
+        .post(format!("{base}/api/v1/conversations/{group}/members"))
+        .header(AUTHORIZATION, owner.authorization.clone())
+        .json(&json!({ "username": username }))
+        .send()
+        .await?;
+    expect_status(response, &[201, 200], "add member").await?;
+    Ok(())
+}
+
 /// Sends one message (`body` is the JSON request body); `Err` names the kind of failure.
 pub async fn send_message(
     http: &reqwest::Client,

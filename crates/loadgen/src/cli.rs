@@ -37,6 +37,11 @@ other modes:
                          or anything is lost or fails; report the highest rate that held
     --start-rate R       [500]     --step-factor F  [1.5]    --step-secs SECS [10]
     --p99-ms MS          [100]     --max-rate R     [100000]
+  --group-members N      fan-out: sign up N users, put them all in ONE group, open one socket
+                         each; the senders (members) send into the group, and every other
+                         member's socket must receive every message once. The rate is in
+                         messages (each one N - 1 deliveries)   [--rate 50, --senders 4;
+                         with --find-max: --start-rate 10]
   --connections C        open C idle authenticated sockets (spread over --users, default 10)
                          and report the server's memory per socket
   --smoke                4 users, 200 msgs/s for 3 s over REST and over WebSockets; exits
@@ -105,6 +110,8 @@ pub struct Options {
     /// Each via is one run, in this order.
     pub vias: Vec<Via>,
     pub one_conversation: bool,
+    /// `--group-members`: every user is a member of one group, and all messages go there.
+    pub group_members: Option<usize>,
     pub users: usize,
     pub duration: Duration,
     pub body_bytes: usize,
@@ -142,6 +149,8 @@ where
         max_rate: 100_000.0,
     };
     let mut connections = None;
+    let mut group_members = None;
+    let mut start_rate = None;
     let mut smoke = false;
     let mut label = None;
     let mut out = None;
@@ -179,7 +188,7 @@ where
             "--body-bytes" => body_bytes = count(&name, &value("a size")?)?,
             "--grace" => grace = seconds(&name, &value("seconds")?)?,
             "--find-max" => find_max = true,
-            "--start-rate" => steps.start_rate = positive(&name, &value("a rate")?)?,
+            "--start-rate" => start_rate = Some(positive(&name, &value("a rate")?)?),
             "--step-factor" => {
                 steps.factor = positive(&name, &value("a factor")?)?;
                 anyhow::ensure!(steps.factor > 1.0, "--step-factor must be above 1");
@@ -188,6 +197,7 @@ where
             "--p99-ms" => steps.p99_ms = positive(&name, &value("milliseconds")?)?,
             "--max-rate" => steps.max_rate = positive(&name, &value("a rate")?)?,
             "--connections" => connections = Some(count(&name, &value("a count")?)?),
+            "--group-members" => group_members = Some(count(&name, &value("a count")?)?),
             "--smoke" => smoke = true,
             "--label" => label = Some(value("a name")?),
             "--out" => out = Some(PathBuf::from(value("a file name")?)),
@@ -205,11 +215,27 @@ where
         exclusive.iter().filter(|set| **set).count() <= 1,
         "--concurrency, --find-max, --connections and --smoke are separate modes; pick one"
     );
+    if let Some(members) = group_members {
+        anyhow::ensure!(
+            members >= 2,
+            "--group-members: at least 2 (a sender and a reader)"
+        );
+        anyhow::ensure!(
+            connections.is_none() && !smoke && !one_conversation && users.is_none(),
+            "--group-members: the group is the conversation and its members the users; it does not go with --connections, --smoke, --one-conversation or --users"
+        );
+    }
+    let group = group_members.is_some();
+    steps.start_rate = start_rate.unwrap_or(if group { 10.0 } else { 500.0 });
     anyhow::ensure!(
         body_bytes <= 4000,
         "--body-bytes: at most 4000 (the limit of a message body)"
     );
-    let senders = senders.unwrap_or(if smoke { 8 } else { 64 });
+    let senders = senders.unwrap_or(match () {
+        _ if smoke => 8,
+        _ if group => 4,
+        _ => 64,
+    });
     let mode = if let Some(concurrency) = concurrency {
         Mode::Closed { concurrency }
     } else if find_max {
@@ -217,7 +243,11 @@ where
     } else if let Some(sockets) = connections {
         Mode::Connections { sockets }
     } else {
-        let default_rate = if smoke { 200.0 } else { 1000.0 };
+        let default_rate = match () {
+            _ if smoke => 200.0,
+            _ if group => 50.0,
+            _ => 1000.0,
+        };
         Mode::Paced {
             rate: rate.unwrap_or(default_rate),
             senders,
@@ -229,13 +259,14 @@ where
         Mode::Connections { .. } => 0,
     };
     let users = match (users, mode) {
+        _ if group => group_members.unwrap_or(2),
         (Some(users), _) => users,
         (None, Mode::Connections { .. }) => 10,
         (None, _) if smoke => 4,
         (None, _) if one_conversation => 2,
         (None, _) => lanes.max(2),
     };
-    let users = if matches!(mode, Mode::Connections { .. }) {
+    let users = if matches!(mode, Mode::Connections { .. }) || group {
         users
     } else {
         anyhow::ensure!(users >= 2, "--users: at least 2 (one pair)");
@@ -270,7 +301,13 @@ where
             vec![Via::Rest]
         }
     });
-    let label = label.unwrap_or_else(|| default_label(mode, &vias, one_conversation, smoke));
+    let label = label.unwrap_or_else(|| {
+        let label = default_label(mode, &vias, one_conversation, smoke);
+        match group_members {
+            Some(members) => label.replacen("spread", &format!("group{members}"), 1),
+            None => label,
+        }
+    });
     anyhow::ensure!(
         !label.is_empty()
             && label
@@ -283,6 +320,7 @@ where
         mode,
         vias,
         one_conversation,
+        group_members,
         users,
         duration: duration.unwrap_or(Duration::from_secs(if smoke { 3 } else { 10 })),
         body_bytes,
@@ -384,6 +422,28 @@ mod tests {
         ] {
             let error = parse(args.iter().copied()).expect_err("refused");
             assert!(error.to_string().contains(needle), "{args:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_group_run_has_one_user_per_member_and_a_gentler_rate() {
+        let o = options(&["--group-members", "1000"]);
+        assert!(matches!(o.mode, Mode::Paced { rate, senders: 4 } if rate == 50.0));
+        assert_eq!((o.group_members, o.users), (Some(1000), 1000));
+        assert_eq!(o.label, "paced-50-group1000-rest");
+        let o = options(&["--group-members", "7", "--find-max"]);
+        assert!(matches!(o.mode, Mode::FindMax { steps, .. } if steps.start_rate == 10.0));
+        assert_eq!(o.users, 7);
+        for args in [
+            &["--group-members", "1"][..],
+            &["--group-members", "9", "--users", "4"][..],
+            &["--group-members", "9", "--one-conversation"][..],
+        ] {
+            let error = parse(args.iter().copied()).expect_err("refused");
+            assert!(
+                error.to_string().contains("--group-members"),
+                "{args:?}: {error}"
+            );
         }
     }
 

@@ -6,9 +6,13 @@
 //! receives it finds its entry without a map. Numbers keep counting across runs, so no two
 //! messages of one load generator share a `client_id` (a repeated one would be an idempotent
 //! resend, not a new message).
+//!
+//! A group message (recipient [`EVERYONE`]) is due at every member but its sender: each of those
+//! arrivals is one delivery, timed and counted on its own, and a bit per member says who has had
+//! it, so a second arrival at a member is a duplicate and a missing one is lost.
 
 use hdrhistogram::Histogram;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 const ANSWERED: u8 = 1;
@@ -17,6 +21,9 @@ const DELIVERED: u8 = 4;
 
 /// Latencies are kept in microseconds, from 1 µs to 10 minutes, to 3 significant digits.
 const HIGHEST_US: u64 = 600_000_000;
+
+/// The recipient of a group message: every member of the group but its sender.
+pub const EVERYONE: usize = u32::MAX as usize;
 
 /// The prefix of every `client_id` this tool sends.
 pub const CLIENT_ID_PREFIX: &str = "lg";
@@ -33,6 +40,12 @@ struct Entry {
     recipient: u32,
     lane: u32,
     flags: u8,
+}
+
+/// Which members have had one group message.
+struct Seen {
+    bits: Vec<u64>,
+    count: u64,
 }
 
 /// What a socket saw when a message of ours arrived.
@@ -55,14 +68,15 @@ pub struct Tally {
     pub sent: u64,
     /// Answered with success (201/200, or an `ack`).
     pub answered: u64,
-    /// Reached the recipient's socket (first arrivals only).
+    /// Reached the recipient's socket (first arrivals only; a group message counts once per
+    /// member reached).
     pub delivered: u64,
     pub duplicates: u64,
     /// Arrivals of messages of an earlier run, after that run's grace period.
     pub late: u64,
     /// Frames about messages this tool cannot place.
     pub unknown: u64,
-    /// Successfully answered, not yet delivered.
+    /// Deliveries of successfully answered messages that have not arrived yet.
     pub pending: u64,
     /// Errors by kind (`http 503 unavailable`, `ws error conflict`, `timeout`, `ws closed 4008`).
     pub errors: BTreeMap<String, u64>,
@@ -111,6 +125,10 @@ pub struct Ledger {
     /// Entries before this one belong to earlier runs.
     first_of_run: usize,
     tally: Tally,
+    /// The members of the group that group messages go to (users `0..group_size`).
+    group_size: usize,
+    /// Group messages by number: who has had them.
+    seen: HashMap<u64, Seen>,
 }
 
 impl Ledger {
@@ -120,7 +138,14 @@ impl Ledger {
             entries: Vec::new(),
             first_of_run: 0,
             tally: Tally::new(origin),
+            group_size: 0,
+            seen: HashMap::new(),
         }
+    }
+
+    /// Group messages (sent to [`EVERYONE`]) are due at users `0..members` but their sender.
+    pub fn set_group_size(&mut self, members: usize) {
+        self.group_size = members;
     }
 
     /// Starts a new run: fresh counts and histograms; returns the previous run's.
@@ -150,6 +175,16 @@ impl Ledger {
             lane: lane as u32,
             flags: 0,
         });
+        if recipient == EVERYONE {
+            let words = self.group_size.div_ceil(64);
+            self.seen.insert(
+                number,
+                Seen {
+                    bits: vec![0; words],
+                    count: 0,
+                },
+            );
+        }
         self.tally.sent += 1;
         self.tally.max_lag = self.tally.max_lag.max(now.saturating_duration_since(due));
         number
@@ -166,16 +201,19 @@ impl Ledger {
             return;
         }
         entry.flags |= if outcome.is_ok() { ANSWERED } else { FAILED };
-        let delivered = entry.flags & DELIVERED != 0;
+        let awaited = match self.seen.get(&number) {
+            Some(seen) => (self.group_size as u64)
+                .saturating_sub(1)
+                .saturating_sub(seen.count),
+            None => u64::from(entry.flags & DELIVERED == 0),
+        };
         if !in_run {
             return;
         }
         match outcome {
             Ok(()) => {
                 self.tally.answered += 1;
-                if !delivered {
-                    self.tally.pending += 1;
-                }
+                self.tally.pending += awaited;
                 record(&mut self.tally.answer, elapsed);
             }
             Err(kind) => self.error(kind),
@@ -190,6 +228,32 @@ impl Ledger {
             self.tally.unknown += 1;
             return Arrival::Unknown;
         };
+        if let Some(seen) = self.seen.get_mut(&number) {
+            if entry.sender as usize == at {
+                return Arrival::Echo;
+            }
+            if at >= self.group_size {
+                self.tally.unknown += 1;
+                return Arrival::Unknown;
+            }
+            let (word, bit) = (at / 64, 1u64 << (at % 64));
+            if seen.bits[word] & bit != 0 {
+                self.tally.duplicates += 1;
+                return Arrival::Duplicate;
+            }
+            seen.bits[word] |= bit;
+            seen.count += 1;
+            if !in_run {
+                self.tally.late += 1;
+            } else {
+                self.tally.delivered += 1;
+                if entry.flags & ANSWERED != 0 {
+                    self.tally.pending = self.tally.pending.saturating_sub(1);
+                }
+                record(&mut self.tally.deliver, elapsed);
+            }
+            return Arrival::Delivered;
+        }
         if entry.recipient as usize != at {
             if entry.sender as usize == at {
                 return Arrival::Echo;
@@ -317,6 +381,40 @@ mod tests {
             (1, 1, 1)
         );
         assert_eq!(tally.errors.get("http 503 unavailable"), Some(&1));
+    }
+
+    #[test]
+    fn a_group_message_is_one_delivery_per_member_but_its_sender_each_at_most_once() {
+        let origin = Instant::now();
+        let mut ledger = Ledger::new(origin);
+        ledger.set_group_size(70);
+        let n = ledger.sending(0, 3, EVERYONE, origin, origin);
+        // Two members have it before the answer, so 69 - 2 are still awaited after it.
+        assert_eq!(ledger.arrived(n, 0, at(origin, 5)), Arrival::Delivered);
+        assert_eq!(ledger.arrived(n, 65, at(origin, 6)), Arrival::Delivered);
+        ledger.answered(n, at(origin, 7), Ok(()));
+        assert_eq!(ledger.tally().pending, 67);
+        assert_eq!(ledger.arrived(n, 3, origin), Arrival::Echo);
+        assert_eq!(ledger.arrived(n, 65, origin), Arrival::Duplicate);
+        assert_eq!(ledger.arrived(n, 70, origin), Arrival::Unknown);
+        for member in (1..70).filter(|m| ![3, 65].contains(m)) {
+            assert_eq!(ledger.arrived(n, member, at(origin, 9)), Arrival::Delivered);
+        }
+        let tally = ledger.tally();
+        assert_eq!((tally.sent, tally.delivered, tally.pending), (1, 69, 0));
+        assert_eq!((tally.duplicates, tally.unknown), (1, 1));
+        assert_eq!(tally.deliver.len(), 69);
+    }
+
+    #[test]
+    fn group_deliveries_that_never_come_stay_pending() {
+        let origin = Instant::now();
+        let mut ledger = Ledger::new(origin);
+        ledger.set_group_size(4);
+        let n = ledger.sending(0, 0, EVERYONE, origin, origin);
+        ledger.answered(n, origin, Ok(()));
+        assert_eq!(ledger.arrived(n, 1, origin), Arrival::Delivered);
+        assert_eq!(ledger.tally().pending, 2);
     }
 
     #[test]

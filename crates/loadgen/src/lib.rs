@@ -56,6 +56,7 @@ pub async fn run(options: &Options, args: Vec<String>) -> anyhow::Result<Report>
         users: options.users,
         pairs: 0,
         one_conversation: options.one_conversation,
+        group_members: options.group_members,
         body_bytes: options.body_bytes,
         grace_seconds: options.grace.as_secs_f64(),
         runs: Vec::new(),
@@ -88,12 +89,14 @@ async fn drive(options: &Options, service: &Service, report: &mut Report) -> any
         users: options.users,
         lanes,
         one_conversation: options.one_conversation,
+        group: options.group_members.is_some(),
         body_bytes: options.body_bytes,
         grace: options.grace,
     })
     .await?;
     report.pairs = bench.pairs.len();
     let shape = match (options.one_conversation, lanes.min(bench.pairs.len())) {
+        _ if options.group_members.is_some() => format!("group {}", bench.users.len()),
         (true, _) | (false, 1) => "1 conv".to_owned(),
         (false, n) => format!("{n} convs"),
     };

@@ -50,6 +50,9 @@ pub struct RunReport {
     pub senders: usize,
     /// Distinct conversations the senders send into.
     pub conversations: usize,
+    /// `--group-members`: the size of the one group every message went to (each message is due
+    /// at all members but its sender).
+    pub group_members: Option<usize>,
     pub target_rate: Option<f64>,
     /// How long sending lasted, in seconds.
     pub seconds: f64,
@@ -73,6 +76,9 @@ pub struct RunReport {
     pub error_count: u64,
     /// Successful answers per second of sending.
     pub throughput: f64,
+    /// Arrivals at recipients' sockets per second of sending (= `throughput` for pairs; a group
+    /// message is one delivery per member but its sender).
+    pub deliveries_per_second: f64,
     /// Send (due time) to arrival on the recipient's socket.
     pub deliver_ms: Percentiles,
     /// Send (due time) to the HTTP answer or the `ack`.
@@ -137,6 +143,8 @@ pub struct Report {
     pub users: usize,
     pub pairs: usize,
     pub one_conversation: bool,
+    /// `--group-members`: all users in one group, every message to all of them.
+    pub group_members: Option<usize>,
     pub body_bytes: usize,
     pub grace_seconds: f64,
     pub runs: Vec<RunReport>,
@@ -177,15 +185,25 @@ impl Report {
             self.cores
         );
         if !self.runs.is_empty() {
-            let _ = writeln!(
-                out,
-                "{} users in {} pairs; {}; bodies of {} bytes; lost = answered but not on the recipient's socket {} s after sending ended",
-                self.users,
-                self.pairs,
-                if self.one_conversation { "all senders in ONE conversation" } else { "senders spread over the pairs" },
-                self.body_bytes,
-                self.grace_seconds
-            );
+            if let Some(members) = self.group_members {
+                let _ = writeln!(
+                    out,
+                    "{members} users in ONE group, one socket each; every message is due at the {} other members' sockets (deliveries); bodies of {} bytes; lost = deliveries of answered messages not made {} s after sending ended",
+                    members.saturating_sub(1),
+                    self.body_bytes,
+                    self.grace_seconds
+                );
+            } else {
+                let _ = writeln!(
+                    out,
+                    "{} users in {} pairs; {}; bodies of {} bytes; lost = answered but not on the recipient's socket {} s after sending ended",
+                    self.users,
+                    self.pairs,
+                    if self.one_conversation { "all senders in ONE conversation" } else { "senders spread over the pairs" },
+                    self.body_bytes,
+                    self.grace_seconds
+                );
+            }
             out.push('\n');
             out.push_str(&runs_table(&self.runs));
             for run in &self.runs {
@@ -281,8 +299,8 @@ fn runs_table(runs: &[RunReport]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<36} {:>7} {:>8} {:>5} {:>4} {:>4} {:>5} | {:>11} {:>7} {:>7} {:>7} {:>8} | {:>10} {:>7} {:>8} | {:>9} {:>8} | {:>7} {:>7}",
-        "run (latencies: ms from due time)", "sent", "msgs/s", "miss", "lost", "dup", "err",
+        "{:<36} {:>7} {:>8} {:>9} {:>5} {:>6} {:>4} {:>5} | {:>11} {:>7} {:>7} {:>7} {:>8} | {:>10} {:>7} {:>8} | {:>9} {:>8} | {:>7} {:>7}",
+        "run (latencies: ms from due time)", "sent", "msgs/s", "deliv/s", "miss", "lost", "dup", "err",
         "deliver p50", "p90", "p99", "p99.9", "max",
         "answer p50", "p99", "max",
         "chatd cpu", "rss MiB", "loadgen", "machine",
@@ -299,10 +317,11 @@ fn runs_table(runs: &[RunReport]) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<36} {:>7} {:>8.1} {:>5} {:>4} {:>4} {:>5} | {:>11.2} {:>7.2} {:>7.2} {:>7.2} {:>8.2} | {:>10.2} {:>7.2} {:>8.2} | {:>9} {:>8} | {:>6.0}% {:>6.0}%",
+            "{:<36} {:>7} {:>8.1} {:>9.0} {:>5} {:>6} {:>4} {:>5} | {:>11.2} {:>7.2} {:>7.2} {:>7.2} {:>8.2} | {:>10.2} {:>7.2} {:>8.2} | {:>9} {:>8} | {:>6.0}% {:>6.0}%",
             truncate(&run.name, 36),
             run.sent,
             run.throughput,
+            run.deliveries_per_second,
             run.missed.map_or("-".to_owned(), |m| m.to_string()),
             run.lost,
             run.duplicates,

@@ -4,7 +4,7 @@
 
 use crate::api::{self, Session};
 use crate::cli::{FindMax, Via};
-use crate::ledger::Tally;
+use crate::ledger::{Tally, EVERYONE};
 use crate::pacing::{Pacing, Plan};
 use crate::procs::{Sampler, Watched};
 use crate::report::{FindMaxReport, Percentiles, RunReport};
@@ -28,6 +28,9 @@ pub struct Bench {
     watched: Vec<Watched>,
     lanes: usize,
     one_conversation: bool,
+    /// All users are the members of one group (`pairs[0]` holds its id), and every message goes
+    /// to all of them.
+    group: bool,
     body_bytes: usize,
     grace: Duration,
 }
@@ -39,6 +42,7 @@ pub struct Setup<'a> {
     pub users: usize,
     pub lanes: usize,
     pub one_conversation: bool,
+    pub group: bool,
     pub body_bytes: usize,
     pub grace: Duration,
 }
@@ -49,8 +53,17 @@ impl Bench {
         let http = api::client(setup.lanes)?;
         eprintln!("loadgen: signing up {} users", setup.users);
         let users = users::sign_up(&http, setup.base, setup.users).await?;
-        let pairs = users::pair_up(&http, setup.base, &users).await?;
+        let pairs = if setup.group {
+            eprintln!("loadgen: creating a group of {}", users.len());
+            vec![users::group_up(&http, setup.base, &users).await?]
+        } else {
+            users::pair_up(&http, setup.base, &users).await?
+        };
         let shared = Arc::new(Shared::new(Instant::now(), setup.lanes));
+        shared
+            .ledger()
+            .set_group_size(if setup.group { users.len() } else { 0 });
+        eprintln!("loadgen: opening {} sockets", users.len());
         let ws_base = setup.base.replacen("http://", "ws://", 1);
         let mut sockets = Vec::with_capacity(users.len());
         for (index, user) in users.iter().enumerate() {
@@ -74,6 +87,7 @@ impl Bench {
             watched: setup.watched.to_vec(),
             lanes: setup.lanes,
             one_conversation: setup.one_conversation,
+            group: setup.group,
             body_bytes: setup.body_bytes,
             grace: setup.grace,
         })
@@ -117,12 +131,14 @@ impl Bench {
         }
         let tally = self.shared.ledger().begin_run(Instant::now());
         let seconds = sending_ended.saturating_duration_since(start).as_secs_f64();
-        let conversations = if self.one_conversation {
+        let conversations = if self.one_conversation || self.group {
             1
         } else {
             lanes.min(self.pairs.len())
         };
-        report(name, via, plan, lanes, conversations, seconds, tally, usage)
+        let mut run = report(name, via, plan, lanes, conversations, seconds, tally, usage);
+        run.group_members = self.group.then_some(self.users.len());
+        run
     }
 
     /// Raises the rate step by step until a step does not hold.
@@ -169,6 +185,17 @@ impl Bench {
     }
 
     fn route(&self, lane: usize) -> Route {
+        if self.group {
+            let sender = users::group_sender(lane, self.users.len());
+            return Route {
+                sender,
+                recipient: EVERYONE,
+                conversation: self.pairs[0].conversation.clone(),
+                messages_url: self.pairs[0].messages_url.clone(),
+                authorization: self.users[sender].authorization.clone(),
+                socket: self.sockets[sender].outgoing.clone(),
+            };
+        }
         let (pair, side) = users::seat(lane, self.pairs.len(), self.one_conversation);
         let pair = &self.pairs[pair.min(self.pairs.len() - 1)];
         let (sender, recipient) = (pair.members[side], pair.members[1 - side]);
@@ -211,6 +238,8 @@ fn report(
     let missed = scheduled.map(|s| s.saturating_sub(tally.sent));
     let error_count = tally.error_count();
     RunReport {
+        group_members: None,
+        deliveries_per_second: tally.delivered as f64 / seconds.max(1e-3),
         name,
         via: via.as_str(),
         pacing,

@@ -62,6 +62,42 @@ pub async fn pair_up(
         .await
 }
 
+/// Members named in the request that creates a group; the rest are added one request each.
+/// (The API takes up to `MAX_GROUP_MEMBERS`, 1,000 by default, at once; 999 of this tool's
+/// names are 17 KB of the 64 KiB body limit.)
+const FIRST_MEMBERS: usize = 999;
+
+/// All `users` in one group owned by the first; returned as a pair whose members are the owner
+/// and the last user (senders in a group go round all users instead, see [`group_sender`]).
+pub async fn group_up(
+    http: &reqwest::Client,
+    base: &str,
+    users: &[Session],
+) -> anyhow::Result<Pair> {
+    let (owner, others) = users
+        .split_first()
+        .ok_or_else(|| anyhow::anyhow!("a group needs users"))?;
+    let names: Vec<&str> = others.iter().map(|u| u.username.as_str()).collect();
+    let (first, rest) = names.split_at(names.len().min(FIRST_MEMBERS));
+    let group = api::create_group(http, base, owner, "loadgen fan-out", first).await?;
+    for name in rest {
+        api::add_member(http, base, owner, &group, name).await?;
+    }
+    let messages_url =
+        reqwest::Url::parse(&format!("{base}/api/v1/conversations/{group}/messages"))?;
+    Ok(Pair {
+        members: [0, users.len() - 1],
+        conversation: group.into(),
+        messages_url,
+    })
+}
+
+/// The member sender `lane` sends as, in a group of `members`: one member per sender while
+/// there are enough, so that no one socket carries every `send` frame.
+pub fn group_sender(lane: usize, members: usize) -> usize {
+    lane % members.max(1)
+}
+
 /// Which pair sender `lane` sends into, and as which of its two members (0 or 1).
 ///
 /// One conversation: every sender in pair 0, alternating members. Spread: senders go round the

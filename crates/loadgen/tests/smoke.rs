@@ -91,3 +91,45 @@ async fn a_smoke_run_loses_duplicates_and_fails_nothing() -> anyhow::Result<()> 
     assert!(report.clean);
     Ok(())
 }
+
+/// `--group-members`: one 20-member group, a few senders; every message must reach each of the
+/// 19 other members' sockets exactly once, with no error (how fast is the benchmark's business).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_fan_out_run_reaches_every_other_member_once() -> anyhow::Result<()> {
+    let service = serve().await?;
+    let options = loadgen::cli::parse([
+        "--group-members",
+        "20",
+        "--rate",
+        "20",
+        "--senders",
+        "3",
+        "--duration",
+        "2",
+        "--via",
+        "both",
+        "--url",
+        service.base.as_str(),
+    ])?
+    .ok_or_else(|| anyhow::anyhow!("--group-members is not a request for help"))?;
+    let report = loadgen::run(&options, Vec::new()).await?;
+    println!("{}", report.table());
+
+    assert_eq!(report.runs.len(), 2);
+    for run in &report.runs {
+        assert_eq!(run.group_members, Some(20), "{}", run.name);
+        assert!(run.sent >= 10, "{}: only {} sent", run.name, run.sent);
+        assert_eq!(
+            (run.lost, run.duplicates, run.error_count, run.unknown),
+            (0, 0, 0, 0),
+            "{}: {:?}",
+            run.name,
+            run.errors
+        );
+        assert_eq!(run.answered, run.sent, "{}", run.name);
+        assert_eq!(run.delivered, run.sent * 19, "{}", run.name);
+        assert_eq!(run.deliver_ms.count, run.delivered);
+    }
+    assert!(report.clean);
+    Ok(())
+}
