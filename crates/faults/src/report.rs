@@ -27,6 +27,9 @@ pub struct Report {
     /// The 99th percentile of those 503s' answer times, and how many took over a second.
     pub p99_503_ms: u64,
     pub over_a_second_503: usize,
+    /// Those over a second, by the fault their request overlapped (`none` when it overlapped
+    /// none): a path that is slow in one kind of outage shows up here.
+    pub over_a_second_503_during: BTreeMap<&'static str, usize>,
     /// 503s whose request was in flight while an API process was frozen (SIGSTOP) or dead: the
     /// time it stood still is in their answer time, which says nothing of failing fast. Which API
     /// process answered is not known, so any frozen one holds a request back.
@@ -93,6 +96,12 @@ impl Report {
         let (held, ran): (Vec<_>, Vec<_>) = std::mem::take(&mut parts.unavailable)
             .into_iter()
             .partition(|answer| held(answer, &api_stood_still));
+        let mut over_a_second_503_during = BTreeMap::new();
+        for answer in ran.iter().filter(|a| a.took > Duration::from_secs(1)) {
+            *over_a_second_503_during
+                .entry(during(answer, &parts.faults))
+                .or_default() += 1;
+        }
         let mut unavailable: Vec<Duration> = ran.iter().map(|answer| answer.took).collect();
         unavailable.sort_unstable();
         let longest_outage = parts
@@ -148,6 +157,7 @@ impl Report {
                 .iter()
                 .filter(|d| **d > Duration::from_secs(1))
                 .count(),
+            over_a_second_503_during,
             held_503: held.len(),
             slowest_held_503_ms: held
                 .iter()
@@ -263,6 +273,10 @@ impl Report {
                     self.slowest_held_503_ms
                 ),
             ),
+            (
+                "503s over a second, by the fault they overlapped",
+                format!("{:?}", self.over_a_second_503_during),
+            ),
             ("socket reconnects", self.socket_reconnects.to_string()),
             (
                 "role restarts",
@@ -315,6 +329,15 @@ fn explained(logout: &Logout, emptyings: &[(Instant, Instant)]) -> bool {
         .any(|&(down, up)| logout.session_asked < down && up <= logout.at)
 }
 
+/// The fault a 503's request overlapped (the first, if several), or `none`.
+fn during(answer: &Unavailable, faults: &[Fault]) -> &'static str {
+    let sent = answer.answered - answer.took;
+    faults
+        .iter()
+        .find(|f| f.window.0 < answer.answered && sent < f.window.1)
+        .map_or("none", |f| f.kind.name())
+}
+
 /// Whether the request was in flight while an API process stood still (frozen or dead).
 fn held(answer: &Unavailable, stood_still: &[(Instant, Instant)]) -> bool {
     let sent = answer.answered - answer.took;
@@ -326,6 +349,29 @@ fn held(answer: &Unavailable, stood_still: &[(Instant, Instant)]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_slow_503_is_put_down_to_the_outage_its_request_overlapped() {
+        let t0 = Instant::now();
+        let s = |ms: u64| t0 + Duration::from_millis(ms);
+        let postgres_down = Fault {
+            kind: nemesis::Kind::RestartPostgres,
+            target: None,
+            at_s: 10.0,
+            down_ms: 2_000,
+            window: (s(10_000), s(12_000)),
+        };
+        let answer = |sent: u64, answered: u64| Unavailable {
+            answered: s(answered),
+            took: Duration::from_millis(answered - sent),
+        };
+        let faults = [postgres_down];
+        assert_eq!(
+            during(&answer(9_500, 10_700), &faults),
+            "restart postgres (immediate)"
+        );
+        assert_eq!(during(&answer(12_100, 13_300), &faults), "none");
+    }
 
     #[test]
     fn a_503_counts_as_held_only_when_its_request_overlapped_a_frozen_api() {
