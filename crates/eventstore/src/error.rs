@@ -88,9 +88,11 @@ pub fn is_connection_failure(error: &sqlx::Error) -> bool {
         | sqlx::Error::WorkerCrashed
         | sqlx::Error::BeginFailed => true,
         // Class 08: connection exception; 57P: operator intervention (shutdown, crash recovery);
-        // 53300: too many connections.
+        // class 53: insufficient resources (disk full, out of memory, too many connections). A
+        // fault run that filled the disk answered 500 to every write until then; it is an outage
+        // that nothing about the request causes, and a retry may succeed once space is back.
         sqlx::Error::Database(e) => e.code().is_some_and(|code| {
-            code.starts_with("08") || code.starts_with("57P") || code == "53300"
+            code.starts_with("08") || code.starts_with("57P") || code.starts_with("53")
         }),
         _ => false,
     }
@@ -99,6 +101,40 @@ pub fn is_connection_failure(error: &sqlx::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::borrow::Cow;
+
+    /// A database error with only a SQLSTATE, as Postgres reports them.
+    #[derive(Debug)]
+    struct Coded(&'static str);
+
+    impl std::fmt::Display for Coded {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "SQLSTATE {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Coded {}
+
+    impl sqlx::error::DatabaseError for Coded {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(Cow::Borrowed(self.0))
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
 
     #[test]
     fn only_an_unreachable_database_is_unavailable() {
@@ -114,6 +150,20 @@ mod tests {
             ("bad column", sqlx::Error::ColumnNotFound("x".into()), false),
             ("undecodable", sqlx::Error::Decode("nope".into()), false),
         ];
+        for (code, unavailable) in [
+            ("53100", true),  // disk full
+            ("53200", true),  // out of memory
+            ("57P01", true),  // admin shutdown
+            ("23505", false), // unique violation
+            ("22P02", false), // invalid text representation
+        ] {
+            let error = sqlx::Error::Database(Box::new(Coded(code)));
+            assert_eq!(
+                Error::Database(error).is_unavailable(),
+                unavailable,
+                "{code}"
+            );
+        }
         for (name, error, unavailable) in cases {
             assert_eq!(
                 Error::Database(error).is_unavailable(),
