@@ -201,21 +201,30 @@ async fn message_new(
     message: &Message,
     recipients: Vec<UserId>,
 ) -> Result<Outcome, Failure> {
-    // The sender's own notification of a group goes: there, writing is reading.
-    let wrote = withdraw(
-        notifier,
-        UserId::from_uuid(message.sender.id),
-        message.conversation_id,
-        Withdraw::Wrote { seq: message.seq },
-    )
-    .await?;
+    let sender = UserId::from_uuid(message.sender.id);
+    let recipients: Vec<UserId> = recipients
+        .into_iter()
+        .filter(|user| *user != sender)
+        .collect();
+    // The sender's own notification of a group goes: there, writing is reading. In a pair it
+    // does not (the peer's messages stay unread), so a pair's message, the common case, costs
+    // no lookup of the sender's notification.
+    let in_pair = matches!(recipients.as_slice(),
+        [peer] if ConversationId::for_pair(sender, *peer).as_uuid() == message.conversation_id);
+    let wrote = if in_pair {
+        Outcome::Done
+    } else {
+        withdraw(
+            notifier,
+            sender,
+            message.conversation_id,
+            Withdraw::Wrote { seq: message.seq },
+        )
+        .await?
+    };
     if let Some(wait) = decide::too_young(message.sent_at, Utc::now(), notifier.config.grace) {
         return Ok(Outcome::Later(wait).and(wrote));
     }
-    let recipients: Vec<UserId> = recipients
-        .into_iter()
-        .filter(|user| user.as_uuid() != message.sender.id)
-        .collect();
     if recipients.is_empty() {
         return Ok(wrote);
     }

@@ -63,6 +63,16 @@ fn answer(headers: &HeaderMap, status: StatusCode, panel: &MembersPanel) -> Resp
     render::page(status, panel)
 }
 
+/// The panel of the group as it is now (after a change, or its refusal).
+async fn current_panel(
+    state: &ApiState,
+    id: ConversationId,
+    me: UserId,
+) -> Result<MembersPanel, ApiError> {
+    let membership = state.conversations.for_member(id, me).await?;
+    Ok(panel(id, me, &membership))
+}
+
 /// The refusal's status and what to say beside the field; `None` for what the page cannot
 /// explain in the panel (not a member any more, an outage): an error page.
 fn refusal(error: &AppError) -> Option<StatusCode> {
@@ -79,13 +89,10 @@ pub async fn members(
     Visitor(auth): Visitor,
     Path(id): Path<String>,
 ) -> Response {
-    let outcome = async {
-        let id = conversation_id(&id)?;
-        let me = auth.session.user_id;
-        let membership = state.conversations.for_member(id, me).await?;
-        Ok::<_, ApiError>(panel(id, me, &membership))
-    }
-    .await;
+    let outcome = match conversation_id(&id) {
+        Ok(id) => current_panel(&state, id, auth.session.user_id).await,
+        Err(error) => Err(error),
+    };
     match outcome {
         Ok(panel) => render::ok(&panel),
         Err(error) => render::error(error),
@@ -129,11 +136,10 @@ pub async fn add(
             None => return render::error(error.into()),
         },
     };
-    let membership = match state.conversations.for_member(id, me).await {
-        Ok(membership) => membership,
-        Err(error) => return render::error(error.into()),
+    let mut panel = match current_panel(&state, id, me).await {
+        Ok(panel) => panel,
+        Err(error) => return render::error(error),
     };
-    let mut panel = panel(id, me, &membership);
     if add_error.is_some() {
         panel.add = wanted;
     }
@@ -161,11 +167,10 @@ pub async fn remove(
             None => return render::error(error.into()),
         },
     };
-    let membership = match state.conversations.for_member(id, me).await {
-        Ok(membership) => membership,
-        Err(error) => return render::error(error.into()),
+    let mut panel = match current_panel(&state, id, me).await {
+        Ok(panel) => panel,
+        Err(error) => return render::error(error),
     };
-    let mut panel = panel(id, me, &membership);
     panel.notice = notice;
     answer(&headers, status, &panel)
 }
@@ -202,11 +207,10 @@ pub async fn rename(
             None => return render::error(error.into()),
         },
     };
-    let membership = match state.conversations.for_member(id, me).await {
-        Ok(membership) => membership,
-        Err(error) => return render::error(error.into()),
+    let mut panel = match current_panel(&state, id, me).await {
+        Ok(panel) => panel,
+        Err(error) => return render::error(error),
     };
-    let mut panel = panel(id, me, &membership);
     if rename_error.is_some() {
         panel.rename = form.title;
     } else {
@@ -254,11 +258,10 @@ pub async fn set_role(
             None => return render::error(error.into()),
         },
     };
-    let membership = match state.conversations.for_member(id, me).await {
-        Ok(membership) => membership,
-        Err(error) => return render::error(error.into()),
+    let mut panel = match current_panel(&state, id, me).await {
+        Ok(panel) => panel,
+        Err(error) => return render::error(error),
     };
-    let mut panel = panel(id, me, &membership);
     panel.role_error = role_error;
     panel.notice = notice;
     answer(&headers, status, &panel)
