@@ -18,6 +18,7 @@ pub mod ratelimit;
 mod routes;
 pub mod session;
 pub mod state;
+pub mod visible;
 
 pub use kv::Kv;
 pub use state::{ApiSettings, ApiState, TelegramBot};

@@ -16,6 +16,7 @@ use http_api::auth::Authenticated;
 use http_api::error::ApiError;
 use http_api::ids::{conversation_id, message_id as parse_message_id};
 use http_api::limits::within;
+use http_api::visible::message_for_member;
 use http_api::ApiState;
 use kv::Limit;
 use projections::history::queries;
@@ -364,21 +365,9 @@ pub async fn message_fragment(
     let outcome = async {
         let id = conversation_id(&id)?;
         let message_id = parse_message_id(&message_id)?;
-        let membership = state
-            .conversations
-            .for_member(id, auth.session.user_id)
-            .await?;
+        let (membership, row) =
+            message_for_member(&state, id, auth.session.user_id, message_id).await?;
         let roster = membership.roster();
-        let after = roster.joined_after(auth.session.user_id).unwrap_or(0);
-        state
-            .history
-            .catch_up(WAIT)
-            .await
-            .map_err(|e| ApiError::unavailable(&e))?;
-        let row = queries::message(&state.pool, message_id)
-            .await?
-            .filter(|m| m.conversation_id == id.as_uuid() && m.seq > after)
-            .ok_or_else(|| ApiError::not_found("message"))?;
         Ok::<_, ApiError>(MessageFragment {
             m: MessageView::new(row, auth.session.user_id.as_uuid())
                 .in_group(roster.kind() == domain::ConversationKind::Group),

@@ -47,7 +47,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
 /// Read-your-writes, moved from the writes to the reads: a read of the history read model first
 /// waits until the model has applied everything committed before the read began, so whatever
 /// this client (or anyone) had acknowledged is in it, whichever API process took the write.
-pub(super) async fn caught_up(state: &ApiState) -> Result<(), ApiError> {
+pub(crate) async fn caught_up(state: &ApiState) -> Result<(), ApiError> {
     let caught_up = state
         .history
         .catch_up(READ_YOUR_WRITES_WAIT)

@@ -10,7 +10,7 @@ use crate::params::ApiPath;
 use crate::state::ApiState;
 use axum::extract::State;
 use axum::Json;
-use projections::history::{queries, receipts};
+use projections::history::receipts;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -34,19 +34,8 @@ async fn readers(
 ) -> Result<Json<ReaderList>, ApiError> {
     let id = conversation_id(&id)?;
     let message = message_id(&message)?;
-    let membership = state
-        .conversations
-        .for_member(id, auth.session.user_id)
-        .await?;
-    let after = membership
-        .roster()
-        .joined_after(auth.session.user_id)
-        .unwrap_or(0);
-    super::conversations::caught_up(&state).await?;
-    let row = queries::message(&state.pool, message)
-        .await?
-        .filter(|m| m.conversation_id == id.as_uuid() && m.seq > after)
-        .ok_or_else(|| ApiError::not_found("message"))?;
+    let (_, row) =
+        crate::visible::message_for_member(&state, id, auth.session.user_id, message).await?;
     let marks = receipts::read_marks(&state.pool, id.as_uuid()).await?;
     Ok(Json(ReaderList {
         readers: receipts::readers(&marks, row.seq, row.sender_id)
