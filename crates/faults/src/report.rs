@@ -331,19 +331,22 @@ fn explained(logout: &Logout, emptyings: &[(Instant, Instant)]) -> bool {
 
 /// The fault a 503's request overlapped (the first, if several), or `none`.
 fn during(answer: &Unavailable, faults: &[Fault]) -> &'static str {
-    let sent = answer.answered - answer.took;
     faults
         .iter()
-        .find(|f| f.window.0 < answer.answered && sent < f.window.1)
+        .find(|f| answer.overlaps(f.window))
         .map_or("none", |f| f.kind.name())
 }
 
 /// Whether the request was in flight while an API process stood still (frozen or dead).
 fn held(answer: &Unavailable, stood_still: &[(Instant, Instant)]) -> bool {
-    let sent = answer.answered - answer.took;
-    stood_still
-        .iter()
-        .any(|&(from, to)| from < answer.answered && sent < to)
+    stood_still.iter().any(|&window| answer.overlaps(window))
+}
+
+impl Unavailable {
+    /// Whether the request was in flight at some moment of `(from, to)`.
+    fn overlaps(&self, (from, to): (Instant, Instant)) -> bool {
+        from < self.answered && self.answered - self.took < to
+    }
 }
 
 #[cfg(test)]
