@@ -13,14 +13,15 @@
 //! clients alike.
 //!
 //! The price is that append transactions commit one at a time, so the cost that matters is the
-//! number of commits (each a WAL flush), not the number of events. [`write_batch`] is the one
-//! implementation of the append SQL: it checks any number of append requests in memory under one
-//! lock, stores the accepted ones with one multi-row insert, and sends one notification. The
-//! group-commit [`Appender`](crate::Appender) feeds it many requests per transaction; a single
+//! number of commits (each a WAL flush) and how long each holds the lock, not the number of events.
+//! [`write_batch`] checks any number of append requests in memory under one lock, and stores the
+//! accepted ones, the streams' new versions and one notification in one statement. The
+//! group-commit [`Appender`](crate::Appender) feeds it many requests per transaction, through
+//! [`write_batch_read_ahead`], which does the reading before the lock; a single
 //! [`EventStore::append`] is a batch of one.
 
 use crate::{Error, EventStore, NewEvent, RecordedEvent, NOTIFY_CHANNEL};
-use sqlx::{PgConnection, Row};
+use sqlx::{Connection, PgConnection, Row};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use uuid::Uuid;
@@ -208,34 +209,117 @@ pub(crate) async fn write_batch(
     conn: &mut PgConnection,
     requests: &[&[StreamAppend]],
 ) -> Result<Vec<RequestOutcome>, Error> {
-    let mut outcomes: Vec<Option<RequestOutcome>> = requests
-        .iter()
-        .map(|parts| validate(parts).err().map(Err))
-        .collect();
-
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(APPEND_LOCK_KEY)
         .execute(&mut *conn)
         .await?;
+    let keys = Keys::of(requests);
+    let current = known(conn, &keys).await?;
+    let mut planned = plan(requests, current)?;
+    planned.store(conn, &Guard::default()).await?;
+    Ok(planned.answers())
+}
 
-    let valid = || {
-        requests
+/// Starts a transaction holding the append lock, in one round trip.
+const BEGIN_LOCKED: &str = "BEGIN; SELECT pg_advisory_xact_lock(4996257039338196807)";
+
+/// [`write_batch`] in a transaction of its own, for the group-commit appender: the lock is held
+/// for two round trips and the commit's flush instead of four.
+///
+/// What the batch depends on (its streams' versions and any of its events stored before) is read
+/// before the lock is taken, and the batch is planned on that. Under the lock, one statement stores
+/// the batch only if none of its streams moved since (another process appended to one of them):
+/// then the outcome is exactly what planning under the lock would have given. If one moved, it
+/// stores nothing, and the batch is read and planned again under the lock. A batch that stores
+/// nothing (retries and refusals only) takes no lock: its answers were true when read.
+pub(crate) async fn write_batch_read_ahead(
+    conn: &mut PgConnection,
+    requests: &[&[StreamAppend]],
+) -> Result<Vec<RequestOutcome>, Error> {
+    let keys = Keys::of(requests);
+    let read_ahead = known(&mut *conn, &keys).await?;
+    let guard = Guard::of(&keys, &read_ahead.versions);
+    let mut planned = plan(requests, read_ahead)?;
+    if planned.rows.is_empty() {
+        return Ok(planned.answers());
+    }
+    let mut tx = conn.begin_with(BEGIN_LOCKED).await?;
+    if !planned.store(&mut tx, &guard).await? {
+        metrics::counter!("append_batches_replanned_total").increment(1);
+        let current = known(&mut tx, &keys).await?;
+        planned = plan(requests, current)?;
+        planned.store(&mut tx, &Guard::default()).await?;
+    }
+    tx.commit().await?;
+    Ok(planned.answers())
+}
+
+/// The events and streams a batch's valid requests name.
+struct Keys {
+    ids: Vec<Uuid>,
+    streams: Vec<String>,
+}
+
+impl Keys {
+    fn of(requests: &[&[StreamAppend]]) -> Self {
+        let valid = requests
             .iter()
-            .zip(&outcomes)
-            .filter(|(_, outcome)| outcome.is_none())
-            .flat_map(|(parts, _)| parts.iter())
-    };
-    let ids: Vec<Uuid> = valid()
-        .flat_map(|p| p.events.iter().map(|e| e.event_id))
-        .collect();
-    let streams: Vec<&str> = valid()
-        .map(|p| p.stream_id.as_str())
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let (mut placed, mut versions) = known(conn, &ids, &streams).await?;
+            .filter(|parts| validate(parts).is_ok())
+            .flat_map(|parts| parts.iter());
+        let mut ids = Vec::new();
+        let mut streams = HashSet::new();
+        for part in valid {
+            ids.extend(part.events.iter().map(|e| e.event_id));
+            streams.insert(part.stream_id.clone());
+        }
+        Self {
+            ids,
+            streams: streams.into_iter().collect(),
+        }
+    }
+}
 
-    // Plan every request in order; rows of the accepted ones go to one insert.
+/// Stream versions a batch was planned on, which must still hold when it is stored.
+#[derive(Default)]
+struct Guard {
+    streams: Vec<String>,
+    versions: Vec<i64>,
+}
+
+impl Guard {
+    fn of(keys: &Keys, versions: &HashMap<String, i64>) -> Self {
+        Self {
+            streams: keys.streams.clone(),
+            versions: keys
+                .streams
+                .iter()
+                .map(|s| versions.get(s).copied().unwrap_or(0))
+                .collect(),
+        }
+    }
+}
+
+/// A batch checked against what the store held: the rows to insert, and how to answer each request.
+struct Planned<'a> {
+    parts: Vec<&'a [StreamAppend]>,
+    outcomes: Vec<Option<RequestOutcome>>,
+    plans: Vec<Vec<Plan>>,
+    rows: Rows<'a>,
+    placed: HashMap<Uuid, Placed>,
+    versions: HashMap<String, i64>,
+    positions: Vec<i64>,
+}
+
+/// Plans every request in order against `known`; rows of the accepted ones go to one insert.
+fn plan<'a>(requests: &[&'a [StreamAppend]], known: Known) -> Result<Planned<'a>, Error> {
+    let Known {
+        mut placed,
+        mut versions,
+    } = known;
+    let mut outcomes: Vec<Option<RequestOutcome>> = requests
+        .iter()
+        .map(|parts| validate(parts).err().map(Err))
+        .collect();
     let mut rows = Rows::default();
     let mut plans: Vec<Vec<Plan>> = Vec::with_capacity(requests.len());
     for (parts, outcome) in requests.iter().zip(outcomes.iter_mut()) {
@@ -271,54 +355,127 @@ pub(crate) async fn write_batch(
             }
         }
     }
+    Ok(Planned {
+        parts: requests.to_vec(),
+        outcomes,
+        plans,
+        rows,
+        placed,
+        versions,
+        positions: Vec::new(),
+    })
+}
 
-    let positions = rows.insert(conn).await?;
-    for (id, position) in rows.ids.iter().zip(&positions) {
-        if let Some(p) = placed.get_mut(id) {
-            p.position = Some(*position);
+impl Planned<'_> {
+    /// Stores the rows, the new stream versions and one notification for the whole batch, in one
+    /// statement (the lock is held until commit), provided `guard`'s versions still hold. False
+    /// when one did not: nothing was stored. The notification only wakes readers, who re-read
+    /// from their checkpoint.
+    async fn store(&mut self, conn: &mut PgConnection, guard: &Guard) -> Result<bool, Error> {
+        if self.rows.is_empty() {
+            return Ok(true);
         }
-    }
-    if let Some(last) = positions.iter().max() {
-        let changed: HashMap<&str, i64> = rows
+        let changed: HashMap<&str, i64> = self
+            .rows
             .streams
             .iter()
-            .map(|s| (s.as_str(), versions.get(s.as_str()).copied().unwrap_or(0)))
+            .map(|s| {
+                (
+                    s.as_str(),
+                    self.versions.get(s.as_str()).copied().unwrap_or(0),
+                )
+            })
             .collect();
         let (names, values): (Vec<&str>, Vec<i64>) = changed.into_iter().unzip();
-        // The new stream versions and one notification for the whole batch, in one round trip
-        // (the lock is held until commit). The notification only wakes readers, who re-read from
-        // their checkpoint.
-        sqlx::query(
-            "WITH versions AS (
+        let rows = &self.rows;
+        let stored = sqlx::query(
+            "WITH stale AS (
+                 SELECT 1 FROM unnest($8::text[], $9::bigint[]) AS g(stream_id, version)
+                          LEFT JOIN streams s ON s.stream_id = g.stream_id
+                  WHERE COALESCE(s.version, 0) <> g.version
+                  LIMIT 1
+             ), inserted AS (
+                 INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, data, metadata)
+                 SELECT e.event_id, e.stream_id, e.stream_version, e.event_type, e.schema_version, e.data, e.metadata
+                   FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::int[], $6::jsonb[], $7::jsonb[])
+                        WITH ORDINALITY AS e(event_id, stream_id, stream_version, event_type, schema_version, data, metadata, n)
+                  WHERE NOT EXISTS (SELECT FROM stale)
+                  ORDER BY e.n
+                 RETURNING event_id, position
+             ), versions AS (
                  INSERT INTO streams (stream_id, version)
-                 SELECT * FROM unnest($1::text[], $2::bigint[])
+                 SELECT * FROM unnest($10::text[], $11::bigint[])
+                  WHERE NOT EXISTS (SELECT FROM stale)
                  ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version
+             ), notified AS (
+                 SELECT pg_notify($12, max(position)::text) FROM inserted HAVING count(*) > 0
              )
-             SELECT pg_notify($3, $4)",
+             SELECT event_id, position FROM inserted WHERE EXISTS (SELECT FROM notified)",
         )
+        .bind(&rows.ids)
+        .bind(&rows.streams)
+        .bind(&rows.versions)
+        .bind(&rows.types)
+        .bind(&rows.schema_versions)
+        .bind(&rows.data)
+        .bind(&rows.metadata)
+        .bind(&guard.streams)
+        .bind(&guard.versions)
         .bind(&names)
         .bind(&values)
         .bind(NOTIFY_CHANNEL)
-        .bind(last.to_string())
-        .execute(&mut *conn)
+        .fetch_all(&mut *conn)
         .await?;
-        metrics::counter!("events_appended_total").increment(positions.len() as u64);
+        if stored.is_empty() {
+            return Ok(false);
+        }
+        let by_id: HashMap<Uuid, i64> = stored
+            .iter()
+            .map(|r| (r.get("event_id"), r.get("position")))
+            .collect();
+        self.positions = rows
+            .ids
+            .iter()
+            .map(|id| {
+                by_id
+                    .get(id)
+                    .copied()
+                    .ok_or_else(|| Error::Invalid(format!("event {id} was not inserted")))
+            })
+            .collect::<Result<_, _>>()?;
+        for (id, position) in rows.ids.iter().zip(&self.positions) {
+            if let Some(p) = self.placed.get_mut(id) {
+                p.position = Some(*position);
+            }
+        }
+        metrics::counter!("events_appended_total").increment(self.positions.len() as u64);
+        Ok(true)
     }
 
-    let results = outcomes
-        .into_iter()
-        .zip(plans)
-        .zip(requests)
-        .map(|((outcome, plan), parts)| match outcome {
-            Some(refused) => refused,
-            None => Ok(parts
-                .iter()
-                .zip(plan)
-                .map(|(part, plan)| answer(part, plan, &positions, &placed))
-                .collect()),
-        })
-        .collect();
-    Ok(results)
+    /// Each request's outcome, once stored.
+    fn answers(self) -> Vec<RequestOutcome> {
+        let Self {
+            parts,
+            outcomes,
+            plans,
+            placed,
+            positions,
+            ..
+        } = self;
+        outcomes
+            .into_iter()
+            .zip(plans)
+            .zip(parts)
+            .map(|((outcome, plan), parts)| match outcome {
+                Some(refused) => refused,
+                None => Ok(parts
+                    .iter()
+                    .zip(plan)
+                    .map(|(part, plan)| answer(part, plan, &positions, &placed))
+                    .collect()),
+            })
+            .collect()
+    }
 }
 
 /// Refuses what the database would refuse, before it can fail the batch.
@@ -452,13 +609,15 @@ fn answer(
 }
 
 /// What the store already holds of a batch: its events stored before (a retry), and the current
-/// version of its streams. One round trip, unprepared like the hot reads (see `read.rs`), so it
-/// is planned with the log's current size.
-async fn known(
-    conn: &mut PgConnection,
-    ids: &[Uuid],
-    streams: &[&str],
-) -> Result<(HashMap<Uuid, Placed>, HashMap<String, i64>), Error> {
+/// version of its streams.
+struct Known {
+    placed: HashMap<Uuid, Placed>,
+    versions: HashMap<String, i64>,
+}
+
+/// Reads [`Known`] in one round trip, unprepared like the hot reads (see `read.rs`), so it is
+/// planned with the log's current size.
+async fn known(conn: &mut PgConnection, keys: &Keys) -> Result<Known, Error> {
     let rows = sqlx::query(
         "SELECT event_id, stream_id, stream_version AS version, position
            FROM events WHERE event_id = ANY($1)
@@ -466,8 +625,8 @@ async fn known(
          SELECT NULL, stream_id, version, NULL FROM streams WHERE stream_id = ANY($2)",
     )
     .persistent(false)
-    .bind(ids)
-    .bind(streams)
+    .bind(&keys.ids)
+    .bind(&keys.streams)
     .fetch_all(&mut *conn)
     .await?;
     let mut placed = HashMap::new();
@@ -491,7 +650,7 @@ async fn known(
             }
         }
     }
-    Ok((placed, versions))
+    Ok(Known { placed, versions })
 }
 
 /// The rows of one multi-row insert, as column arrays.
@@ -511,6 +670,10 @@ impl<'a> Rows<'a> {
         self.ids.len()
     }
 
+    fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
     fn push(&mut self, stream_id: &str, version: i64, event: &'a NewEvent) -> Result<(), Error> {
         self.ids.push(event.event_id);
         self.streams.push(stream_id.to_owned());
@@ -522,41 +685,14 @@ impl<'a> Rows<'a> {
             .push(serde_json::to_value(&event.metadata).map_err(Error::Encode)?);
         Ok(())
     }
+}
 
-    /// Inserts the rows in order; their positions, in the same order.
-    async fn insert(&self, conn: &mut PgConnection) -> Result<Vec<i64>, Error> {
-        if self.ids.is_empty() {
-            return Ok(vec![]);
-        }
-        let rows = sqlx::query(
-            "INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, data, metadata)
-             SELECT e.event_id, e.stream_id, e.stream_version, e.event_type, e.schema_version, e.data, e.metadata
-               FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::int[], $6::jsonb[], $7::jsonb[])
-                    WITH ORDINALITY AS e(event_id, stream_id, stream_version, event_type, schema_version, data, metadata, n)
-              ORDER BY e.n
-             RETURNING event_id, position",
-        )
-        .bind(&self.ids)
-        .bind(&self.streams)
-        .bind(&self.versions)
-        .bind(&self.types)
-        .bind(&self.schema_versions)
-        .bind(&self.data)
-        .bind(&self.metadata)
-        .fetch_all(&mut *conn)
-        .await?;
-        let by_id: HashMap<Uuid, i64> = rows
-            .iter()
-            .map(|r| (r.get("event_id"), r.get("position")))
-            .collect();
-        self.ids
-            .iter()
-            .map(|id| {
-                by_id
-                    .get(id)
-                    .copied()
-                    .ok_or_else(|| Error::Invalid(format!("event {id} was not inserted")))
-            })
-            .collect()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_locked_begin_takes_the_append_lock() {
+        assert!(BEGIN_LOCKED.ends_with(&format!("pg_advisory_xact_lock({APPEND_LOCK_KEY})")));
     }
 }

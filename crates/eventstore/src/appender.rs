@@ -9,7 +9,7 @@
 //! An answer is sent only after the commit: an acknowledged append is durable, and an append whose
 //! process dies before the commit is not written at all (the transaction is all or nothing).
 
-use crate::append::{write_batch, RequestOutcome};
+use crate::append::{write_batch_read_ahead, RequestOutcome};
 use crate::{AppendResult, Error, EventStore, ExpectedVersion, NewEvent, StreamAppend};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -189,8 +189,6 @@ async fn write_in_transaction(
     store: &EventStore,
     requests: &[&[StreamAppend]],
 ) -> Result<Vec<RequestOutcome>, Error> {
-    let mut tx = store.pool().begin().await?;
-    let outcomes = write_batch(&mut tx, requests).await?;
-    tx.commit().await?;
-    Ok(outcomes)
+    let mut conn = store.pool().acquire().await?;
+    write_batch_read_ahead(&mut conn, requests).await
 }

@@ -246,6 +246,79 @@ async fn in_one_batch_a_stale_or_invalid_request_fails_alone_and_the_rest_is_sto
     Ok(())
 }
 
+/// Waits until some transaction waits for the append lock.
+async fn until_the_lock_is_awaited(db: &TestDb) -> anyhow::Result<()> {
+    while sqlx::query_scalar::<_, i64>(
+        "SELECT count(*) FROM pg_locks
+          WHERE locktype = 'advisory' AND NOT granted
+            AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .fetch_one(&db.pool)
+    .await?
+        == 0
+    {
+        tokio::task::yield_now().await;
+    }
+    Ok(())
+}
+
+/// The appender reads a batch's streams before it takes the lock. Another process appending to
+/// one of them in between (here: a transaction holding the lock while the appender reads, and
+/// committing once the appender waits for the lock) must not make the batch fail or land on a
+/// stale version: it is planned again under the lock.
+#[tokio::test]
+async fn a_batch_read_before_another_process_appended_to_its_stream_is_planned_again(
+) -> anyhow::Result<()> {
+    let db = TestDb::create().await?;
+    let (store, appender, _stop) = appender(&db).await;
+    store
+        .append("s", ExpectedVersion::NoStream, &[event("S", 0)])
+        .await?;
+
+    let race = |expected: ExpectedVersion, n: i64, other: i64| {
+        let appender = appender.clone();
+        let db = &db;
+        async move {
+            let mut other_process = db.pool.begin().await?;
+            eventstore::append_in_tx(
+                &mut other_process,
+                "s",
+                ExpectedVersion::Any,
+                &[event("S", other)],
+            )
+            .await?;
+            let racing =
+                tokio::spawn(
+                    async move { appender.append("s", expected, vec![event("S", n)]).await },
+                );
+            until_the_lock_is_awaited(db).await?;
+            other_process.commit().await?;
+            anyhow::Ok(racing.await?)
+        }
+    };
+
+    // Read at version 1, stored after the other process's event: at 3, not a failed batch.
+    let any = race(ExpectedVersion::Any, 2, 1).await?;
+    assert_eq!(any.map_err(|e| anyhow::anyhow!("{e}"))?.stream_version, 3);
+    // Read at version 3 and expecting it, which was true when read but not when stored: refused
+    // for the version the stream has, not for a database error.
+    let exact = race(ExpectedVersion::Exact(3), 99, 3).await?;
+    assert!(
+        matches!(exact, Err(Error::WrongExpectedVersion { actual: 4, .. })),
+        "{exact:?}"
+    );
+
+    let s: Vec<i64> = store
+        .read_whole_stream("s")
+        .await?
+        .iter()
+        .map(|e| e.data["n"].as_i64().unwrap_or(-1))
+        .collect();
+    assert_eq!(s, [0, 1, 2, 3]);
+    assert_eq!(store.stream_version("s").await?, 4);
+    Ok(())
+}
+
 #[tokio::test]
 async fn several_streams_in_one_request_commit_or_fail_together() -> anyhow::Result<()> {
     let db = TestDb::create().await?;
