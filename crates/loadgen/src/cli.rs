@@ -44,6 +44,11 @@ other modes:
                          with --find-max: --start-rate 10]
   --connections C        open C idle authenticated sockets (spread over --users, default 10)
                          and report the server's memory per socket
+    --gateways G         start G processes serving sockets (all roles in the first, the api
+                         role in the others) and spread the sockets over them, each share held
+                         by a child loadgen: past what one process may hold (`ulimit -n`)
+    --hold               (used by --gateways) open the sockets at --url, print one JSON line,
+                         hold them until stdin closes, then print the count the server closed
   --smoke                4 users, 200 msgs/s for 3 s over REST and over WebSockets; exits
                          non-zero if anything was lost, duplicated or failed (for CI)
 
@@ -75,7 +80,12 @@ impl Via {
 #[derive(Debug, Clone)]
 pub enum Target {
     /// Start chatd from this binary with throwaway storage.
-    Start { chatd: PathBuf, split_roles: bool },
+    Start {
+        chatd: PathBuf,
+        split_roles: bool,
+        /// Processes serving the API and sockets.
+        gateways: usize,
+    },
     /// A service that runs already; `pids` are sampled for CPU and memory.
     Url { url: String, pids: Vec<u32> },
 }
@@ -117,6 +127,8 @@ pub struct Options {
     pub body_bytes: usize,
     pub grace: Duration,
     pub smoke: bool,
+    /// `--hold`: this process only holds sockets for a parent (see `connections::hold`).
+    pub hold: bool,
     pub label: String,
     pub out: Option<PathBuf>,
 }
@@ -152,6 +164,8 @@ where
     let mut group_members = None;
     let mut start_rate = None;
     let mut smoke = false;
+    let mut gateways = None;
+    let mut hold = false;
     let mut label = None;
     let mut out = None;
 
@@ -197,6 +211,8 @@ where
             "--p99-ms" => steps.p99_ms = positive(&name, &value("milliseconds")?)?,
             "--max-rate" => steps.max_rate = positive(&name, &value("a rate")?)?,
             "--connections" => connections = Some(count(&name, &value("a count")?)?),
+            "--gateways" => gateways = Some(count(&name, &value("a count")?)?),
+            "--hold" => hold = true,
             "--group-members" => group_members = Some(count(&name, &value("a count")?)?),
             "--smoke" => smoke = true,
             "--label" => label = Some(value("a name")?),
@@ -272,6 +288,18 @@ where
         anyhow::ensure!(users >= 2, "--users: at least 2 (one pair)");
         users + users % 2
     };
+    anyhow::ensure!(
+        connections.is_some() || (gateways.is_none() && !hold),
+        "--gateways and --hold go with --connections"
+    );
+    anyhow::ensure!(
+        !hold || url.is_some(),
+        "--hold holds sockets at a running service: it needs --url"
+    );
+    anyhow::ensure!(
+        gateways.is_none() || url.is_none(),
+        "--gateways starts chatd; it does not go with --url"
+    );
     let target = match url {
         Some(url) => {
             anyhow::ensure!(
@@ -291,6 +319,7 @@ where
                     .map(PathBuf::from)
                     .unwrap_or_else(|| PathBuf::from("target/release/chatd")),
                 split_roles,
+                gateways: gateways.unwrap_or(1),
             }
         }
     };
@@ -326,6 +355,7 @@ where
         body_bytes,
         grace,
         smoke,
+        hold,
         label,
         out,
     }))
@@ -401,6 +431,35 @@ mod tests {
         assert_eq!((o.users, o.duration), (4, Duration::from_secs(3)));
         assert_eq!(o.vias, [Via::Rest, Via::Ws]);
         assert!(matches!(o.target, Target::Url { ref url, .. } if url == "http://127.0.0.1:1"));
+    }
+
+    #[test]
+    fn gateways_and_holding_go_with_connections() {
+        let o = options(&["--connections", "20000", "--gateways", "2"]);
+        assert!(matches!(o.target, Target::Start { gateways: 2, .. }));
+        assert!(matches!(o.mode, Mode::Connections { sockets: 20000 }));
+        let o = options(&[
+            "--connections",
+            "10",
+            "--hold",
+            "--url",
+            "http://127.0.0.1:1",
+        ]);
+        assert!(o.hold);
+        for (args, needle) in [
+            (&["--gateways", "2"][..], "go with --connections"),
+            (&["--connections", "9", "--hold"][..], "needs --url"),
+            (
+                &["--connections", "9", "--gateways", "2", "--url", "http://a"][..],
+                "does not go with --url",
+            ),
+        ] {
+            let error = parse(args.iter().copied()).err().map(|e| e.to_string());
+            assert!(
+                error.as_deref().is_some_and(|e| e.contains(needle)),
+                "{args:?}: {error:?}"
+            );
+        }
     }
 
     #[test]

@@ -36,9 +36,13 @@ pub async fn run(options: &Options, args: Vec<String>) -> anyhow::Result<Report>
         PathBuf::from(format!("target/loadgen/{stamp}-{}.json", options.label))
     });
     let service = match &options.target {
-        Target::Start { chatd, split_roles } => {
+        Target::Start {
+            chatd,
+            split_roles,
+            gateways,
+        } => {
             eprintln!("loadgen: starting {}", chatd.display());
-            Service::start(chatd, *split_roles, &out.with_extension("")).await?
+            Service::start(chatd, *split_roles, *gateways, &out.with_extension("")).await?
         }
         Target::Url { url, pids } => Service::attach(url, pids),
     };
@@ -76,7 +80,7 @@ async fn drive(options: &Options, service: &Service, report: &mut Report) -> any
     let lanes = match options.mode {
         Mode::Connections { sockets } => {
             report.connections = Some(
-                connections::run(&service.base, &service.watched, options.users, sockets).await?,
+                connections::run(&service.bases, &service.watched, options.users, sockets).await?,
             );
             return Ok(());
         }

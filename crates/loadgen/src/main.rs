@@ -30,6 +30,23 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if options.hold {
+        let loadgen::cli::Target::Url { url, .. } = &options.target else {
+            eprintln!("loadgen: --hold needs --url");
+            return ExitCode::from(2);
+        };
+        let loadgen::cli::Mode::Connections { sockets } = options.mode else {
+            eprintln!("loadgen: --hold needs --connections");
+            return ExitCode::from(2);
+        };
+        return match runtime.block_on(loadgen::connections::hold(url, options.users, sockets)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("loadgen: {error:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let report = match runtime.block_on(loadgen::run(&options, args)) {
         Ok(report) => report,
         Err(error) => {

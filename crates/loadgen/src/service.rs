@@ -37,6 +37,8 @@ pub struct LogSummary {
 pub struct Service {
     /// `http://host:port` of the API.
     pub base: String,
+    /// Every process serving the API and sockets (`base` first); more than one with `--gateways`.
+    pub bases: Vec<String>,
     /// Processes whose CPU and memory are watched.
     pub watched: Vec<Watched>,
     /// `Some` when chatd was started here.
@@ -60,6 +62,7 @@ impl Service {
                     pid,
                 })
                 .collect(),
+            bases: vec![url.to_owned()],
             chatd: None,
             processes: Vec::new(),
             database: None,
@@ -68,8 +71,14 @@ impl Service {
     }
 
     /// Starts `chatd`: every role in one process, or (`split_roles`) api, publisher, projector
-    /// and notifier each in its own. Logs go to `<log_stem>.chatd-<role>.log`.
-    pub async fn start(chatd: &Path, split_roles: bool, log_stem: &Path) -> anyhow::Result<Self> {
+    /// and notifier each in its own; plus `gateways - 1` more api processes. Logs go to
+    /// `<log_stem>.chatd-<role>.log`.
+    pub async fn start(
+        chatd: &Path,
+        split_roles: bool,
+        gateways: usize,
+        log_stem: &Path,
+    ) -> anyhow::Result<Self> {
         anyhow::ensure!(
             chatd.is_file(),
             "no chatd at {} (build it with `cargo build --release -p server`, or set CHATD)",
@@ -80,6 +89,7 @@ impl Service {
         let stream = format!("L{unique}");
         let mut service = Self {
             base: String::new(),
+            bases: Vec::new(),
             watched: Vec::new(),
             chatd: Some(chatd.to_owned()),
             processes: Vec::new(),
@@ -102,18 +112,26 @@ impl Service {
             ("NO_COLOR", "1".to_owned()),
         ];
         service.database = Some(database);
-        let roles: &[&str] = if split_roles {
-            &["api", "publisher", "projector", "notifier"]
+        let mut roles: Vec<&str> = if split_roles {
+            vec!["api", "publisher", "projector", "notifier"]
         } else {
-            &["all"]
+            vec!["all"]
         };
+        let first_extra = roles.len();
+        roles.extend(std::iter::repeat_n("api", gateways.saturating_sub(1)));
         if let Some(parent) = log_stem.parent() {
             std::fs::create_dir_all(parent)?;
         }
         // The API first: its start applies the migrations the others would race for.
-        for role in roles {
+        for (n, role) in roles.iter().enumerate() {
+            // The extra gateways are api-2, api-3, ...
+            let name = if n < first_extra {
+                role.to_string()
+            } else {
+                format!("api-{}", n - first_extra + 2)
+            };
             let port = testkit::free_port()?;
-            let log = PathBuf::from(format!("{}.chatd-{role}.log", log_stem.display()));
+            let log = PathBuf::from(format!("{}.chatd-{name}.log", log_stem.display()));
             let file = std::fs::File::create(&log)?;
             let child = Command::new(chatd)
                 .args(["serve", role])
@@ -129,18 +147,18 @@ impl Service {
                 .ok_or_else(|| anyhow::anyhow!("chatd {role} exited at once"))?;
             let base = format!("http://127.0.0.1:{port}");
             service.processes.push(Process {
-                role: role.to_string(),
+                role: name.clone(),
                 child,
                 pid,
                 log,
             });
-            service.watched.push(Watched {
-                role: role.to_string(),
-                pid,
-            });
+            service.watched.push(Watched { role: name, pid });
             service.wait_ready(&base).await?;
             if matches!(*role, "all" | "api") {
-                service.base = base;
+                if service.bases.is_empty() {
+                    service.base = base.clone();
+                }
+                service.bases.push(base);
             }
         }
         Ok(service)
