@@ -72,13 +72,19 @@ async fn generated_groups_are_listed_with_their_members_and_roles() -> anyhow::R
     assert_eq!(table.lines().count(), 1 + 5, "{table}");
     assert!(table.contains("Generated group 1"), "{table}");
 
-    // One group's members: the owner, the admin they made, the two others in the order added.
-    let id = groups[0]["conversation_id"]
-        .as_str()
-        .ok_or_else(|| anyhow::anyhow!("no id: {groups:?}"))?;
+    // Each group's members: the owner, the admin they made, the two others in the order added.
+    let ids = groups
+        .iter()
+        .filter_map(|g| g["conversation_id"].as_str())
+        .collect::<Vec<_>>();
+    assert_eq!(ids.len(), 2, "{groups:?}");
+    for id in &ids {
+        let members = json_lines(&chatctl(&db, &["--json", "members", id])?)?;
+        let roles: Vec<&str> = members.iter().filter_map(|m| m["role"].as_str()).collect();
+        assert_eq!(roles, ["owner", "admin", "member", "member"], "{id}");
+    }
+    let id = ids[0];
     let members = json_lines(&chatctl(&db, &["--json", "members", id])?)?;
-    let roles: Vec<&str> = members.iter().filter_map(|m| m["role"].as_str()).collect();
-    assert_eq!(roles, ["owner", "admin", "member", "member"]);
     let names: Vec<&str> = members
         .iter()
         .filter_map(|m| m["username"].as_str())
