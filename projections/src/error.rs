@@ -12,9 +12,7 @@ pub enum ProjectionError {
     #[error("a rebuild of {0} is already running")]
     Busy(String),
     /// The live tables were built by another version of the projection than this binary's.
-    #[error(
-        "the live {name} tables are of version {stored:?}, this build's is {code}: rebuild first"
-    )]
+    #[error("the live {name} tables {}: rebuild first", stale(.stored, .code))]
     Stale {
         name: String,
         stored: Option<i32>,
@@ -30,5 +28,13 @@ impl ProjectionError {
             Self::Database(e) => eventstore::is_connection_failure(e),
             Self::Unknown(_) | Self::Busy(_) | Self::Stale { .. } => false,
         }
+    }
+}
+
+/// How stale tables are, in words: an operator reads this.
+fn stale(stored: &Option<i32>, code: &i32) -> String {
+    match stored {
+        Some(version) => format!("are of version {version}, this build's is {code}"),
+        None => format!("are not built yet (this build's version is {code})"),
     }
 }

@@ -4,12 +4,13 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 /// The messenger's admin tool: look into the event log, list, verify and rebuild read models,
-/// export and import the store.
+/// look at conversations and their members, export and import the store.
 ///
 /// Reads the same configuration as chatd (DATABASE_URL, REDIS_URL, REDIS_KEY_PREFIX, ...; see
-/// README.md). Exit codes: 0 done; 1 verify found differences; 2 bad usage or configuration;
-/// 3 refused (import into a non-empty store, a rebuild already running, a stale projection);
-/// 4 Postgres or Redis unreachable; 5 anything else failed.
+/// README.md). Exit codes: 0 done; 1 verify found differences; 2 bad usage or configuration
+/// (also an unknown projection or conversation); 3 refused (import into a non-empty store, a
+/// rebuild already running, a stale or not yet built projection); 4 Postgres or Redis
+/// unreachable; 5 anything else failed.
 #[derive(Debug, Parser)]
 #[command(name = "chatctl", version)]
 pub struct Cli {
@@ -60,6 +61,24 @@ pub enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// Conversations in the history read model (pairs and groups), most recent activity first.
+    Conversations {
+        /// Only pairs (direct) or only groups.
+        #[arg(long, value_enum)]
+        kind: Option<KindArg>,
+        /// Only conversations this person is in now (their username).
+        #[arg(long)]
+        member: Option<String>,
+        /// At most this many conversations.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// The members of one conversation in the history read model: names, a group's roles, join
+    /// points, read positions, mute switches. An unknown id exits with 2.
+    Members {
+        /// The conversation's id (without the conversation- prefix).
+        conversation: uuid::Uuid,
+    },
     /// Write every event (or a range) as JSON lines: a consistent snapshot, also of a live store.
     Export {
         /// The file to write; stdout if not given. A name ending in `.zst` is zstd-compressed.
@@ -86,12 +105,20 @@ pub enum Command {
     },
     /// Fill the store with generated conversations, for measuring rebuilds and the like.
     Generate {
-        /// How many events to write in all (conversation starts and messages).
+        /// How many events to write in all (sign-ups, conversation starts and group set-ups,
+        /// messages, read receipts).
         #[arg(long, default_value_t = 1_000_000)]
         events: u64,
-        /// Spread over this many conversations (between this many pairs of people).
+        /// Conversations between this many pairs of people.
         #[arg(long, default_value_t = 1_000)]
         conversations: u64,
+        /// Also this many groups: their members sign up, the owner creates the group, adds the
+        /// others and makes one of them an admin; messages then go round pairs and groups alike.
+        #[arg(long, default_value_t = 0)]
+        groups: u64,
+        /// Members of each group, its owner included (at most MAX_GROUP_MEMBERS).
+        #[arg(long, default_value_t = 5)]
+        group_members: u64,
     },
 }
 
@@ -156,6 +183,14 @@ pub enum ProjectionsCommand {
         /// presence: every open socket is forgotten until its gateway's next heartbeat.
         model: ResetModel,
     },
+}
+
+/// A conversation's kind, as `--kind` names it.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum KindArg {
+    /// A pair of people.
+    Direct,
+    Group,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -1,8 +1,10 @@
 //! `chatctl`, the admin CLI: inspect the event log, list, verify, rebuild and replay projections,
-//! reset the Redis-held models, export and import the store. `main.rs` only parses and exits.
+//! look at conversations and their members, reset the Redis-held models, export, import and
+//! generate the store. `main.rs` only parses and exits.
 
 pub mod backup;
 pub mod cli;
+pub mod conversations;
 pub mod error;
 pub mod generate;
 pub mod inspect;
@@ -104,10 +106,29 @@ async fn dispatch(command: Command, config: &Config, out: &mut Out) -> Result<()
             file,
             allow_non_empty,
         } => backup::import(&store, out, &file, allow_non_empty).await,
+        Command::Conversations {
+            kind,
+            member,
+            limit,
+        } => conversations::conversations(&store, out, kind, member.as_deref(), limit).await,
+        Command::Members { conversation } => {
+            conversations::members(&store, out, conversation).await
+        }
         Command::Generate {
             events,
             conversations,
-        } => generate::generate(&store, out, events, conversations).await,
+            groups,
+            group_members,
+        } => {
+            let plan = generate::Plan {
+                events,
+                pairs: conversations,
+                groups,
+                group_members,
+                max_group_members: config.max_group_members as u64,
+            };
+            generate::generate(&store, out, plan).await
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The history projection: conversation lists with unread counts, and every message, paged.
 
 mod group;
+pub mod overview;
 mod project;
 pub mod queries;
 pub mod receipts;
