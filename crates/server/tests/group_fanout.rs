@@ -7,7 +7,6 @@ mod common;
 use common::fake_telegram::FakeTelegram;
 use common::telegram::WAIT;
 use common::{spawn_app_with_roles, ApiUser};
-use serde_json::json;
 use server::Role;
 use std::time::{Duration, Instant};
 use testkit::ws::Connect;
@@ -67,17 +66,8 @@ async fn fan_out(members: usize, linked: usize, socket_count: usize) -> anyhow::
     let answers: Vec<usize> = (0..linked)
         .map(|n| fake.sent_to(FIRST_CHAT + n as i64).len())
         .collect();
-    let (status, created) = people[0]
-        .post(
-            "/api/v1/groups",
-            json!({"title": "Everyone", "members": &names[1..]}),
-        )
-        .await?;
-    anyhow::ensure!(status == 201, "create: {status} {created}");
-    let group = created["conversation"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let others: Vec<&str> = names[1..].iter().map(String::as_str).collect();
+    let group = people[0].group("Everyone", &others).await?;
 
     let sent_at = Instant::now();
     people[0].sent(&group, "hello everyone", "m1").await?;

@@ -5,122 +5,12 @@
 mod common;
 
 use common::cases::{expect_eq, Cases};
+use common::groups::{code, next_entry, pairs};
 use common::spawn_app;
 use common::ApiUser as User;
 use serde_json::{json, Value};
 use std::time::Duration;
-use testkit::ws::{Connect, Socket};
-
-impl User {
-    async fn create_group(&self, title: &str, members: &[&str]) -> anyhow::Result<(u16, Value)> {
-        self.post(
-            "/api/v1/groups",
-            json!({"title": title, "members": members}),
-        )
-        .await
-    }
-
-    async fn group(&self, title: &str, members: &[&str]) -> anyhow::Result<String> {
-        let (status, body) = self.create_group(title, members).await?;
-        anyhow::ensure!(status == 201, "create: {status} {body}");
-        Ok(body["conversation"]["id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned())
-    }
-
-    async fn add(&self, group: &str, username: &str) -> anyhow::Result<(u16, Value)> {
-        self.post(
-            &format!("/api/v1/conversations/{group}/members"),
-            json!({"username": username}),
-        )
-        .await
-    }
-
-    async fn remove(&self, group: &str, username: &str) -> anyhow::Result<(u16, Value)> {
-        self.call(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/conversations/{group}/members/{username}"),
-            None,
-        )
-        .await
-    }
-
-    async fn rename(&self, group: &str, title: &str) -> anyhow::Result<(u16, Value)> {
-        self.call(
-            reqwest::Method::PATCH,
-            &format!("/api/v1/conversations/{group}"),
-            Some(json!({"title": title})),
-        )
-        .await
-    }
-
-    /// `(username, role)` of every member, in the order they joined.
-    async fn members(&self, group: &str) -> anyhow::Result<Vec<(String, String)>> {
-        let (status, body) = self
-            .get(&format!("/api/v1/conversations/{group}/members"))
-            .await?;
-        anyhow::ensure!(status == 200, "members: {status} {body}");
-        Ok(body["members"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|m| {
-                (
-                    m["user"]["username"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned(),
-                    m["role"].as_str().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect())
-    }
-
-    /// Each entry of the whole history as a line: a message's body, or `<kind> <member>`.
-    async fn timeline(&self, group: &str) -> anyhow::Result<Vec<String>> {
-        let (status, page) = self
-            .get(&format!("/api/v1/conversations/{group}/messages?limit=100"))
-            .await?;
-        anyhow::ensure!(status == 200, "history: {status} {page}");
-        Ok(page["messages"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|m| match (&m["system"], m["body"].as_str()) {
-                (Value::Object(system), _) => format!(
-                    "{} {}",
-                    system["kind"].as_str().unwrap_or_default(),
-                    system
-                        .get("member")
-                        .and_then(|u| u["username"].as_str())
-                        .or_else(|| system.get("title").and_then(Value::as_str))
-                        .unwrap_or_default()
-                ),
-                (_, Some(body)) => body.to_owned(),
-                (_, None) => "<deleted>".to_owned(),
-            })
-            .collect())
-    }
-
-    async fn listed(&self, group: &str) -> anyhow::Result<Option<Value>> {
-        let (status, body) = self.get("/api/v1/conversations").await?;
-        anyhow::ensure!(status == 200, "list: {status} {body}");
-        Ok(body["conversations"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|c| c["id"] == group)
-            .cloned())
-    }
-}
-
-fn pairs(members: &[(&str, &str)]) -> Vec<(String, String)> {
-    members
-        .iter()
-        .map(|(u, r)| ((*u).to_owned(), (*r).to_owned()))
-        .collect()
-}
+use testkit::ws::Connect;
 
 #[tokio::test]
 async fn three_people_talk_and_a_fourth_added_later_sees_only_what_follows() -> anyhow::Result<()> {
@@ -253,15 +143,6 @@ async fn only_the_owner_and_admins_manage_and_outsiders_get_not_found_everywhere
     let message_id = message["message"]["id"].as_str().unwrap_or_default();
 
     let mut cases = Cases::new();
-    let code = |body: &Value| {
-        (
-            body["error"]["code"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            body["error"]["field"].as_str().map(str::to_owned),
-        )
-    };
     let (status, body) = cat.add(&group, "dan").await?;
     cases.record(
         "a plain member cannot add",
@@ -313,13 +194,7 @@ async fn only_the_owner_and_admins_manage_and_outsiders_get_not_found_everywhere
         "a plain member cannot remove",
         expect_eq((status, code(&body)), (403, ("not_admin".into(), None))),
     );
-    let (status, body) = cat
-        .call(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/conversations/{group}/messages/{message_id}"),
-            None,
-        )
-        .await?;
+    let (status, body) = cat.delete(&group, message_id).await?;
     cases.record(
         "a plain member cannot delete someone else's message",
         expect_eq((status, code(&body)), (403, ("not_sender".into(), None))),
@@ -391,13 +266,7 @@ async fn only_the_owner_and_admins_manage_and_outsiders_get_not_found_everywhere
             (200, json!("Bouldering")),
         ),
     );
-    let (status, made) = ann
-        .call(
-            reqwest::Method::PATCH,
-            &format!("/api/v1/conversations/{group}/members/ben"),
-            Some(json!({"role": "admin"})),
-        )
-        .await?;
+    let (status, made) = ann.set_role(&group, "ben", "admin").await?;
     cases.record(
         "the owner makes an admin",
         expect_eq(
@@ -414,13 +283,7 @@ async fn only_the_owner_and_admins_manage_and_outsiders_get_not_found_everywhere
         "nobody removes the owner",
         expect_eq((status, code(&body)), (403, ("not_allowed".into(), None))),
     );
-    let (status, _) = ann
-        .call(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/conversations/{group}/messages/{message_id}"),
-            None,
-        )
-        .await?;
+    let (status, _) = ann.delete(&group, message_id).await?;
     cases.record("the owner deletes anyone's message", expect_eq(status, 204));
     cases.record(
         "every change is in the timeline",
@@ -557,32 +420,6 @@ async fn an_owner_who_leaves_hands_over_and_the_last_one_out_closes_the_group() 
         assert_eq!(status, 404, "a closed group takes nobody back");
     }
     Ok(())
-}
-
-impl User {
-    async fn socket(&self, after: Option<i64>) -> anyhow::Result<Socket> {
-        Connect::new(&self.base)
-            .bearer(&self.token)
-            .after(after)
-            .open()
-            .await
-    }
-}
-
-/// The next `message.new` as a line: its body, or `<kind> <member>` for a system entry.
-async fn next_entry(socket: &mut Socket) -> anyhow::Result<String> {
-    let frame = socket.next_of("message.new").await?;
-    let message = &frame["message"];
-    Ok(match message["body"].as_str() {
-        Some(body) => body.to_owned(),
-        None => format!(
-            "{} {}",
-            message["system"]["kind"].as_str().unwrap_or_default(),
-            message["system"]["member"]["username"]
-                .as_str()
-                .unwrap_or_default()
-        ),
-    })
 }
 
 #[tokio::test]

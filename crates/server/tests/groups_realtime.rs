@@ -8,30 +8,11 @@ mod common;
 use common::{spawn_app, ApiUser};
 use serde_json::{json, Value};
 use std::time::Duration;
-use testkit::ws::{Connect, Socket};
-
-async fn group(owner: &ApiUser, title: &str, members: &[&str]) -> anyhow::Result<String> {
-    let (status, body) = owner
-        .post(
-            "/api/v1/groups",
-            json!({"title": title, "members": members}),
-        )
-        .await?;
-    anyhow::ensure!(status == 201, "create: {status} {body}");
-    Ok(body["conversation"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned())
-}
 
 async fn user_id(user: &ApiUser) -> anyhow::Result<Value> {
     let (status, me) = user.get("/api/v1/me").await?;
     anyhow::ensure!(status == 200, "me: {status} {me}");
     Ok(me["user"]["id"].clone())
-}
-
-async fn socket(app: &common::TestApp, user: &ApiUser) -> anyhow::Result<Socket> {
-    Connect::new(&app.base).bearer(&user.token).open().await
 }
 
 #[tokio::test]
@@ -47,12 +28,12 @@ async fn group_members_hear_of_each_others_presence_up_to_the_size_bound() -> an
     ];
     // Ben shares a group of three with Cat, and a group of four (over the bound) with Dan;
     // nobody here has a pair with anyone.
-    group(&ann, "Three", &["ben", "cat"]).await?;
-    group(&ben, "Four", &["dan", "eve", "fay"]).await?;
+    ann.group("Three", &["ben", "cat"]).await?;
+    ben.group("Four", &["dan", "eve", "fay"]).await?;
     let (cat_id, dan_id) = (user_id(&cat).await?, user_id(&dan).await?);
 
-    let mut ben_socket = socket(&app, &ben).await?;
-    let cat_socket = socket(&app, &cat).await?;
+    let mut ben_socket = ben.socket(None).await?;
+    let cat_socket = cat.socket(None).await?;
     let online = ben_socket.next_of("presence").await?;
     assert_eq!(
         (&online["user_id"], &online["online"]),
@@ -61,7 +42,7 @@ async fn group_members_hear_of_each_others_presence_up_to_the_size_bound() -> an
 
     // Dan comes and goes in the big group only: Ben is not told. Cat then leaves, which Ben
     // hears; had Dan been announced, that would have come first.
-    let dan_socket = socket(&app, &dan).await?;
+    let dan_socket = dan.socket(None).await?;
     drop(dan_socket);
     drop(cat_socket);
     let next = ben_socket.next_of("presence").await?;
@@ -82,11 +63,11 @@ async fn typing_in_a_group_reaches_every_other_member_once_per_interval() -> any
         ApiUser::new(&app, "ben").await?,
         ApiUser::new(&app, "cat").await?,
     ];
-    let id = group(&ann, "Climbing", &["ben", "cat"]).await?;
-    let mut ann_socket = socket(&app, &ann).await?;
-    let mut ann_other = socket(&app, &ann).await?;
-    let mut ben_socket = socket(&app, &ben).await?;
-    let mut cat_socket = socket(&app, &cat).await?;
+    let id = ann.group("Climbing", &["ben", "cat"]).await?;
+    let mut ann_socket = ann.socket(None).await?;
+    let mut ann_other = ann.socket(None).await?;
+    let mut ben_socket = ben.socket(None).await?;
+    let mut cat_socket = cat.socket(None).await?;
 
     for _ in 0..3 {
         ann_socket
@@ -125,19 +106,13 @@ async fn a_socket_away_during_its_removal_gets_the_removal_on_resume_and_nothing
         ApiUser::new(&app, "ann").await?,
         ApiUser::new(&app, "ben").await?,
     ];
-    let id = group(&ann, "Climbing", &["ben"]).await?;
+    let id = ann.group("Climbing", &["ben"]).await?;
     ann.sent(&id, "before", "a1").await?;
-    let away = socket(&app, &ben).await?;
+    let away = ben.socket(None).await?;
     let cursor = away.hello()["cursor"].as_i64().unwrap_or_default();
     drop(away);
 
-    let (status, body) = ann
-        .call(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/conversations/{id}/members/ben"),
-            None,
-        )
-        .await?;
+    let (status, body) = ann.remove(&id, "ben").await?;
     assert_eq!(status, 204, "{body}");
     ann.sent(&id, "after ben left", "a2").await?;
     // A pair message after all that: the last frame of Ben's backlog.
@@ -149,11 +124,7 @@ async fn a_socket_away_during_its_removal_gets_the_removal_on_resume_and_nothing
         .await?;
     assert_eq!(status, 201, "{body}");
 
-    let mut back = Connect::new(&app.base)
-        .bearer(&ben.token)
-        .after(Some(cursor))
-        .open()
-        .await?;
+    let mut back = ben.socket(Some(cursor)).await?;
     let removal = back.next_of("message.new").await?;
     assert_eq!(removal["conversation_id"], id.as_str(), "{removal}");
     assert_eq!(removal["message"]["system"]["kind"], "member_removed");
@@ -165,10 +136,8 @@ async fn a_socket_away_during_its_removal_gets_the_removal_on_resume_and_nothing
     );
 
     // The same from a cursor past the removal: the group is not replayed at all.
-    let mut later = Connect::new(&app.base)
-        .bearer(&ben.token)
-        .after(Some(removal["cursor"].as_i64().unwrap_or_default()))
-        .open()
+    let mut later = ben
+        .socket(Some(removal["cursor"].as_i64().unwrap_or_default()))
         .await?;
     assert_eq!(later.bodies(1).await?, ["see you"]);
     Ok(())

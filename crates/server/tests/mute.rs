@@ -43,12 +43,7 @@ async fn a_member_mutes_a_conversation_for_themself_and_their_devices_hear_of_it
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    let (status, created) = ann
-        .post(
-            "/api/v1/groups",
-            json!({"title": "Climbing", "members": ["ben", "cat"]}),
-        )
-        .await?;
+    let (status, created) = ann.create_group("Climbing", &["ben", "cat"]).await?;
     assert_eq!(status, 201, "{created}");
     let group = created["conversation"]["id"]
         .as_str()
@@ -134,23 +129,8 @@ async fn muting_what_one_is_not_in_or_what_does_not_exist_is_not_found() -> anyh
         ApiUser::new(&app, "ben").await?,
         ApiUser::new(&app, "eve").await?,
     ];
-    let (_, created) = ann
-        .post(
-            "/api/v1/groups",
-            json!({"title": "Climbing", "members": ["ben"]}),
-        )
-        .await?;
-    let group = created["conversation"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let (status, _) = ann
-        .call(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/conversations/{group}/members/ben"),
-            None,
-        )
-        .await?;
+    let group = ann.group("Climbing", &["ben"]).await?;
+    let (status, _) = ann.remove(&group, "ben").await?;
     assert_eq!(status, 204);
 
     let mut cases = Cases::new();

@@ -4,6 +4,7 @@
 mod common;
 
 use common::spawn_app;
+use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -19,7 +20,7 @@ async fn the_served_document_is_valid_openapi_and_describes_served_routes() -> a
         .await?
         .text()
         .await?;
-    let document: serde_json::Value = serde_json::from_str(&text)?;
+    let document: Value = serde_json::from_str(&text)?;
     assert_eq!(document["openapi"].as_str().map(|v| &v[..4]), Some("3.1."));
 
     let file = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -71,5 +72,79 @@ async fn the_served_document_is_valid_openapi_and_describes_served_routes() -> a
         }
     }
     assert!(checked >= 15, "only {checked} operations documented");
+    Ok(())
+}
+
+/// `schema` with its `$ref` (or a lone `allOf` member) followed to the component it names.
+fn resolved<'a>(document: &'a Value, schema: &'a Value) -> &'a Value {
+    let mut schema = schema;
+    for _ in 0..8 {
+        if let Some(reference) = schema["$ref"].as_str() {
+            let pointer = reference.trim_start_matches('#');
+            schema = document.pointer(pointer).unwrap_or(&Value::Null);
+        } else if let Some([only]) = schema["allOf"].as_array().map(Vec::as_slice) {
+            schema = only;
+        } else {
+            break;
+        }
+    }
+    schema
+}
+
+#[tokio::test]
+async fn a_conversations_kind_is_described_as_direct_or_group() -> anyhow::Result<()> {
+    let app = spawn_app(&[]).await?;
+    let document: Value = reqwest::get(app.url("/api/v1/openapi.json"))
+        .await?
+        .json()
+        .await?;
+    // Every answer that carries a conversation, walked from the operation to the object.
+    for (path, method, status, to_conversation) in [
+        (
+            "/api/v1/conversations/{id}",
+            "get",
+            "200",
+            &["conversation"][..],
+        ),
+        ("/api/v1/groups", "post", "201", &["conversation"][..]),
+        (
+            "/api/v1/conversations",
+            "get",
+            "200",
+            &["conversations", "items"][..],
+        ),
+    ] {
+        let operation = format!("{method} {path} {status}");
+        let mut schema = resolved(
+            &document,
+            &document["paths"][path][method]["responses"][status]["content"]["application/json"]
+                ["schema"],
+        );
+        for (n, key) in to_conversation.iter().enumerate() {
+            // A property's name, then (for a list) its items.
+            let next = if n == 0 {
+                &schema["properties"][key]
+            } else {
+                &schema[key]
+            };
+            schema = resolved(&document, next);
+        }
+        anyhow::ensure!(
+            schema["properties"].is_object(),
+            "{operation}: no conversation at {to_conversation:?}"
+        );
+        let kind = resolved(&document, &schema["properties"]["kind"]);
+        assert_eq!(
+            (&kind["type"], &kind["enum"]),
+            (&json!("string"), &json!(["direct", "group"])),
+            "{operation}: kind is {kind}"
+        );
+        assert!(
+            schema["required"]
+                .as_array()
+                .is_some_and(|r| r.contains(&json!("kind"))),
+            "{operation}: every conversation has a kind"
+        );
+    }
     Ok(())
 }

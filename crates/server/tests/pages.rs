@@ -562,17 +562,7 @@ async fn a_groups_pages_refuse_outsiders_and_the_controls_a_member_may_not_use(
     let alice = ApiUser::new(&app, "alice").await?;
     ApiUser::new(&app, "bob").await?;
     ApiUser::new(&app, "eve").await?;
-    let (status, created) = alice
-        .post(
-            "/api/v1/groups",
-            json!({"title": "Climbing", "members": ["bob"]}),
-        )
-        .await?;
-    anyhow::ensure!(status == 201, "create: {status} {created}");
-    let g = created["conversation"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let g = alice.group("Climbing", &["bob"]).await?;
     let sent = alice.sent(&g, "hello", "c1").await?;
     let message = sent["message"]["id"]
         .as_str()

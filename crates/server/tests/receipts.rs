@@ -62,17 +62,6 @@ impl User {
             })
             .collect()))
     }
-
-    async fn read_up_to(&self, conversation: &str, up_to: i64) -> anyhow::Result<()> {
-        let (status, body) = self
-            .post(
-                &format!("/api/v1/conversations/{conversation}/read"),
-                json!({"up_to": up_to}),
-            )
-            .await?;
-        anyhow::ensure!(status == 204, "read: {status} {body}");
-        Ok(())
-    }
 }
 
 fn id_of(sent: &Value) -> String {
@@ -95,17 +84,7 @@ async fn a_group_message_is_seen_by_the_members_who_read_it_and_no_longer_by_one
     let cat = User::new(&app, "cat").await?;
     let dan = User::new(&app, "dan").await?;
     let eve = User::new(&app, "eve").await?;
-    let (status, created) = ann
-        .post(
-            "/api/v1/groups",
-            json!({"title": "Climbing", "members": ["ben", "cat"]}),
-        )
-        .await?;
-    assert_eq!(status, 201, "{created}");
-    let group = created["conversation"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let group = ann.group("Climbing", &["ben", "cat"]).await?;
 
     let hello = id_of(&ann.sent(&group, "hello", "a1").await?);
     assert_eq!(ann.seen(&group).await?, entries(&[("hello", Some(0))]));
@@ -132,13 +111,7 @@ async fn a_group_message_is_seen_by_the_members_who_read_it_and_no_longer_by_one
     assert_eq!(cat.readers(&group, &hi).await?, Ok(vec![]));
 
     // Ben is removed: he no longer counts, and he is an outsider to the route.
-    let (status, body) = ann
-        .call(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/conversations/{group}/members/ben"),
-            None,
-        )
-        .await?;
+    let (status, body) = ann.remove(&group, "ben").await?;
     assert_eq!(status, 204, "{body}");
     assert_eq!(
         ann.seen(&group).await?,
@@ -157,12 +130,7 @@ async fn a_group_message_is_seen_by_the_members_who_read_it_and_no_longer_by_one
 
     // Dan joins and reads everything he can see: what came before he joined is not his to
     // have seen, nor to ask about.
-    let (status, body) = ann
-        .post(
-            &format!("/api/v1/conversations/{group}/members"),
-            json!({"username": "dan"}),
-        )
-        .await?;
+    let (status, body) = ann.add(&group, "dan").await?;
     assert_eq!(status, 201, "{body}");
     dan.read_up_to(&group, 4).await?;
     assert_eq!(

@@ -10,20 +10,6 @@ use common::ApiUser;
 use serde_json::{json, Value};
 use server::Role;
 
-async fn group(owner: &ApiUser, title: &str, members: &[&str]) -> anyhow::Result<String> {
-    let (status, body) = owner
-        .post(
-            "/api/v1/groups",
-            json!({"title": title, "members": members}),
-        )
-        .await?;
-    anyhow::ensure!(status == 201, "create: {status} {body}");
-    Ok(body["conversation"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned())
-}
-
 /// `who` sends `body` into conversation `id`; the stored message.
 async fn say(who: &ApiUser, id: &str, body: &str) -> anyhow::Result<Value> {
     let sent = who
@@ -73,7 +59,7 @@ async fn an_offline_member_gets_one_notification_per_group_naming_it_and_its_lat
         app, alice, bob, ..
     } = &linked;
     let carol = ApiUser::new(app, "carol").await?;
-    let id = group(alice, "Climbing <Tue>", &["bob", "carol"]).await?;
+    let id = alice.group("Climbing <Tue>", &["bob", "carol"]).await?;
 
     let burst = [
         say(alice, &id, "rope?").await?,
@@ -102,13 +88,7 @@ async fn an_offline_member_gets_one_notification_per_group_naming_it_and_its_lat
 
     // A timeline entry (the rename) notifies nobody and counts for nothing; the next message
     // brings the new title, and carol (the latest sender) first.
-    let (status, body) = alice
-        .call(
-            reqwest::Method::PATCH,
-            &format!("/api/v1/conversations/{id}"),
-            Some(json!({"title": "Bouldering"})),
-        )
-        .await?;
+    let (status, body) = alice.rename(&id, "Bouldering").await?;
     assert_eq!(status, 200, "{body}");
     let fourth = say(&carol, &id, "ok").await?;
     linked
@@ -153,18 +133,12 @@ async fn a_member_removed_from_a_group_loses_its_notification_and_gets_no_more(
 ) -> anyhow::Result<()> {
     let linked = Linked::start(&Role::ALL).await?;
     let Linked { app, alice, .. } = &linked;
-    let id = group(alice, "Climbing", &["bob"]).await?;
+    let id = alice.group("Climbing", &["bob"]).await?;
     let first = say(alice, &id, "first").await?;
     linked.until_notified("the group's notification").await?;
     assert_eq!(notifier_outcome(app, &first).await?, "sent");
 
-    let (status, body) = alice
-        .call(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/conversations/{id}/members/bob"),
-            None,
-        )
-        .await?;
+    let (status, body) = alice.remove(&id, "bob").await?;
     assert_eq!(status, 204, "{body}");
     linked
         .until_gone("the notification withdrawn on removal", |t| {
@@ -235,7 +209,7 @@ async fn a_muted_conversation_notifies_nothing_and_muting_withdraws_a_pending_no
     assert_eq!(notifier_outcome(app, &three).await?, "sent");
 
     // A group: muted by bob, for bob only.
-    let id = group(alice, "Climbing", &["bob"]).await?;
+    let id = alice.group("Climbing", &["bob"]).await?;
     let (status, body) = set_muted(bob, &id, true).await?;
     assert_eq!(
         (status, &body["conversation"]["muted"]),

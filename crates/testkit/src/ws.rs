@@ -269,6 +269,24 @@ impl Socket {
         }
     }
 
+    /// Every frame up to the first that `last` matches, which is left out (unread ones first).
+    /// With a frame the service sends after everything else of interest as `last`, this proves
+    /// what a socket did not get without waiting out a quiet period: frames reach a socket in
+    /// the order of the log.
+    pub async fn frames_until(
+        &mut self,
+        last: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<Vec<Value>> {
+        let mut before = Vec::new();
+        loop {
+            let frame = self.next().await?;
+            if last(&frame) {
+                return Ok(before);
+            }
+            before.push(frame);
+        }
+    }
+
     /// Bodies of the next `n` new messages.
     pub async fn bodies(&mut self, n: usize) -> anyhow::Result<Vec<String>> {
         let mut bodies = Vec::with_capacity(n);

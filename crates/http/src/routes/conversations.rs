@@ -502,7 +502,7 @@ async fn edit_message(
     params(("id" = Uuid, Path), ("message_id" = Uuid, Path)),
     responses(
         (status = 204, description = "Deleted; history shows a deleted marker, never the old text"),
-        (status = 403, description = "Only the sender may delete (code not_sender)", body = ErrorBody),
+        (status = 403, description = "Only the sender may delete; in a group also an admin or the owner (code not_sender)", body = ErrorBody),
         (status = 404, description = "No such conversation or message", body = ErrorBody),
     ),
     security(("session_cookie" = []), ("bearer" = []))

@@ -5,6 +5,7 @@
 
 pub mod cases;
 pub mod fake_telegram;
+pub mod groups;
 pub mod telegram;
 
 use serde_json::Value;
@@ -288,6 +289,47 @@ impl ApiUser {
             .await?;
         anyhow::ensure!(status == 201, "send: {status} {answer}");
         Ok(answer)
+    }
+
+    /// Marks `conversation` read up to `up_to`: the status and body, whatever they are.
+    pub async fn mark_read(&self, conversation: &str, up_to: i64) -> anyhow::Result<(u16, Value)> {
+        self.post(
+            &format!("/api/v1/conversations/{conversation}/read"),
+            serde_json::json!({ "up_to": up_to }),
+        )
+        .await
+    }
+
+    /// Marks `conversation` read up to `up_to`; fails unless it was recorded (204).
+    pub async fn read_up_to(&self, conversation: &str, up_to: i64) -> anyhow::Result<()> {
+        let (status, body) = self.mark_read(conversation, up_to).await?;
+        anyhow::ensure!(status == 204, "read: {status} {body}");
+        Ok(())
+    }
+
+    /// `PATCH`es message `message` of `conversation` to `body`.
+    pub async fn edit(
+        &self,
+        conversation: &str,
+        message: &str,
+        body: &str,
+    ) -> anyhow::Result<(u16, Value)> {
+        self.call(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/conversations/{conversation}/messages/{message}"),
+            Some(serde_json::json!({ "body": body })),
+        )
+        .await
+    }
+
+    /// `DELETE`s message `message` of `conversation`.
+    pub async fn delete(&self, conversation: &str, message: &str) -> anyhow::Result<(u16, Value)> {
+        self.call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/conversations/{conversation}/messages/{message}"),
+            None,
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str) -> anyhow::Result<(u16, Value)> {

@@ -44,14 +44,7 @@ impl ApiUser {
     /// Marks the conversation of `message` read up to `up_to`.
     pub async fn read(&self, message: &Value, up_to: i64) -> anyhow::Result<()> {
         let conversation = message["conversation_id"].as_str().unwrap_or_default();
-        let (status, body) = self
-            .post(
-                &format!("/api/v1/conversations/{conversation}/read"),
-                json!({ "up_to": up_to }),
-            )
-            .await?;
-        anyhow::ensure!(status == 204, "read: {status} {body}");
-        Ok(())
+        self.read_up_to(conversation, up_to).await
     }
 
     pub async fn telegram_linked(&self) -> anyhow::Result<bool> {
