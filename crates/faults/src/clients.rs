@@ -232,6 +232,11 @@ impl Sender {
         };
         let status = response.status();
         let outcome = status.as_str().to_owned();
+        if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            if let Some(took) = server_timing(response.headers()) {
+                clients.ledger.server_took_503(took);
+            }
+        }
         if !status.is_success() {
             return (outcome, None);
         }
@@ -412,5 +417,40 @@ fn request_error(error: &reqwest::Error) -> String {
         "connect failed".to_owned()
     } else {
         "request failed".to_owned()
+    }
+}
+
+/// The time the server says it spent on an answer (`Server-Timing: app;dur=<ms>`).
+fn server_timing(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get("server-timing")?.to_str().ok()?;
+    let ms: f64 = value
+        .split(';')
+        .find_map(|part| part.trim().strip_prefix("dur="))?
+        .parse()
+        .ok()?;
+    (ms.is_finite() && ms >= 0.0).then(|| Duration::from_secs_f64(ms / 1000.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_server_timing_of_an_answer_is_read_in_milliseconds() {
+        let timing = |value: &str| {
+            let mut headers = reqwest::header::HeaderMap::new();
+            if let Ok(value) = reqwest::header::HeaderValue::from_str(value) {
+                headers.insert("server-timing", value);
+            }
+            server_timing(&headers)
+        };
+        assert_eq!(
+            timing("app;dur=812.5"),
+            Some(Duration::from_micros(812_500))
+        );
+        assert_eq!(timing("app; dur=3"), Some(Duration::from_millis(3)));
+        assert_eq!(timing("app"), None);
+        assert_eq!(timing("app;dur=-1"), None);
+        assert_eq!(server_timing(&reqwest::header::HeaderMap::new()), None);
     }
 }

@@ -57,6 +57,8 @@ struct Inner {
     outcomes: BTreeMap<String, u64>,
     /// Each 503, and how long it took to come back.
     unavailable: Vec<Unavailable>,
+    /// REST 503s timed by the server itself (`Server-Timing`).
+    served_unavailable: Vec<Unavailable>,
     reconnects: u64,
     /// Each time a client was told its session had ended (401, or a socket closed with 4001).
     logged_out: Vec<Logout>,
@@ -107,6 +109,16 @@ impl Ledger {
                     took,
                 });
             }
+        });
+    }
+
+    /// Notes the server's own time for a 503 answer.
+    pub fn server_took_503(&self, took: Duration) {
+        self.with(|inner| {
+            inner.served_unavailable.push(Unavailable {
+                answered: Instant::now(),
+                took,
+            });
         });
     }
 
@@ -183,6 +195,10 @@ impl Ledger {
 
     pub fn unavailable(&self) -> Vec<Unavailable> {
         self.with(|inner| inner.unavailable.clone())
+    }
+
+    pub fn served_unavailable(&self) -> Vec<Unavailable> {
+        self.with(|inner| inner.served_unavailable.clone())
     }
 
     pub fn reconnects(&self) -> u64 {

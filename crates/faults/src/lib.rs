@@ -253,6 +253,7 @@ async fn run_on(
         sends: &sends,
         outcomes: ledger.outcomes(),
         unavailable: ledger.unavailable(),
+        served_unavailable: ledger.served_unavailable(),
         reconnects: ledger.reconnects(),
         logouts: ledger.logouts(),
         restarts,

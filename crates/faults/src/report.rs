@@ -30,6 +30,11 @@ pub struct Report {
     /// Those over a second, by the fault their request overlapped (`none` when it overlapped
     /// none): a path that is slow in one kind of outage shows up here.
     pub over_a_second_503_during: BTreeMap<&'static str, usize>,
+    /// The same REST 503s as the server timed them (`Server-Timing`), apart from those held back
+    /// by a frozen or dead API process: the client's time also holds its own delays on a busy
+    /// machine, the server's does not.
+    pub slowest_503_in_server_ms: u64,
+    pub over_a_second_503_in_server: usize,
     /// 503s whose request was in flight while an API process was frozen (SIGSTOP) or dead: the
     /// time it stood still is in their answer time, which says nothing of failing fast. Which API
     /// process answered is not known, so any frozen one holds a request back.
@@ -75,6 +80,7 @@ pub(crate) struct Parts<'a> {
     pub sends: &'a [Send],
     pub outcomes: BTreeMap<String, u64>,
     pub unavailable: Vec<Unavailable>,
+    pub served_unavailable: Vec<Unavailable>,
     pub reconnects: u64,
     pub logouts: Vec<Logout>,
     pub restarts: BTreeMap<String, u32>,
@@ -102,6 +108,11 @@ impl Report {
                 .entry(during(answer, &parts.faults))
                 .or_default() += 1;
         }
+        let served: Vec<Duration> = std::mem::take(&mut parts.served_unavailable)
+            .into_iter()
+            .filter(|answer| !self::held(answer, &api_stood_still))
+            .map(|answer| answer.took)
+            .collect();
         let mut unavailable: Vec<Duration> = ran.iter().map(|answer| answer.took).collect();
         unavailable.sort_unstable();
         let longest_outage = parts
@@ -158,6 +169,11 @@ impl Report {
                 .filter(|d| **d > Duration::from_secs(1))
                 .count(),
             over_a_second_503_during,
+            slowest_503_in_server_ms: served.iter().max().map_or(0, |d| d.as_millis() as u64),
+            over_a_second_503_in_server: served
+                .iter()
+                .filter(|d| **d > Duration::from_secs(1))
+                .count(),
             held_503: held.len(),
             slowest_held_503_ms: held
                 .iter()
@@ -276,6 +292,13 @@ impl Report {
             (
                 "503s over a second, by the fault they overlapped",
                 format!("{:?}", self.over_a_second_503_during),
+            ),
+            (
+                "503 time in the server (REST, its Server-Timing)",
+                format!(
+                    "slowest {} ms, {} over a second",
+                    self.slowest_503_in_server_ms, self.over_a_second_503_in_server
+                ),
             ),
             ("socket reconnects", self.socket_reconnects.to_string()),
             (

@@ -38,6 +38,10 @@ pub fn handle() -> Option<PrometheusHandle> {
 
 /// Counts every request by method, matched route (not the raw path: ids would explode the label
 /// set) and status, and observes its latency.
+///
+/// A 503 also says how long the server tried before giving up (`Server-Timing: app;dur=<ms>`):
+/// "fail fast while a dependency is down" is a promise about the server, and a client on a busy
+/// machine cannot tell its own delays from the server's without it.
 pub async fn track(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().to_string();
@@ -45,7 +49,13 @@ pub async fn track(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
+    if response.status() == axum::http::StatusCode::SERVICE_UNAVAILABLE {
+        let took = format!("app;dur={:.1}", started.elapsed().as_secs_f64() * 1000.0);
+        if let Ok(value) = axum::http::HeaderValue::from_str(&took) {
+            response.headers_mut().insert("server-timing", value);
+        }
+    }
     let status = response.status().as_u16().to_string();
     metrics::counter!("http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
         .increment(1);

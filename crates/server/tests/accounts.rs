@@ -959,6 +959,33 @@ async fn without_the_session_store_nobody_gets_in() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn a_503_says_how_long_the_server_tried_before_giving_up() -> anyhow::Result<()> {
+    let app = spawn_app(&[("REDIS_URL", "redis://127.0.0.1:1")]).await?;
+    let client = reqwest::Client::new();
+    let refused = client
+        .get(app.url("/api/v1/me"))
+        .bearer_auth("some-token-0123456789abcdefghijklmnopqrstuv")
+        .send()
+        .await?;
+    assert_eq!(refused.status(), 503);
+    let timing = refused
+        .headers()
+        .get("server-timing")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let ms = timing
+        .strip_prefix("app;dur=")
+        .and_then(|ms| ms.parse::<f64>().ok());
+    assert!(ms.is_some_and(|ms| ms >= 0.0), "Server-Timing: {timing:?}");
+    // Only a 503 tells it.
+    let served = client.get(app.url("/healthz")).send().await?;
+    assert_eq!(served.status(), 200);
+    assert!(served.headers().get("server-timing").is_none());
+    Ok(())
+}
+
+#[tokio::test]
 async fn every_credential_presented_must_hold() -> anyhow::Result<()> {
     let app = spawn_app(&[]).await?;
     let ann = ApiUser::new(&app, "ann").await?;
