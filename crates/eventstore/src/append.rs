@@ -213,9 +213,10 @@ pub(crate) async fn write_batch(
         .bind(APPEND_LOCK_KEY)
         .execute(&mut *conn)
         .await?;
-    let keys = Keys::of(requests);
+    let refused = refusals(requests);
+    let keys = Keys::of(requests, &refused);
     let current = known(conn, &keys).await?;
-    let mut planned = plan(requests, current)?;
+    let mut planned = plan(requests, refused, current)?;
     planned.store(conn, &Guard::default()).await?;
     Ok(planned.answers())
 }
@@ -236,10 +237,11 @@ pub(crate) async fn write_batch_read_ahead(
     conn: &mut PgConnection,
     requests: &[&[StreamAppend]],
 ) -> Result<Vec<RequestOutcome>, Error> {
-    let keys = Keys::of(requests);
+    let refused = refusals(requests);
+    let keys = Keys::of(requests, &refused);
     let read_ahead = known(&mut *conn, &keys).await?;
     let guard = Guard::of(&keys, &read_ahead.versions);
-    let mut planned = plan(requests, read_ahead)?;
+    let mut planned = plan(requests, refused, read_ahead)?;
     if planned.rows.is_empty() {
         return Ok(planned.answers());
     }
@@ -247,7 +249,7 @@ pub(crate) async fn write_batch_read_ahead(
     if !planned.store(&mut tx, &guard).await? {
         metrics::counter!("append_batches_replanned_total").increment(1);
         let current = known(&mut tx, &keys).await?;
-        planned = plan(requests, current)?;
+        planned = plan(requests, refusals(requests), current)?;
         planned.store(&mut tx, &Guard::default()).await?;
     }
     tx.commit().await?;
@@ -261,11 +263,12 @@ struct Keys {
 }
 
 impl Keys {
-    fn of(requests: &[&[StreamAppend]]) -> Self {
+    fn of(requests: &[&[StreamAppend]], refused: &[Option<RequestOutcome>]) -> Self {
         let valid = requests
             .iter()
-            .filter(|parts| validate(parts).is_ok())
-            .flat_map(|parts| parts.iter());
+            .zip(refused)
+            .filter(|(_, refused)| refused.is_none())
+            .flat_map(|(parts, _)| parts.iter());
         let mut ids = Vec::new();
         let mut streams = HashSet::new();
         for part in valid {
@@ -310,16 +313,25 @@ struct Planned<'a> {
     positions: Vec<i64>,
 }
 
-/// Plans every request in order against `known`; rows of the accepted ones go to one insert.
-fn plan<'a>(requests: &[&'a [StreamAppend]], known: Known) -> Result<Planned<'a>, Error> {
+/// Each request refused before the database sees it (see [`validate`]), or `None`.
+fn refusals(requests: &[&[StreamAppend]]) -> Vec<Option<RequestOutcome>> {
+    requests
+        .iter()
+        .map(|parts| validate(parts).err().map(Err))
+        .collect()
+}
+
+/// Plans every request not already refused, in order, against `known`; rows of the accepted ones
+/// go to one insert.
+fn plan<'a>(
+    requests: &[&'a [StreamAppend]],
+    mut outcomes: Vec<Option<RequestOutcome>>,
+    known: Known,
+) -> Result<Planned<'a>, Error> {
     let Known {
         mut placed,
         mut versions,
     } = known;
-    let mut outcomes: Vec<Option<RequestOutcome>> = requests
-        .iter()
-        .map(|parts| validate(parts).err().map(Err))
-        .collect();
     let mut rows = Rows::default();
     let mut plans: Vec<Vec<Plan>> = Vec::with_capacity(requests.len());
     for (parts, outcome) in requests.iter().zip(outcomes.iter_mut()) {

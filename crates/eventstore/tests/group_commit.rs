@@ -161,17 +161,7 @@ async fn in_one_batch_a_stale_or_invalid_request_fails_alone_and_the_rest_is_sto
                 .await
         })
     };
-    while sqlx::query_scalar::<_, i64>(
-        "SELECT count(*) FROM pg_locks
-          WHERE locktype = 'advisory' AND NOT granted
-            AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-    )
-    .fetch_one(&db.pool)
-    .await?
-        == 0
-    {
-        tokio::task::yield_now().await;
-    }
+    until_the_lock_is_awaited(&db).await?;
 
     let twin = vec![event("B", 1), event("B", 2)];
     let mut poisoned = event("P", 0);
