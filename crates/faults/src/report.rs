@@ -99,7 +99,7 @@ impl Report {
             .filter(|f| f.target.as_deref().is_some_and(|t| t.starts_with("api")))
             .map(|f| f.window)
             .collect();
-        let (held, ran): (Vec<_>, Vec<_>) = std::mem::take(&mut parts.unavailable)
+        let (held_back, ran): (Vec<_>, Vec<_>) = std::mem::take(&mut parts.unavailable)
             .into_iter()
             .partition(|answer| held(answer, &api_stood_still));
         let mut over_a_second_503_during = BTreeMap::new();
@@ -110,7 +110,7 @@ impl Report {
         }
         let served: Vec<Duration> = std::mem::take(&mut parts.served_unavailable)
             .into_iter()
-            .filter(|answer| !self::held(answer, &api_stood_still))
+            .filter(|answer| !held(answer, &api_stood_still))
             .map(|answer| answer.took)
             .collect();
         let mut unavailable: Vec<Duration> = ran.iter().map(|answer| answer.took).collect();
@@ -174,8 +174,8 @@ impl Report {
                 .iter()
                 .filter(|d| **d > Duration::from_secs(1))
                 .count(),
-            held_503: held.len(),
-            slowest_held_503_ms: held
+            held_503: held_back.len(),
+            slowest_held_503_ms: held_back
                 .iter()
                 .map(|answer| answer.took.as_millis() as u64)
                 .max()
