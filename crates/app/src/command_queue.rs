@@ -20,6 +20,14 @@
 //! The cache is bounded by the approximate bytes of the states it holds, not by their count (one
 //! long conversation outweighs thousands of new ones); past the bound it drops the least recently
 //! used conversation instead of starting over, and a dropped one is read from its stream again.
+//!
+//! While the database is failing or coming back, a caller waits for its command at most a
+//! deadline (`answer_within`), then gets `TimedOut` (503): one group can wait out a connection and
+//! the next group wait again, so a command queued behind both would answer after seconds. A busy
+//! but healthy database is waited for, however long (a send must not fail for load alone). A
+//! command whose caller stopped waiting is dropped before its group is decided, so an outage
+//! leaves no backlog of commands nobody waits for. One already handed to the appender may still
+//! be stored: the error says so, and a resend with the same client id is answered with it.
 
 use crate::{AppError, Membership};
 use domain::{Aggregate, Conversation, ConversationCommand, ConversationEvent, ConversationId};
@@ -30,7 +38,9 @@ use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
 /// Commands decided and appended together at most (bounds one append's size and latency).
@@ -41,6 +51,14 @@ const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 /// What an entry costs beside its conversation state: the slot, its membership, the cache's own
 /// bookkeeping. Also the least an entry weighs, so empty entries are bounded too.
 const ENTRY_OVERHEAD: usize = 512;
+/// How long a caller waits for its command during an outage unless configured otherwise: under a
+/// second, so that a client sees a 503 within a second however many database waits the command
+/// queued behind.
+pub const DEFAULT_ANSWER_WITHIN: Duration = Duration::from_millis(900);
+/// A database found unreachable this recently may still be coming back: slow answers are its.
+const OUTAGE_MEMORY: Duration = Duration::from_secs(5);
+/// Past the deadline with the database healthy, how often the caller looks again.
+const RECHECK: Duration = Duration::from_millis(100);
 
 /// What a command did: its events, and the position of its last one (None when nothing new was
 /// stored: a resend, or a command already satisfied).
@@ -109,6 +127,8 @@ pub(crate) struct CommandQueues {
     active: Arc<Mutex<HashMap<ConversationId, Arc<Entry>>>>,
     /// The workers, so shutdown can wait for the commands already accepted.
     workers: TaskTracker,
+    /// How long a caller waits for its command's outcome (see the module's doc).
+    answer_within: Duration,
 }
 
 impl CommandQueues {
@@ -127,7 +147,22 @@ impl CommandQueues {
                 .build(),
             active: Arc::default(),
             workers: TaskTracker::new(),
+            answer_within: DEFAULT_ANSWER_WITHIN,
         }
+    }
+
+    pub(crate) fn answering_within(mut self, wait: Duration) -> Self {
+        self.answer_within = wait;
+        self
+    }
+
+    pub(crate) fn answer_within(&self) -> Duration {
+        self.answer_within
+    }
+
+    /// When a command submitted now stops being waited for.
+    pub(crate) fn deadline(&self) -> Instant {
+        Instant::now() + self.answer_within
     }
 
     fn active(&self) -> MutexGuard<'_, HashMap<ConversationId, Arc<Entry>>> {
@@ -146,6 +181,17 @@ impl CommandQueues {
     /// callers wait.
     pub(crate) fn submit(
         &self,
+        id: ConversationId,
+        command: ConversationCommand,
+        metadata: Metadata,
+    ) -> impl Future<Output = Result<Decided, AppError>> + Send + 'static {
+        self.submit_until(self.deadline(), id, command, metadata)
+    }
+
+    /// [`Self::submit`] with the caller's deadline, for a caller that has more to do after it.
+    pub(crate) fn submit_until(
+        &self,
+        deadline: Instant,
         id: ConversationId,
         command: ConversationCommand,
         metadata: Metadata,
@@ -179,9 +225,10 @@ impl CommandQueues {
             self.workers
                 .spawn(async move { queues.drain(id, entry).await });
         }
+        let (store, waited) = (self.store.clone(), self.answer_within);
         async move {
-            outcome
-                .await
+            within(&store, deadline, waited, outcome)
+                .await?
                 .map_err(|e| AppError::internal("the command's worker stopped", e))?
         }
     }
@@ -243,6 +290,13 @@ impl CommandQueues {
         loop {
             let taken = {
                 let mut slot = entry.slot();
+                // Callers that stopped waiting were told their command may not be stored.
+                let before = slot.queue.len();
+                slot.queue.retain(|pending| !pending.reply.is_closed());
+                let dropped = before - slot.queue.len();
+                if dropped > 0 {
+                    metrics::counter!("commands_dropped_unwaited_total").increment(dropped as u64);
+                }
                 let n = slot.queue.len().min(MAX_GROUP);
                 (n > 0).then(|| {
                     let group: Vec<Pending> = slot.queue.drain(..n).collect();
@@ -398,6 +452,27 @@ impl CommandQueues {
                 answer_all(group, &error.into());
                 None
             }
+        }
+    }
+}
+
+/// `work`'s outcome, or `TimedOut` once `deadline` has passed while the database is failing or
+/// coming back (see the module's doc).
+pub(crate) async fn within<T>(
+    store: &EventStore,
+    mut deadline: Instant,
+    waited: Duration,
+    work: impl Future<Output = T>,
+) -> Result<T, AppError> {
+    tokio::pin!(work);
+    loop {
+        match tokio::time::timeout_at(deadline, &mut work).await {
+            Ok(done) => return Ok(done),
+            Err(_) if store.unreachable_within(OUTAGE_MEMORY) => {
+                metrics::counter!("commands_timed_out_total").increment(1);
+                return Err(AppError::TimedOut(waited));
+            }
+            Err(_) => deadline += RECHECK,
         }
     }
 }

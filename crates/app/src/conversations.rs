@@ -79,6 +79,12 @@ impl Conversations {
         self
     }
 
+    /// How long a caller waits for a command's outcome before it is told `TimedOut`.
+    pub fn answering_within(mut self, wait: std::time::Duration) -> Self {
+        self.queues = self.queues.answering_within(wait);
+        self
+    }
+
     /// Creates a group owned by `owner` with the people named (the owner among them or not).
     /// An unknown name is refused naming it (field `members`), and so is a list longer than the
     /// limit, before any of it is looked up.
@@ -339,18 +345,24 @@ impl Conversations {
             body,
             at: Utc::now(),
         };
-        let outcome = self.queues.submit(id, command, metadata(sender));
+        let deadline = self.queues.deadline();
+        let outcome = self
+            .queues
+            .submit_until(deadline, id, command, metadata(sender));
         let store = self.store.clone();
+        let waited = self.queues.answer_within();
         async move {
             let (events, appended) = outcome.await?;
             if let (Some(position), Some(event)) = (appended, events.into_iter().next()) {
                 return sent_message(event, position, true);
             }
             // A resend: answer with the message as first stored.
-            let stored = store
-                .read_event(message_id)
-                .await?
-                .ok_or_else(|| AppError::bug(format!("sent message {message_id} not stored")))?;
+            let stored =
+                command_queue::within(&store, deadline, waited, store.read_event(message_id))
+                    .await??
+                    .ok_or_else(|| {
+                        AppError::bug(format!("sent message {message_id} not stored"))
+                    })?;
             sent_message(stored.decode()?, stored.position, false)
         }
     }

@@ -34,6 +34,11 @@ pub enum AppError {
     /// The database is unreachable; nothing was written and a retry may succeed.
     #[error("the event store is unreachable")]
     Unavailable(#[source] Arc<eventstore::Error>),
+    /// The command had no outcome within the caller's deadline (the database slow or coming
+    /// back). It may still be stored: a retry is safe where the command is idempotent (a send
+    /// resent with its client id), and otherwise finds the change made or not.
+    #[error("no outcome within {} ms", .0.as_millis())]
+    TimedOut(std::time::Duration),
     /// A bug, corrupted data or a failing dependency that is not an outage; logged with its
     /// cause chain, shown as a generic failure.
     #[error("{context}")]
@@ -83,6 +88,7 @@ impl AppError {
             Self::NotFound(_) => "not_found",
             Self::Forbidden { code, .. } | Self::Conflict { code, .. } => code,
             Self::Unavailable(_) => "unavailable",
+            Self::TimedOut(_) => "timed_out",
             Self::Internal { .. } => "internal_error",
         }
     }
@@ -92,6 +98,11 @@ impl AppError {
         match self {
             Self::Validation(e) => e.message.clone(),
             Self::Unavailable(_) => "the service is temporarily unavailable; please retry".into(),
+            Self::TimedOut(waited) => format!(
+                "the change was not confirmed within {} ms and may still be made; \
+                 please retry (a message resent with the same client_id is stored once)",
+                waited.as_millis()
+            ),
             Self::Internal { .. } => "something went wrong on our side".into(),
             other => other.to_string(),
         }
@@ -108,7 +119,10 @@ impl AppError {
 
     /// True for errors that are ours, not the caller's: they are logged.
     pub fn is_unexpected(&self) -> bool {
-        matches!(self, Self::Unavailable(_) | Self::Internal { .. })
+        matches!(
+            self,
+            Self::Unavailable(_) | Self::TimedOut(_) | Self::Internal { .. }
+        )
     }
 
     /// Logs an unexpected error with its whole cause chain; expected ones are not logged.
@@ -117,6 +131,7 @@ impl AppError {
             Self::Unavailable(_) => {
                 tracing::error!(error = %Chain(self), "{during}: dependency unavailable")
             }
+            Self::TimedOut(_) => tracing::warn!(error = %self, "{during}: command timed out"),
             Self::Internal { .. } => {
                 tracing::error!(error = %Chain(self), "{during}: internal error")
             }
@@ -140,6 +155,7 @@ impl AppError {
                 message: message.clone(),
             },
             Self::Unavailable(cause) => Self::Unavailable(cause.clone()),
+            Self::TimedOut(waited) => Self::TimedOut(*waited),
             Self::Internal { context, source } => Self::Internal {
                 context: context.clone(),
                 source: source.clone(),

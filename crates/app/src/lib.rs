@@ -12,6 +12,7 @@ pub mod membership;
 pub mod passwords;
 
 pub use accounts::{Accounts, UserProfile};
+pub use command_queue::DEFAULT_ANSWER_WITHIN;
 pub use conversations::{Conversations, SentMessage, DEFAULT_MAX_GROUP_MEMBERS};
 pub use error::{AppError, Chain};
 pub use membership::Membership;

@@ -6,6 +6,7 @@ use app::{Accounts, AppError, Conversations, HashCost, Password, PasswordHasher}
 use domain::{ClientId, ConversationId, MessageBody, UserId, Username};
 use eventstore::{Appender, AppenderOptions, EventStore};
 use std::collections::HashSet;
+use std::time::Duration;
 use testkit::TestDb;
 use tokio_util::sync::CancellationToken;
 
@@ -17,7 +18,11 @@ struct Process {
 }
 
 fn process(db: &TestDb) -> anyhow::Result<Process> {
-    let store = EventStore::new(db.pool.clone());
+    process_on(db.pool.clone(), app::DEFAULT_ANSWER_WITHIN)
+}
+
+fn process_on(pool: sqlx::PgPool, wait: Duration) -> anyhow::Result<Process> {
+    let store = EventStore::new(pool);
     let stop = CancellationToken::new();
     let (appender, _task) =
         Appender::start(store.clone(), AppenderOptions::default(), stop.clone());
@@ -29,7 +34,7 @@ fn process(db: &TestDb) -> anyhow::Result<Process> {
     })?;
     let accounts = Accounts::new(store.clone(), appender.clone(), hasher);
     Ok(Process {
-        conversations: Conversations::new(store, appender, accounts.clone()),
+        conversations: Conversations::new(store, appender, accounts.clone()).answering_within(wait),
         accounts,
         _stop: stop.drop_guard(),
     })
@@ -213,4 +218,137 @@ async fn a_stale_cache_does_not_refuse_what_another_process_made_possible() -> a
         .await;
     assert!(matches!(refused, Err(AppError::Forbidden { .. })));
     Ok(())
+}
+
+/// The event store's global append lock (see `eventstore`'s `append.rs`).
+const APPEND_LOCK_KEY: i64 = 0x4556_454e_544c_4f47;
+
+#[tokio::test]
+async fn during_an_outage_a_held_up_send_answers_timed_out_and_its_resend_finds_it_stored(
+) -> anyhow::Result<()> {
+    let db = TestDb::create().await?;
+    // Two connections: the appender's, and one this test holds to make the pool run dry.
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(Duration::from_millis(200))
+        .connect(&db.url)
+        .await?;
+    let deadline = Duration::from_millis(300);
+    let process = process_on(pool.clone(), deadline)?;
+    let ann = user(&process, "ann").await?;
+    user(&process, "ben").await?;
+    let (id, _) = process
+        .conversations
+        .start(ann, &Username::parse("ben")?)
+        .await?;
+
+    // Another writer holds the append lock: the send reaches the appender and waits there...
+    let mut blocker = db.pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(APPEND_LOCK_KEY)
+        .execute(&mut *blocker)
+        .await?;
+    let send = {
+        let conversations = process.conversations.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let sent = conversations
+                .send(id, ann, ClientId::parse("late")?, body("held up")?)
+                .await;
+            anyhow::Ok((sent, started.elapsed()))
+        })
+    };
+    until_the_lock_is_awaited(&db).await?;
+    // ...while the database looks unreachable: no connection is to be had.
+    let held = pool.acquire().await?;
+    let read = process.conversations.for_member(id, ann).await;
+    assert!(matches!(read, Err(AppError::Unavailable(_))), "{read:?}");
+    // Without the deadline it would wait for the lock this test holds: bound the wait.
+    let (sent, took) = tokio::time::timeout(Duration::from_secs(10), send)
+        .await
+        .map_err(|_| anyhow::anyhow!("the send still waits after 10 s"))???;
+    assert!(
+        matches!(sent, Err(AppError::TimedOut(waited)) if waited == deadline),
+        "{sent:?}"
+    );
+    assert!(took >= deadline, "answered after {took:?}");
+
+    // Its caller was told it may still be made: once the lock is free it is, and a resend
+    // (retried like a client would while the store refuses reads for a moment) is answered
+    // with that one message instead of storing a second.
+    drop(held);
+    blocker.commit().await?;
+    let mut attempts = 0;
+    let resent = loop {
+        attempts += 1;
+        match process
+            .conversations
+            .send(id, ann, ClientId::parse("late")?, body("held up")?)
+            .await
+        {
+            Err(AppError::Unavailable(_) | AppError::TimedOut(_)) if attempts < 50 => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => break other?,
+        }
+    };
+    assert!(!resent.created, "the first attempt was stored after all");
+    assert_eq!(resent.seq, 1);
+    let copies: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'MessageSent'")
+            .fetch_one(&db.pool)
+            .await?;
+    assert_eq!(copies, 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_send_held_up_by_a_busy_but_reachable_database_is_waited_for() -> anyhow::Result<()> {
+    let db = TestDb::create().await?;
+    let process = process_on(db.pool.clone(), Duration::from_millis(100))?;
+    let ann = user(&process, "ann").await?;
+    user(&process, "ben").await?;
+    let (id, _) = process
+        .conversations
+        .start(ann, &Username::parse("ben")?)
+        .await?;
+    let mut blocker = db.pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(APPEND_LOCK_KEY)
+        .execute(&mut *blocker)
+        .await?;
+    let send = {
+        let conversations = process.conversations.clone();
+        tokio::spawn(async move {
+            conversations
+                .send(id, ann, ClientId::parse("slow")?, body("slow but sure")?)
+                .await
+                .map_err(anyhow::Error::from)
+        })
+    };
+    until_the_lock_is_awaited(&db).await?;
+    // Well past the deadline, the send still waits instead of failing for load.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(!send.is_finished(), "a busy database failed the send");
+    blocker.commit().await?;
+    let sent = send.await??;
+    assert!(sent.created);
+    assert_eq!(sent.seq, 1);
+    Ok(())
+}
+
+/// Waits until some transaction waits for the append lock.
+async fn until_the_lock_is_awaited(db: &TestDb) -> anyhow::Result<()> {
+    for _ in 0..500 {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+        )
+        .fetch_one(&db.pool)
+        .await?;
+        if waiting > 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    anyhow::bail!("nothing waited for the append lock")
 }

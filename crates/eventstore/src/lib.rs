@@ -69,6 +69,12 @@ impl EventStore {
         &self.pool
     }
 
+    /// Whether an operation of this store found the database unreachable within `window`: a
+    /// slow answer then is an outage's, not a busy database's.
+    pub fn unreachable_within(&self, window: std::time::Duration) -> bool {
+        self.reachability.unreachable_within(window)
+    }
+
     /// Runs an operation of a request's path, unless the database was found unreachable moments
     /// ago; notes it when this operation finds it so.
     pub(crate) async fn guarded<T>(

@@ -23,6 +23,9 @@ pub(crate) struct Reachability {
     maybe_down: AtomicBool,
     /// What the failure that opened the breaker said, and until when it answers for the database.
     down: Mutex<Option<(Arc<str>, Instant)>>,
+    /// When an operation last found the database unreachable; outlives the hold, for callers
+    /// that treat a slow answer differently while the database is failing or coming back.
+    last_down: Mutex<Option<Instant>>,
 }
 
 impl Reachability {
@@ -31,7 +34,14 @@ impl Reachability {
             hold,
             maybe_down: AtomicBool::new(false),
             down: Mutex::new(None),
+            last_down: Mutex::new(None),
         }
+    }
+
+    /// Whether an operation found the database unreachable within the last `window`.
+    pub(crate) fn unreachable_within(&self, window: Duration) -> bool {
+        let last = *self.last_down.lock().unwrap_or_else(|e| e.into_inner());
+        last.is_some_and(|at| at.elapsed() < window)
     }
 
     /// Refuses at once while the last unreachable failure is younger than the hold.
@@ -57,8 +67,10 @@ impl Reachability {
         if !error.is_unavailable() || matches!(error, Error::Unreachable(_) | Error::Stopped) {
             return;
         }
-        *self.lock() = Some((error.to_string().into(), Instant::now() + self.hold));
+        let now = Instant::now();
+        *self.lock() = Some((error.to_string().into(), now + self.hold));
         self.maybe_down.store(true, Ordering::Release);
+        *self.last_down.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Arc<str>, Instant)>> {
@@ -81,11 +93,17 @@ mod tests {
     fn an_unreachable_database_is_refused_at_once_until_the_hold_ends() {
         let breaker = Reachability::new(Duration::from_millis(50));
         assert!(breaker.check().is_ok());
+        assert!(!breaker.unreachable_within(Duration::from_secs(60)));
         breaker.note(&unreachable());
         let refused = breaker.check().expect_err("refused during the hold");
         assert!(matches!(refused, Error::Unreachable(_)) && refused.is_unavailable());
         std::thread::sleep(Duration::from_millis(60));
         assert!(breaker.check().is_ok(), "the next operation probes again");
+        assert!(
+            breaker.unreachable_within(Duration::from_secs(60)),
+            "remembered"
+        );
+        assert!(!breaker.unreachable_within(Duration::from_millis(10)));
     }
 
     #[test]
@@ -94,5 +112,6 @@ mod tests {
         breaker.note(&Error::Database(sqlx::Error::RowNotFound));
         breaker.note(&Error::Invalid("bad".into()));
         assert!(breaker.check().is_ok());
+        assert!(!breaker.unreachable_within(Duration::from_secs(60)));
     }
 }

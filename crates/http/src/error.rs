@@ -168,7 +168,7 @@ impl From<AppError> for ApiError {
             AppError::InvalidCredentials => StatusCode::UNAUTHORIZED,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable(_) | AppError::TimedOut(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let mut api = Self::new(status, error.code(), error.public_message());

@@ -178,7 +178,9 @@ pub fn document_common_errors(document: &mut utoipa::openapi::OpenApi) {
         }
         add(
             "503",
-            "Postgres or Redis cannot be reached right now (code unavailable)",
+            "Postgres or Redis cannot be reached right now (code unavailable); or, while \
+             Postgres is coming back, a change had no outcome in time and may still be made \
+             (code timed_out: retry; a message resent with the same client_id is stored once)",
         );
     }
 }

@@ -19,6 +19,9 @@ pub struct Config {
     pub database_max_connections: u32,
     /// How long a request waits for a database connection before it is refused as unavailable.
     pub database_acquire_timeout: Duration,
+    /// While the database is failing or coming back, how long a caller waits for a command's
+    /// outcome before it answers 503 `timed_out`, however many database waits it queued behind.
+    pub command_timeout: Duration,
     /// A read model behind the log for longer than this stops holding reads up (they answer from
     /// what it has) and makes `/readyz` fail until it catches up.
     pub read_model_max_lag: Duration,
@@ -157,6 +160,7 @@ impl Config {
             )?,
             database_max_connections: parse_number(&get, "DATABASE_MAX_CONNECTIONS", "20")?,
             database_acquire_timeout: parse_duration(&get, "DATABASE_ACQUIRE_TIMEOUT_MS", "750")?,
+            command_timeout: parse_duration(&get, "COMMAND_TIMEOUT_MS", "900")?,
             read_model_max_lag: parse_duration(&get, "READ_MODEL_MAX_LAG_MS", "3000")?,
             max_group_members: parse_number(&get, "MAX_GROUP_MEMBERS", "1000")?,
             presence_max_group_members: parse_number(&get, "PRESENCE_MAX_GROUP_MEMBERS", "100")?,

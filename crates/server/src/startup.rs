@@ -377,7 +377,8 @@ async fn api_state(
     let accounts = Accounts::new(store.clone(), appender.clone(), hasher);
     Ok(http_api::ApiState {
         conversations: Conversations::new(store.clone(), appender, accounts.clone())
-            .with_max_group_members(config.max_group_members),
+            .with_max_group_members(config.max_group_members)
+            .answering_within(config.command_timeout),
         history,
         presence,
         pool: store.pool().clone(),
