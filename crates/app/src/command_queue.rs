@@ -21,15 +21,11 @@
 //! long conversation outweighs thousands of new ones); past the bound it drops the least recently
 //! used conversation instead of starting over, and a dropped one is read from its stream again.
 //!
-//! While the database is failing or coming back, a caller waits for its command at most a
-//! deadline (`answer_within`), then gets `TimedOut` (503): one group can wait out a connection and
-//! the next group wait again, so a command queued behind both would answer after seconds. A busy
-//! but healthy database is waited for, however long (a send must not fail for load alone). A
-//! command whose caller stopped waiting is dropped before its group is decided, so an outage
-//! leaves no backlog of commands nobody waits for. One already handed to the appender may still
-//! be stored: the error says so, and a resend with the same client id is answered with it.
+//! A caller waits for its command at most a deadline while the database is failing or coming
+//! back (see `deadline.rs`). A command whose caller stopped waiting is dropped before its group is
+//! decided, so an outage leaves no backlog of commands nobody waits for.
 
-use crate::{AppError, Membership};
+use crate::{AppError, Deadline, Membership};
 use domain::{Aggregate, Conversation, ConversationCommand, ConversationEvent, ConversationId};
 use eventstore::{Appender, EventStore, ExpectedVersion, Metadata, NewEvent};
 use moka::policy::EvictionPolicy;
@@ -38,7 +34,6 @@ use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
@@ -51,14 +46,6 @@ const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 /// What an entry costs beside its conversation state: the slot, its membership, the cache's own
 /// bookkeeping. Also the least an entry weighs, so empty entries are bounded too.
 const ENTRY_OVERHEAD: usize = 512;
-/// How long a caller waits for its command during an outage unless configured otherwise: under a
-/// second, so that a client sees a 503 within a second however many database waits the command
-/// queued behind.
-pub const DEFAULT_ANSWER_WITHIN: Duration = Duration::from_millis(900);
-/// A database found unreachable this recently may still be coming back: slow answers are its.
-const OUTAGE_MEMORY: Duration = Duration::from_secs(5);
-/// Past the deadline with the database healthy, how often the caller looks again.
-const RECHECK: Duration = Duration::from_millis(100);
 
 /// What a command did: its events, and the position of its last one (None when nothing new was
 /// stored: a resend, or a command already satisfied).
@@ -127,8 +114,8 @@ pub(crate) struct CommandQueues {
     active: Arc<Mutex<HashMap<ConversationId, Arc<Entry>>>>,
     /// The workers, so shutdown can wait for the commands already accepted.
     workers: TaskTracker,
-    /// How long a caller waits for its command's outcome (see the module's doc).
-    answer_within: Duration,
+    /// How long a caller waits for its command's outcome during an outage.
+    deadline: Deadline,
 }
 
 impl CommandQueues {
@@ -138,6 +125,7 @@ impl CommandQueues {
 
     fn with_capacity(store: EventStore, appender: Appender, bytes: u64) -> Self {
         Self {
+            deadline: Deadline::new(store.clone(), crate::DEFAULT_ANSWER_WITHIN),
             store,
             appender,
             cache: Cache::builder()
@@ -147,22 +135,16 @@ impl CommandQueues {
                 .build(),
             active: Arc::default(),
             workers: TaskTracker::new(),
-            answer_within: DEFAULT_ANSWER_WITHIN,
         }
     }
 
-    pub(crate) fn answering_within(mut self, wait: Duration) -> Self {
-        self.answer_within = wait;
+    pub(crate) fn answering_within(mut self, wait: std::time::Duration) -> Self {
+        self.deadline = Deadline::new(self.store.clone(), wait);
         self
     }
 
-    pub(crate) fn answer_within(&self) -> Duration {
-        self.answer_within
-    }
-
-    /// When a command submitted now stops being waited for.
-    pub(crate) fn deadline(&self) -> Instant {
-        Instant::now() + self.answer_within
+    pub(crate) fn deadline(&self) -> &Deadline {
+        &self.deadline
     }
 
     fn active(&self) -> MutexGuard<'_, HashMap<ConversationId, Arc<Entry>>> {
@@ -185,7 +167,7 @@ impl CommandQueues {
         command: ConversationCommand,
         metadata: Metadata,
     ) -> impl Future<Output = Result<Decided, AppError>> + Send + 'static {
-        self.submit_until(self.deadline(), id, command, metadata)
+        self.submit_until(self.deadline.from_now(), id, command, metadata)
     }
 
     /// [`Self::submit`] with the caller's deadline, for a caller that has more to do after it.
@@ -225,9 +207,10 @@ impl CommandQueues {
             self.workers
                 .spawn(async move { queues.drain(id, entry).await });
         }
-        let (store, waited) = (self.store.clone(), self.answer_within);
+        let bound = self.deadline.clone();
         async move {
-            within(&store, deadline, waited, outcome)
+            bound
+                .run_until(deadline, outcome)
                 .await?
                 .map_err(|e| AppError::internal("the command's worker stopped", e))?
         }
@@ -452,27 +435,6 @@ impl CommandQueues {
                 answer_all(group, &error.into());
                 None
             }
-        }
-    }
-}
-
-/// `work`'s outcome, or `TimedOut` once `deadline` has passed while the database is failing or
-/// coming back (see the module's doc).
-pub(crate) async fn within<T>(
-    store: &EventStore,
-    mut deadline: Instant,
-    waited: Duration,
-    work: impl Future<Output = T>,
-) -> Result<T, AppError> {
-    tokio::pin!(work);
-    loop {
-        match tokio::time::timeout_at(deadline, &mut work).await {
-            Ok(done) => return Ok(done),
-            Err(_) if store.unreachable_within(OUTAGE_MEMORY) => {
-                metrics::counter!("commands_timed_out_total").increment(1);
-                return Err(AppError::TimedOut(waited));
-            }
-            Err(_) => deadline += RECHECK,
         }
     }
 }

@@ -6,7 +6,7 @@
 //! conversation never conflict and all get dense, gap-free seqs.
 
 use crate::command_queue::{self, CommandQueues};
-use crate::{Accounts, AppError, Membership};
+use crate::{Accounts, AppError, Deadline, Membership};
 use chrono::Utc;
 use domain::{
     ClientId, ConversationCommand, ConversationError, ConversationEvent, ConversationId,
@@ -79,10 +79,16 @@ impl Conversations {
         self
     }
 
-    /// How long a caller waits for a command's outcome before it is told `TimedOut`.
+    /// How long a caller waits for a command's outcome during an outage before it is told
+    /// `TimedOut` (see `deadline.rs`).
     pub fn answering_within(mut self, wait: std::time::Duration) -> Self {
         self.queues = self.queues.answering_within(wait);
         self
+    }
+
+    /// The bound on waits during an outage, for a whole request at the edge.
+    pub fn deadline(&self) -> &Deadline {
+        self.queues.deadline()
     }
 
     /// Creates a group owned by `owner` with the people named (the owner among them or not).
@@ -345,24 +351,22 @@ impl Conversations {
             body,
             at: Utc::now(),
         };
-        let deadline = self.queues.deadline();
+        let bound = self.queues.deadline().clone();
+        let deadline = bound.from_now();
         let outcome = self
             .queues
             .submit_until(deadline, id, command, metadata(sender));
         let store = self.store.clone();
-        let waited = self.queues.answer_within();
         async move {
             let (events, appended) = outcome.await?;
             if let (Some(position), Some(event)) = (appended, events.into_iter().next()) {
                 return sent_message(event, position, true);
             }
             // A resend: answer with the message as first stored.
-            let stored =
-                command_queue::within(&store, deadline, waited, store.read_event(message_id))
-                    .await??
-                    .ok_or_else(|| {
-                        AppError::bug(format!("sent message {message_id} not stored"))
-                    })?;
+            let stored = bound
+                .run_until(deadline, store.read_event(message_id))
+                .await??
+                .ok_or_else(|| AppError::bug(format!("sent message {message_id} not stored")))?;
             sent_message(stored.decode()?, stored.position, false)
         }
     }

@@ -7,13 +7,14 @@
 pub mod accounts;
 mod command_queue;
 pub mod conversations;
+mod deadline;
 pub mod error;
 pub mod membership;
 pub mod passwords;
 
 pub use accounts::{Accounts, UserProfile};
-pub use command_queue::DEFAULT_ANSWER_WITHIN;
 pub use conversations::{Conversations, SentMessage, DEFAULT_MAX_GROUP_MEMBERS};
+pub use deadline::{Deadline, DEFAULT_ANSWER_WITHIN};
 pub use error::{AppError, Chain};
 pub use membership::Membership;
 pub use passwords::{HashCost, Password, PasswordHasher};

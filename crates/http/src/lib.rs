@@ -13,6 +13,7 @@ pub mod json;
 pub mod limits;
 pub mod login;
 pub mod openapi;
+mod outage;
 pub mod params;
 pub mod ratelimit;
 mod routes;
@@ -66,6 +67,7 @@ pub fn router(state: ApiState) -> Router {
         )
         .merge(openapi::docs_router(&web_dir))
         .method_not_allowed_fallback(openapi::method_not_allowed)
+        .layer(from_fn_with_state(state.clone(), outage::answer_in_time))
         .layer(from_fn_with_state(state.clone(), auth::reject_cross_site))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(CookieManagerLayer::new())

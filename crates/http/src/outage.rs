@@ -1,0 +1,20 @@
+//! Every API request answers within the deadline while the database is failing or coming back
+//! (see `app`'s `deadline.rs`): a request's steps (a look-up, a command, a read) each wait for a
+//! connection on their own, so only a bound on the whole keeps its 503 within a second.
+
+use crate::error::ApiError;
+use crate::state::ApiState;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+pub async fn answer_in_time(
+    State(state): State<ApiState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match state.conversations.deadline().run(next.run(request)).await {
+        Ok(response) => response,
+        Err(error) => ApiError::from(error).into_response(),
+    }
+}
