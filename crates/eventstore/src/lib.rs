@@ -24,6 +24,7 @@ mod checkpoint;
 mod database;
 mod error;
 mod event;
+mod feed;
 mod inspect;
 mod reachability;
 mod read;
@@ -55,6 +56,8 @@ pub struct EventStore {
     /// Shared by the clones of this handle: a request's store operations fail at once, after one
     /// of them (or another request's) found the database unreachable.
     reachability: Arc<Reachability>,
+    /// The one reader of the log that this handle's subscriptions share, started by the first.
+    feed: Arc<tokio::sync::OnceCell<feed::Feed>>,
 }
 
 impl EventStore {
@@ -62,6 +65,7 @@ impl EventStore {
         Self {
             pool,
             reachability: Arc::new(Reachability::new(UNREACHABLE_HOLD)),
+            feed: Arc::default(),
         }
     }
 

@@ -32,17 +32,7 @@ impl EventStore {
     /// Safe to follow with a checkpoint: appends are serialized (see `append.rs`), so no event with a
     /// lower position can become visible after this call has returned a higher one.
     pub async fn read_all(&self, after: i64, limit: i64) -> Result<Vec<RecordedEvent>, Error> {
-        let rows: Vec<EventRow> = sqlx::query_as(select_events!(
-            "WHERE position > $1
-              ORDER BY position
-              LIMIT $2"
-        ))
-        .persistent(false)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(RecordedEvent::try_from).collect()
+        log_after(&self.pool, after, limit).await
     }
 
     /// Like [`read_all`](Self::read_all), for replaying the whole log: only the columns a projector
@@ -150,6 +140,25 @@ pub(crate) async fn stream_from(
     .bind(from_version)
     .bind(limit)
     .fetch_all(executor)
+    .await?;
+    rows.into_iter().map(RecordedEvent::try_from).collect()
+}
+
+/// [`EventStore::read_all`] from a pool, for the process's feed (which must not hold the store).
+pub(crate) async fn log_after(
+    pool: &sqlx::PgPool,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<RecordedEvent>, Error> {
+    let rows: Vec<EventRow> = sqlx::query_as(select_events!(
+        "WHERE position > $1
+          ORDER BY position
+          LIMIT $2"
+    ))
+    .persistent(false)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
     .await?;
     rows.into_iter().map(RecordedEvent::try_from).collect()
 }

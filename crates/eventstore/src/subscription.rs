@@ -1,20 +1,23 @@
 //! A catch-up subscription: every event after a checkpoint, in position order, then live ones.
 //!
 //! It never skips an event: reads are plain "position > last seen" queries, which is safe because
-//! appends are serialized (see `append.rs`). LISTEN/NOTIFY only wakes the reader; it is a hint, not
-//! the delivery channel, because notifications are coalesced and lost while the listener reconnects.
-//! The reader therefore always re-reads from its position, and also polls after `idle_poll` of
-//! silence as a backstop.
+//! appends are serialized (see `append.rs`). Live events come from the process's feed (`feed.rs`),
+//! one reader of the log shared by every subscription of the store handle; a subscription behind
+//! what the feed holds reads the log itself. LISTEN/NOTIFY only wakes the feed; it is a hint, not
+//! the delivery channel, because notifications are coalesced and lost while the listener
+//! reconnects. After `idle_poll` without news from the feed a subscription reads the log itself,
+//! as a backstop.
 
-use crate::{Error, EventStore, RecordedEvent, NOTIFY_CHANNEL};
-use sqlx::postgres::PgListener;
+use crate::feed::{Feed, Take};
+use crate::{Error, EventStore, RecordedEvent};
 use std::time::Duration;
+use tokio::sync::watch;
 
 #[derive(Debug, Clone)]
 pub struct SubscriptionOptions {
     /// Largest batch handed out at once; bounds memory while catching up from position 0.
     pub batch_size: i64,
-    /// How long to wait without a notification before reading again anyway.
+    /// How long to wait without news from the feed before reading the log anyway.
     pub idle_poll: Duration,
 }
 
@@ -29,12 +32,12 @@ impl Default for SubscriptionOptions {
 
 pub struct Subscription {
     store: EventStore,
-    listener: PgListener,
+    /// Moves when the feed has read further.
+    feed_head: watch::Receiver<i64>,
     /// The last position handed out; the next batch starts after it.
     after: i64,
-    /// The last read came back short: everything committed before it was handed out, so the next
-    /// call waits for a notification before reading (an append committed since has notified the
-    /// listener, which was listening before that read) instead of reading an empty page first.
+    /// The last batch reached the head (of the feed, or of the log as read): the next call waits
+    /// for the feed to move before looking again.
     caught_up: bool,
     options: SubscriptionOptions,
 }
@@ -46,16 +49,19 @@ impl EventStore {
         after: i64,
         options: SubscriptionOptions,
     ) -> Result<Subscription, Error> {
-        // Listen before the first read, so an append committed in between still wakes us.
-        let mut listener = PgListener::connect_with(&self.pool).await?;
-        listener.listen(NOTIFY_CHANNEL).await?;
+        let feed_head = self.feed().await?.watch_head();
         Ok(Subscription {
             store: self.clone(),
-            listener,
+            feed_head,
             after,
             caught_up: false,
             options,
         })
+    }
+
+    /// The handle's feed, started by its first subscription.
+    async fn feed(&self) -> Result<&Feed, Error> {
+        self.feed.get_or_try_init(|| Feed::start(self)).await
     }
 }
 
@@ -74,37 +80,35 @@ impl Subscription {
     ///
     /// Cancel-safe: dropping the future loses no event, the next call reads from the same position.
     pub async fn next_batch(&mut self) -> Result<Vec<RecordedEvent>, Error> {
+        let limit = usize::try_from(self.options.batch_size).unwrap_or(usize::MAX);
         loop {
+            let mut polled = false;
             if self.caught_up {
-                self.wait_for_append().await;
-                // Cleared before reading: if this future is dropped during the read, the next
-                // call reads at once rather than waiting for yet another notification.
-                self.caught_up = false;
+                polled = tokio::time::timeout(self.options.idle_poll, self.feed_head.changed())
+                    .await
+                    .is_err();
             }
-            let batch = self
-                .store
-                .read_all(self.after, self.options.batch_size)
-                .await?;
-            self.caught_up = (batch.len() as i64) < self.options.batch_size;
+            // Seen before looking: a move of the feed after this wakes the next wait.
+            self.feed_head.borrow_and_update();
+            let take = if polled {
+                // No news from the feed for a while: look at the log itself.
+                Take::Behind
+            } else {
+                self.store.feed().await?.take(self.after, limit)
+            };
+            let batch = match take {
+                Take::Events(batch) => batch,
+                Take::Behind => {
+                    self.store
+                        .read_all(self.after, self.options.batch_size)
+                        .await?
+                }
+            };
+            self.caught_up = batch.len() < limit;
             if let Some(last) = batch.last() {
                 self.after = last.position;
                 return Ok(batch);
             }
-        }
-    }
-
-    async fn wait_for_append(&mut self) {
-        tokio::select! {
-            received = self.listener.recv() => {
-                if let Err(error) = received {
-                    // The listener reconnects on the next call; meanwhile fall back to polling.
-                    tracing::warn!(%error, "event notification listener failed");
-                    tokio::time::sleep(self.options.idle_poll).await;
-                }
-                // Many appends may have notified; one read covers them all.
-                while self.listener.next_buffered().is_some() {}
-            }
-            () = tokio::time::sleep(self.options.idle_poll) => {}
         }
     }
 }

@@ -464,3 +464,92 @@ async fn a_subscriber_gets_every_event_of_concurrent_slow_writers_once_in_order(
     assert_eq!(received_ids, written);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn subscriptions_of_one_process_share_one_reader_and_each_gets_every_event_once_in_order(
+) -> anyhow::Result<()> {
+    const WRITERS: usize = 4;
+    const PER_WRITER: usize = 500;
+    let (db, store) = store().await?;
+    for n in 0..50 {
+        store
+            .append("early", ExpectedVersion::Any, &[event("E", n)])
+            .await?;
+    }
+    let head = store.head_position().await?;
+    let options = SubscriptionOptions {
+        batch_size: 64,
+        // Long: live events must come through the shared reader, not each one's own poll.
+        idle_poll: Duration::from_secs(30),
+    };
+    // The first subscription starts the process's reader at the head; the one from 0 is behind
+    // it and reads the log on its own until it gets there.
+    let mut followers = vec![
+        (store.subscribe(head, options.clone()).await?, 0),
+        (store.subscribe(0, options.clone()).await?, 50),
+        (store.subscribe(head, options).await?, 0),
+    ];
+    let listeners: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity
+          WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+    )
+    .fetch_one(&db.pool)
+    .await?;
+    assert_eq!(
+        listeners, 1,
+        "one listener for the process, not one per subscription"
+    );
+
+    let mut readers = tokio::task::JoinSet::new();
+    for (n, (mut sub, earlier)) in followers.drain(..).enumerate() {
+        readers.spawn(async move {
+            let mut received = Vec::new();
+            while received.len() < earlier + WRITERS * PER_WRITER {
+                let batch =
+                    tokio::time::timeout(Duration::from_secs(60), sub.next_batch()).await??;
+                received.extend(batch.into_iter().map(|e| (e.position, e.event_id)));
+            }
+            anyhow::Ok((n, received))
+        });
+    }
+    let mut writers = tokio::task::JoinSet::new();
+    for w in 0..WRITERS {
+        let pool = db.pool.clone();
+        writers.spawn(async move {
+            let mut jitter = Jitter(0x2545_F491_4F6C_DD1D ^ (w as u64 + 1));
+            let mut ids = Vec::with_capacity(PER_WRITER);
+            while ids.len() < PER_WRITER {
+                let size = (1 + jitter.next_micros(3) as usize).min(PER_WRITER - ids.len());
+                let batch: Vec<NewEvent> = (0..size).map(|i| event("Tick", i as i64)).collect();
+                let mut tx = pool.begin().await?;
+                append_in_tx(&mut tx, &format!("w-{w}"), ExpectedVersion::Any, &batch).await?;
+                tokio::time::sleep(Duration::from_micros(jitter.next_micros(300))).await;
+                tx.commit().await?;
+                ids.extend(batch.iter().map(|e| e.event_id));
+            }
+            anyhow::Ok(ids)
+        });
+    }
+    let mut written = HashSet::new();
+    while let Some(ids) = writers.join_next().await {
+        written.extend(ids??);
+    }
+    while let Some(done) = readers.join_next().await {
+        let (n, received) = done??;
+        assert!(
+            received.windows(2).all(|w| w[0].0 < w[1].0),
+            "subscription {n}: strictly increasing positions"
+        );
+        let live: HashSet<Uuid> = received
+            .iter()
+            .filter(|(position, _)| *position > head)
+            .map(|(_, id)| *id)
+            .collect();
+        assert_eq!(
+            live, written,
+            "subscription {n}: every live event exactly once"
+        );
+        assert_eq!(received.len(), if n == 1 { 50 } else { 0 } + written.len());
+    }
+    Ok(())
+}
