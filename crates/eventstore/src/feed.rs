@@ -153,6 +153,8 @@ async fn read(pool: sqlx::PgPool, mut listener: PgListener, shared: Arc<Shared>)
                     continue;
                 }
             }
+            // The process is stopping (it closes the pool last): nothing more to read.
+            Err(_) if pool.is_closed() => return,
             Err(error) => {
                 tracing::warn!(%error, "reading the log for the process's subscriptions failed");
                 tokio::time::sleep(IDLE_POLL).await;
@@ -162,6 +164,9 @@ async fn read(pool: sqlx::PgPool, mut listener: PgListener, shared: Arc<Shared>)
         tokio::select! {
             received = listener.recv() => {
                 if let Err(error) = received {
+                    if pool.is_closed() {
+                        return;
+                    }
                     // The listener reconnects on the next call; meanwhile fall back to polling.
                     tracing::warn!(%error, "event notification listener failed");
                     tokio::time::sleep(IDLE_POLL).await;

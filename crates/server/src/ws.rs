@@ -17,8 +17,11 @@ use serde::Deserialize;
 
 /// Client frames are small JSON commands; a bigger one is refused (close 1009).
 const MAX_CLIENT_FRAME: usize = 16 * 1024;
-/// Per-socket buffers, sized for many idle sockets: axum's defaults are 128 KiB each way.
-const READ_BUFFER: usize = 4 * 1024;
+/// Per-socket buffers, sized for many idle sockets: axum's defaults are 128 KiB each way. The
+/// read buffer is allocated whole when the socket opens and kept for its life, while client
+/// frames are small commands (a typical send is a few hundred bytes): a bigger frame grows the
+/// buffer to its size and is read in chunks of this much.
+const READ_BUFFER: usize = 1024;
 const WRITE_BUFFER: usize = 8 * 1024;
 /// Past this much unsent data the socket counts as stuck and fails.
 const MAX_WRITE_BUFFER: usize = 512 * 1024;
