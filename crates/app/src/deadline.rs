@@ -21,8 +21,6 @@ use tokio::time::Instant;
 pub const DEFAULT_ANSWER_WITHIN: Duration = Duration::from_millis(900);
 /// A database found unreachable this recently may still be coming back: slow answers are its.
 const OUTAGE_MEMORY: Duration = Duration::from_secs(5);
-/// Past the deadline with the database healthy, how often the caller looks again.
-const RECHECK: Duration = Duration::from_millis(100);
 
 /// Cheap to clone: the store's handle and a duration.
 #[derive(Clone, Debug)]
@@ -51,21 +49,26 @@ impl Deadline {
     }
 
     /// [`Self::run`] with a deadline fixed earlier (a request's, shared by its steps).
+    ///
+    /// Decided once, at the deadline: work that is still waiting then on a database not known to
+    /// be failing is waited for to the end, even if an outage is found meanwhile. Its own waits
+    /// end within the pool's acquire timeout then, and cutting it later would only turn answers
+    /// that were coming (slow successes while Postgres recovers) into late 503s: a fault run that
+    /// looked again every 100 ms had 38 of 1,782 503s over a second, against 8 of 2,173 in the
+    /// run before, with no deadline at all.
     pub async fn run_until<T>(
         &self,
-        mut deadline: Instant,
+        deadline: Instant,
         work: impl Future<Output = T>,
     ) -> Result<T, AppError> {
         tokio::pin!(work);
-        loop {
-            match tokio::time::timeout_at(deadline, &mut work).await {
-                Ok(done) => return Ok(done),
-                Err(_) if self.store.unreachable_within(OUTAGE_MEMORY) => {
-                    metrics::counter!("deadlines_passed_in_outage_total").increment(1);
-                    return Err(AppError::TimedOut(self.within));
-                }
-                Err(_) => deadline += RECHECK,
+        match tokio::time::timeout_at(deadline, &mut work).await {
+            Ok(done) => Ok(done),
+            Err(_) if self.store.unreachable_within(OUTAGE_MEMORY) => {
+                metrics::counter!("deadlines_passed_in_outage_total").increment(1);
+                Err(AppError::TimedOut(self.within))
             }
+            Err(_) => Ok(work.await),
         }
     }
 }
