@@ -19,8 +19,9 @@ pub struct Config {
     pub database_max_connections: u32,
     /// How long a request waits for a database connection before it is refused as unavailable.
     pub database_acquire_timeout: Duration,
-    /// While the database is failing or coming back, how long a caller waits for a command's
-    /// outcome before it answers 503 `timed_out`, however many database waits it queued behind.
+    /// While the database is failing or coming back, how long an API request or a WebSocket
+    /// command waits for its answer before it answers 503 `timed_out`, however many database
+    /// waits it queued behind.
     pub command_timeout: Duration,
     /// A read model behind the log for longer than this stops holding reads up (they answer from
     /// what it has) and makes `/readyz` fail until it catches up.
