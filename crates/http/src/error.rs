@@ -18,6 +18,16 @@ pub struct ApiError {
     message: String,
     field: Option<String>,
     retry_after: Option<u64>,
+    /// An outage's cause as logged, kept for the response (see [`Failure`]).
+    cause: Option<String>,
+}
+
+/// What a failed answer carries for the server's own edge (not the client): its code and, for an
+/// outage, the cause, so that a slow 503 can be logged with both once its time is known.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub code: &'static str,
+    pub cause: Option<String>,
 }
 
 /// The body of every error response.
@@ -45,6 +55,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             retry_after: None,
+            cause: None,
         }
     }
 
@@ -101,12 +112,15 @@ impl ApiError {
 
     /// A dependency (Postgres, Redis) is down: the client may retry; nothing was changed.
     pub fn unavailable(cause: &(dyn StdError + 'static)) -> Self {
-        tracing::error!(error = %Chain(cause), "dependency unavailable");
-        Self::new(
+        let cause = Chain(cause).to_string();
+        tracing::error!(error = %cause, "dependency unavailable");
+        let mut api = Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
             "the service is temporarily unavailable; please retry",
-        )
+        );
+        api.cause = Some(cause);
+        api
     }
 
     /// Ours, not the caller's: logged with its whole cause chain, shown as a generic failure.
@@ -148,6 +162,10 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status, Json(body)).into_response();
+        response.extensions_mut().insert(Failure {
+            code: self.code,
+            cause: self.cause,
+        });
         if let Some(secs) = self.retry_after {
             response
                 .headers_mut()
@@ -173,6 +191,9 @@ impl From<AppError> for ApiError {
         };
         let mut api = Self::new(status, error.code(), error.public_message());
         api.field = error.field().map(str::to_owned);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            api.cause = Some(Chain(&error).to_string());
+        }
         api
     }
 }

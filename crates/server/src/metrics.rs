@@ -9,7 +9,7 @@ use axum::routing::get;
 use axum::Router;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Latency buckets in seconds: from a cache hit to a slow password hash.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -51,8 +51,16 @@ pub async fn track(request: Request, next: Next) -> Response {
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let mut response = next.run(request).await;
     if response.status() == axum::http::StatusCode::SERVICE_UNAVAILABLE {
-        let took = format!("app;dur={:.1}", started.elapsed().as_secs_f64() * 1000.0);
-        if let Ok(value) = axum::http::HeaderValue::from_str(&took) {
+        let took = started.elapsed();
+        let failure = response.extensions().get::<http_api::error::Failure>();
+        let code = failure.map_or("unavailable", |f| f.code);
+        // A 503 is promised within a second: one that was not says why, for whoever looks.
+        if took > Duration::from_secs(1) {
+            let cause = failure.and_then(|f| f.cause.as_deref()).unwrap_or("");
+            tracing::warn!(route = %route, code, cause, took_ms = took.as_millis() as u64, "a 503 took over a second");
+        }
+        let timing = format!("app;dur={:.1};desc={code}", took.as_secs_f64() * 1000.0);
+        if let Ok(value) = axum::http::HeaderValue::from_str(&timing) {
             response.headers_mut().insert("server-timing", value);
         }
     }

@@ -974,10 +974,18 @@ async fn a_503_says_how_long_the_server_tried_before_giving_up() -> anyhow::Resu
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let ms = timing
-        .strip_prefix("app;dur=")
+    let parts: Vec<&str> = timing.split(';').collect();
+    let ms = parts
+        .iter()
+        .find_map(|part| part.strip_prefix("dur="))
         .and_then(|ms| ms.parse::<f64>().ok());
+    assert_eq!(parts.first(), Some(&"app"), "Server-Timing: {timing:?}");
     assert!(ms.is_some_and(|ms| ms >= 0.0), "Server-Timing: {timing:?}");
+    // It names the error's code, so a client log tells an outage from a deadline.
+    assert!(
+        parts.contains(&"desc=unavailable"),
+        "Server-Timing: {timing:?}"
+    );
     // Only a 503 tells it.
     let served = client.get(app.url("/healthz")).send().await?;
     assert_eq!(served.status(), 200);
