@@ -67,7 +67,10 @@ pub fn router(state: ApiState) -> Router {
         )
         .merge(openapi::docs_router(&web_dir))
         .method_not_allowed_fallback(openapi::method_not_allowed)
-        .layer(from_fn_with_state(state.clone(), outage::answer_in_time))
+        .layer(from_fn_with_state(
+            state.conversations.deadline().clone(),
+            outage::answer_in_time,
+        ))
         .layer(from_fn_with_state(state.clone(), auth::reject_cross_site))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(CookieManagerLayer::new())

@@ -3,17 +3,18 @@
 //! connection on their own, so only a bound on the whole keeps its 503 within a second.
 
 use crate::error::ApiError;
-use crate::state::ApiState;
+use app::Deadline;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+/// Its state is the deadline alone: the API's whole state would be cloned for every request.
 pub async fn answer_in_time(
-    State(state): State<ApiState>,
+    State(deadline): State<Deadline>,
     request: Request,
     next: Next,
 ) -> Response {
-    match state.conversations.deadline().run(next.run(request)).await {
+    match deadline.run(next.run(request)).await {
         Ok(response) => response,
         Err(error) => ApiError::from(error).into_response(),
     }

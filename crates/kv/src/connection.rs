@@ -18,7 +18,9 @@ const RECONNECT_DELAY: Duration = Duration::from_millis(50);
 
 #[derive(Clone)]
 pub struct Kv {
-    client: redis::Client,
+    /// Shared: every clone of the API's state clones its `Kv`s, and a client's connection info
+    /// holds strings (a copy per request showed in profiles).
+    client: std::sync::Arc<redis::Client>,
     /// One multiplexed, self-reconnecting connection for the whole process.
     manager: std::sync::Arc<OnceCell<ConnectionManager>>,
     /// Prepended to every key, so several deployments or tests can share one Redis.
@@ -28,7 +30,7 @@ pub struct Kv {
 impl Kv {
     pub fn new(client: redis::Client, prefix: &str) -> Self {
         Self {
-            client,
+            client: std::sync::Arc::new(client),
             manager: std::sync::Arc::new(OnceCell::new()),
             prefix: prefix.into(),
         }
