@@ -2,12 +2,12 @@
 //! process and across two (each with its own cache and appender), never fail for contention and
 //! get dense seqs; a stale cache never answers a wrong refusal.
 
-use app::{Accounts, AppError, Conversations, HashCost, Password, PasswordHasher};
+use app::{Accounts, AppError, Conversations, HashCost, Password, PasswordHasher, SentMessage};
 use domain::{ClientId, ConversationId, MessageBody, UserId, Username};
 use eventstore::{Appender, AppenderOptions, EventStore};
 use std::collections::HashSet;
 use std::time::Duration;
-use testkit::TestDb;
+use testkit::{append_lock, TestDb};
 use tokio_util::sync::CancellationToken;
 
 /// One API process's command side: its own cache and its own appender.
@@ -220,8 +220,37 @@ async fn a_stale_cache_does_not_refuse_what_another_process_made_possible() -> a
     Ok(())
 }
 
-/// The event store's global append lock (see `eventstore`'s `append.rs`).
-const APPEND_LOCK_KEY: i64 = 0x4556_454e_544c_4f47;
+/// Ann and Ben's conversation, and a send of Ann's into it held up at the append lock, which the
+/// returned transaction holds until it commits; the task answers the send and how long it took.
+async fn send_held_at_the_lock(
+    db: &TestDb,
+    process: &Process,
+) -> anyhow::Result<(
+    ConversationId,
+    UserId,
+    sqlx::Transaction<'static, sqlx::Postgres>,
+    HeldSend,
+)> {
+    let ann = user(process, "ann").await?;
+    user(process, "ben").await?;
+    let (id, _) = process
+        .conversations
+        .start(ann, &Username::parse("ben")?)
+        .await?;
+    let blocker = append_lock::hold(&db.pool).await?;
+    let conversations = process.conversations.clone();
+    let send = tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let sent = conversations
+            .send(id, ann, ClientId::parse("held")?, body("held up")?)
+            .await;
+        anyhow::Ok((sent, started.elapsed()))
+    });
+    append_lock::until_awaited(&db.pool).await?;
+    Ok((id, ann, blocker, send))
+}
+
+type HeldSend = tokio::task::JoinHandle<anyhow::Result<(Result<SentMessage, AppError>, Duration)>>;
 
 #[tokio::test]
 async fn during_an_outage_a_held_up_send_answers_timed_out_and_its_resend_finds_it_stored(
@@ -235,30 +264,8 @@ async fn during_an_outage_a_held_up_send_answers_timed_out_and_its_resend_finds_
         .await?;
     let deadline = Duration::from_millis(300);
     let process = process_on(pool.clone(), deadline)?;
-    let ann = user(&process, "ann").await?;
-    user(&process, "ben").await?;
-    let (id, _) = process
-        .conversations
-        .start(ann, &Username::parse("ben")?)
-        .await?;
-
     // Another writer holds the append lock: the send reaches the appender and waits there...
-    let mut blocker = db.pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(APPEND_LOCK_KEY)
-        .execute(&mut *blocker)
-        .await?;
-    let send = {
-        let conversations = process.conversations.clone();
-        tokio::spawn(async move {
-            let started = std::time::Instant::now();
-            let sent = conversations
-                .send(id, ann, ClientId::parse("late")?, body("held up")?)
-                .await;
-            anyhow::Ok((sent, started.elapsed()))
-        })
-    };
-    until_the_lock_is_awaited(&db).await?;
+    let (id, ann, blocker, send) = send_held_at_the_lock(&db, &process).await?;
     // ...while the database looks unreachable: no connection is to be had.
     let held = pool.acquire().await?;
     let read = process.conversations.for_member(id, ann).await;
@@ -283,7 +290,7 @@ async fn during_an_outage_a_held_up_send_answers_timed_out_and_its_resend_finds_
         attempts += 1;
         match process
             .conversations
-            .send(id, ann, ClientId::parse("late")?, body("held up")?)
+            .send(id, ann, ClientId::parse("held")?, body("held up")?)
             .await
         {
             Err(AppError::Unavailable(_) | AppError::TimedOut(_)) if attempts < 50 => {
@@ -306,49 +313,14 @@ async fn during_an_outage_a_held_up_send_answers_timed_out_and_its_resend_finds_
 async fn a_send_held_up_by_a_busy_but_reachable_database_is_waited_for() -> anyhow::Result<()> {
     let db = TestDb::create().await?;
     let process = process_on(db.pool.clone(), Duration::from_millis(100))?;
-    let ann = user(&process, "ann").await?;
-    user(&process, "ben").await?;
-    let (id, _) = process
-        .conversations
-        .start(ann, &Username::parse("ben")?)
-        .await?;
-    let mut blocker = db.pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(APPEND_LOCK_KEY)
-        .execute(&mut *blocker)
-        .await?;
-    let send = {
-        let conversations = process.conversations.clone();
-        tokio::spawn(async move {
-            conversations
-                .send(id, ann, ClientId::parse("slow")?, body("slow but sure")?)
-                .await
-                .map_err(anyhow::Error::from)
-        })
-    };
-    until_the_lock_is_awaited(&db).await?;
+    let (_, _, blocker, send) = send_held_at_the_lock(&db, &process).await?;
     // Well past the deadline, the send still waits instead of failing for load.
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert!(!send.is_finished(), "a busy database failed the send");
     blocker.commit().await?;
-    let sent = send.await??;
+    let (sent, _) = send.await??;
+    let sent = sent?;
     assert!(sent.created);
     assert_eq!(sent.seq, 1);
     Ok(())
-}
-
-/// Waits until some transaction waits for the append lock.
-async fn until_the_lock_is_awaited(db: &TestDb) -> anyhow::Result<()> {
-    for _ in 0..500 {
-        let waiting: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
-        )
-        .fetch_one(&db.pool)
-        .await?;
-        if waiting > 0 {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    anyhow::bail!("nothing waited for the append lock")
 }

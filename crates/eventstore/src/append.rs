@@ -26,8 +26,9 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use uuid::Uuid;
 
-/// The lock key of the global append lock (any fixed number; this one spells "EVENTLOG").
-pub(crate) const APPEND_LOCK_KEY: i64 = 0x4556_454e_544c_4f47;
+/// The lock key of the global append lock (any fixed number; this one spells "EVENTLOG"). Public
+/// for tests that hold every writer back at a chosen moment (`testkit::append_lock`).
+pub const APPEND_LOCK_KEY: i64 = 0x4556_454e_544c_4f47;
 /// The `CHECK` bounds of `events.stream_id` and `events.event_type`, enforced before the database
 /// so that one malformed request cannot fail a whole batch.
 const MAX_NAME_CHARS: usize = 200;

@@ -30,7 +30,7 @@ mod reachability;
 mod read;
 mod subscription;
 
-pub use append::{append_in_tx, AppendResult, ExpectedVersion, StreamAppend};
+pub use append::{append_in_tx, AppendResult, ExpectedVersion, StreamAppend, APPEND_LOCK_KEY};
 pub use appender::{Appender, AppenderOptions};
 pub use backup::{ExportedEvent, Importer, Snapshot};
 pub use checkpoint::{advance_checkpoint, load_checkpoint, save_checkpoint};

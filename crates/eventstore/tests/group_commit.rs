@@ -15,12 +15,9 @@ use std::io::{BufRead, BufReader};
 use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
-use testkit::TestDb;
+use testkit::{append_lock, TestDb};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-
-/// The event store's global append lock (see `append.rs`); holding it makes the appender wait.
-const APPEND_LOCK_KEY: i64 = 0x4556_454e_544c_4f47;
 
 async fn appender(db: &TestDb) -> (EventStore, Appender, CancellationToken) {
     let store = EventStore::new(db.pool.clone());
@@ -148,11 +145,7 @@ async fn in_one_batch_a_stale_or_invalid_request_fails_alone_and_the_rest_is_sto
         .await?;
 
     // Hold the append lock so the appender stalls on a first request while the others queue up.
-    let mut blocker = db.pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(APPEND_LOCK_KEY)
-        .execute(&mut *blocker)
-        .await?;
+    let blocker = append_lock::hold(&db.pool).await?;
     let stalled = {
         let appender = appender.clone();
         tokio::spawn(async move {
@@ -161,7 +154,7 @@ async fn in_one_batch_a_stale_or_invalid_request_fails_alone_and_the_rest_is_sto
                 .await
         })
     };
-    until_the_lock_is_awaited(&db).await?;
+    append_lock::until_awaited(&db.pool).await?;
 
     let twin = vec![event("B", 1), event("B", 2)];
     let mut poisoned = event("P", 0);
@@ -236,22 +229,6 @@ async fn in_one_batch_a_stale_or_invalid_request_fails_alone_and_the_rest_is_sto
     Ok(())
 }
 
-/// Waits until some transaction waits for the append lock.
-async fn until_the_lock_is_awaited(db: &TestDb) -> anyhow::Result<()> {
-    while sqlx::query_scalar::<_, i64>(
-        "SELECT count(*) FROM pg_locks
-          WHERE locktype = 'advisory' AND NOT granted
-            AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-    )
-    .fetch_one(&db.pool)
-    .await?
-        == 0
-    {
-        tokio::task::yield_now().await;
-    }
-    Ok(())
-}
-
 /// The appender reads a batch's streams before it takes the lock. Another process appending to
 /// one of them in between (here: a transaction holding the lock while the appender reads, and
 /// committing once the appender waits for the lock) must not make the batch fail or land on a
@@ -281,7 +258,7 @@ async fn a_batch_read_before_another_process_appended_to_its_stream_is_planned_a
                 tokio::spawn(
                     async move { appender.append("s", expected, vec![event("S", n)]).await },
                 );
-            until_the_lock_is_awaited(db).await?;
+            append_lock::until_awaited(&db.pool).await?;
             other_process.commit().await?;
             anyhow::Ok(racing.await?)
         }

@@ -10,6 +10,7 @@ use sqlx::{ConnectOptions, PgPool};
 use std::str::FromStr;
 use std::sync::Once;
 
+pub mod append_lock;
 #[cfg(feature = "telegram")]
 pub mod telegram;
 #[cfg(feature = "ws")]
