@@ -19,13 +19,12 @@ pub(crate) const UNREACHABLE_HOLD: Duration = Duration::from_millis(500);
 #[derive(Debug)]
 pub(crate) struct Reachability {
     hold: Duration,
-    /// Set with `down`, so that the common case (the database answering) takes no lock.
+    /// Set with `down` and cleared once its hold is over, so that the common case (the database
+    /// answering) takes no lock.
     maybe_down: AtomicBool,
-    /// What the failure that opened the breaker said, and until when it answers for the database.
+    /// What the last failure to reach the database said, and when. Kept past the hold, for
+    /// callers that treat a slow answer differently while the database is failing or coming back.
     down: Mutex<Option<(Arc<str>, Instant)>>,
-    /// When an operation last found the database unreachable; outlives the hold, for callers
-    /// that treat a slow answer differently while the database is failing or coming back.
-    last_down: Mutex<Option<Instant>>,
 }
 
 impl Reachability {
@@ -34,14 +33,14 @@ impl Reachability {
             hold,
             maybe_down: AtomicBool::new(false),
             down: Mutex::new(None),
-            last_down: Mutex::new(None),
         }
     }
 
     /// Whether an operation found the database unreachable within the last `window`.
     pub(crate) fn unreachable_within(&self, window: Duration) -> bool {
-        let last = *self.last_down.lock().unwrap_or_else(|e| e.into_inner());
-        last.is_some_and(|at| at.elapsed() < window)
+        self.lock()
+            .as_ref()
+            .is_some_and(|(_, at)| at.elapsed() < window)
     }
 
     /// Refuses at once while the last unreachable failure is younger than the hold.
@@ -49,13 +48,11 @@ impl Reachability {
         if !self.maybe_down.load(Ordering::Acquire) {
             return Ok(());
         }
-        let mut down = self.lock();
-        match &*down {
-            Some((cause, until)) if Instant::now() < *until => {
+        match &*self.lock() {
+            Some((cause, at)) if at.elapsed() < self.hold => {
                 Err(Error::Unreachable(Arc::clone(cause)))
             }
             _ => {
-                *down = None;
                 self.maybe_down.store(false, Ordering::Release);
                 Ok(())
             }
@@ -67,10 +64,8 @@ impl Reachability {
         if !error.is_unavailable() || matches!(error, Error::Unreachable(_) | Error::Stopped) {
             return;
         }
-        let now = Instant::now();
-        *self.lock() = Some((error.to_string().into(), now + self.hold));
+        *self.lock() = Some((error.to_string().into(), Instant::now()));
         self.maybe_down.store(true, Ordering::Release);
-        *self.last_down.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Arc<str>, Instant)>> {
