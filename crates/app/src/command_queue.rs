@@ -21,11 +21,11 @@
 //! long conversation outweighs thousands of new ones); past the bound it drops the least recently
 //! used conversation instead of starting over, and a dropped one is read from its stream again.
 //!
-//! A caller waits for its command at most a deadline while the database is failing or coming
-//! back (see `deadline.rs`). A command whose caller stopped waiting is dropped before its group is
-//! decided, so an outage leaves no backlog of commands nobody waits for.
+//! The faces bound how long a caller waits while the database is failing or coming back (see
+//! `deadline.rs`). A command whose caller stopped waiting is dropped before its group is decided,
+//! so an outage leaves no backlog of commands nobody waits for.
 
-use crate::{AppError, Deadline, Membership};
+use crate::{AppError, Membership};
 use domain::{Aggregate, Conversation, ConversationCommand, ConversationEvent, ConversationId};
 use eventstore::{Appender, EventStore, ExpectedVersion, Metadata, NewEvent};
 use moka::policy::EvictionPolicy;
@@ -35,7 +35,6 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::oneshot;
-use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
 /// Commands decided and appended together at most (bounds one append's size and latency).
@@ -114,8 +113,6 @@ pub(crate) struct CommandQueues {
     active: Arc<Mutex<HashMap<ConversationId, Arc<Entry>>>>,
     /// The workers, so shutdown can wait for the commands already accepted.
     workers: TaskTracker,
-    /// How long a caller waits for its command's outcome during an outage.
-    deadline: Deadline,
 }
 
 impl CommandQueues {
@@ -125,7 +122,6 @@ impl CommandQueues {
 
     fn with_capacity(store: EventStore, appender: Appender, bytes: u64) -> Self {
         Self {
-            deadline: Deadline::new(store.clone(), crate::DEFAULT_ANSWER_WITHIN),
             store,
             appender,
             cache: Cache::builder()
@@ -136,15 +132,6 @@ impl CommandQueues {
             active: Arc::default(),
             workers: TaskTracker::new(),
         }
-    }
-
-    pub(crate) fn answering_within(mut self, wait: std::time::Duration) -> Self {
-        self.deadline = Deadline::new(self.store.clone(), wait);
-        self
-    }
-
-    pub(crate) fn deadline(&self) -> &Deadline {
-        &self.deadline
     }
 
     fn active(&self) -> MutexGuard<'_, HashMap<ConversationId, Arc<Entry>>> {
@@ -163,17 +150,6 @@ impl CommandQueues {
     /// callers wait.
     pub(crate) fn submit(
         &self,
-        id: ConversationId,
-        command: ConversationCommand,
-        metadata: Metadata,
-    ) -> impl Future<Output = Result<Decided, AppError>> + Send + 'static {
-        self.submit_until(self.deadline.from_now(), id, command, metadata)
-    }
-
-    /// [`Self::submit`] with the caller's deadline, for a caller that has more to do after it.
-    pub(crate) fn submit_until(
-        &self,
-        deadline: Instant,
         id: ConversationId,
         command: ConversationCommand,
         metadata: Metadata,
@@ -207,11 +183,9 @@ impl CommandQueues {
             self.workers
                 .spawn(async move { queues.drain(id, entry).await });
         }
-        let bound = self.deadline.clone();
         async move {
-            bound
-                .run_until(deadline, outcome)
-                .await?
+            outcome
+                .await
                 .map_err(|e| AppError::internal("the command's worker stopped", e))?
         }
     }

@@ -60,6 +60,9 @@ pub struct Conversations {
     store: EventStore,
     accounts: Accounts,
     queues: CommandQueues,
+    /// What the faces bound a caller's wait with during an outage; kept here, beside the store
+    /// whose reachability it reads, for every face to use the same.
+    deadline: Deadline,
     /// The limit every group command is decided with: configuration, not part of a group.
     max_group_members: usize,
 }
@@ -68,6 +71,7 @@ impl Conversations {
     pub fn new(store: EventStore, appender: Appender, accounts: Accounts) -> Self {
         Self {
             queues: CommandQueues::new(store.clone(), appender),
+            deadline: Deadline::new(store.clone(), crate::DEFAULT_ANSWER_WITHIN),
             store,
             accounts,
             max_group_members: DEFAULT_MAX_GROUP_MEMBERS,
@@ -79,16 +83,18 @@ impl Conversations {
         self
     }
 
-    /// How long a caller waits for a command's outcome during an outage before it is told
-    /// `TimedOut` (see `deadline.rs`).
+    /// How long a caller waits for an outcome during an outage before it is told `TimedOut`
+    /// (see `deadline.rs`).
     pub fn answering_within(mut self, wait: std::time::Duration) -> Self {
-        self.queues = self.queues.answering_within(wait);
+        self.deadline = Deadline::new(self.store.clone(), wait);
         self
     }
 
-    /// The bound on waits during an outage, for a whole request at the edge.
+    /// The bound on waits during an outage. The faces apply it, each to what its caller waits
+    /// for as a whole (an HTTP request, a socket's send and its ack): the methods here wait as
+    /// long as their work takes.
     pub fn deadline(&self) -> &Deadline {
-        self.queues.deadline()
+        &self.deadline
     }
 
     /// Creates a group owned by `owner` with the people named (the owner among them or not).
@@ -351,11 +357,7 @@ impl Conversations {
             body,
             at: Utc::now(),
         };
-        let bound = self.queues.deadline().clone();
-        let deadline = bound.from_now();
-        let outcome = self
-            .queues
-            .submit_until(deadline, id, command, metadata(sender));
+        let outcome = self.queues.submit(id, command, metadata(sender));
         let store = self.store.clone();
         async move {
             let (events, appended) = outcome.await?;
@@ -363,9 +365,9 @@ impl Conversations {
                 return sent_message(event, position, true);
             }
             // A resend: answer with the message as first stored.
-            let stored = bound
-                .run_until(deadline, store.read_event(message_id))
-                .await??
+            let stored = store
+                .read_event(message_id)
+                .await?
                 .ok_or_else(|| AppError::bug(format!("sent message {message_id} not stored")))?;
             sent_message(stored.decode()?, stored.position, false)
         }

@@ -241,9 +241,12 @@ async fn send_held_at_the_lock(
     let conversations = process.conversations.clone();
     let send = tokio::spawn(async move {
         let started = std::time::Instant::now();
+        // Bounded as the faces bound it: the whole wait, once.
         let sent = conversations
-            .send(id, ann, ClientId::parse("held")?, body("held up")?)
-            .await;
+            .deadline()
+            .run(conversations.send(id, ann, ClientId::parse("held")?, body("held up")?))
+            .await
+            .flatten();
         anyhow::Ok((sent, started.elapsed()))
     });
     append_lock::until_awaited(&db.pool).await?;

@@ -103,13 +103,20 @@ async fn send(
         return Err(ServerFrame::rate_limited(wait.as_millis() as u64).for_send(client));
     }
     let conversations = &gateway.deps().conversations;
+    // One bound for what this send's sender waits for: the look-up and the ack.
+    let deadline = conversations.deadline().clone();
+    let until = deadline.from_now();
     let id = match (conversation_id, to) {
         (Some(id), _) => match uuid::Uuid::parse_str(&id) {
             Ok(id) => ConversationId::from_uuid(id),
             Err(_) => return Err(app_error_frame(&AppError::NotFound("conversation"), client)),
         },
         (None, Some(to)) => match Username::parse(&to) {
-            Ok(to) => match conversations.with_user(me.id, &to).await {
+            Ok(to) => match deadline
+                .run_until(until, conversations.with_user(me.id, &to))
+                .await
+                .flatten()
+            {
                 Ok(id) => id,
                 Err(error) => return Err(app_error_frame(&error, client)),
             },
@@ -120,7 +127,7 @@ async fn send(
     let client = client.map(str::to_owned);
     let sent = conversations.submit_send(id, me.id, client_id, body);
     Ok(async move {
-        match sent.await {
+        match deadline.run_until(until, sent).await.flatten() {
             Ok(sent) => ServerFrame::Ack {
                 client_id: sent.client_id.clone(),
                 created: sent.created,

@@ -161,7 +161,11 @@ impl Config {
             )?,
             database_max_connections: parse_number(&get, "DATABASE_MAX_CONNECTIONS", "20")?,
             database_acquire_timeout: parse_duration(&get, "DATABASE_ACQUIRE_TIMEOUT_MS", "750")?,
-            command_timeout: parse_duration(&get, "COMMAND_TIMEOUT_MS", "900")?,
+            command_timeout: parse_duration(
+                &get,
+                "COMMAND_TIMEOUT_MS",
+                &app::DEFAULT_ANSWER_WITHIN.as_millis().to_string(),
+            )?,
             read_model_max_lag: parse_duration(&get, "READ_MODEL_MAX_LAG_MS", "3000")?,
             max_group_members: parse_number(&get, "MAX_GROUP_MEMBERS", "1000")?,
             presence_max_group_members: parse_number(&get, "PRESENCE_MAX_GROUP_MEMBERS", "100")?,

@@ -10,6 +10,7 @@ mod device;
 mod groups;
 mod links;
 mod members;
+mod outage;
 mod pages;
 mod receipts;
 mod render;
@@ -80,6 +81,10 @@ pub fn router(state: ApiState) -> Router {
             "/settings/sessions/revoke-others",
             post(settings::revoke_others),
         )
+        .layer(from_fn_with_state(
+            state.conversations.deadline().clone(),
+            outage::answer_in_time,
+        ))
         .layer(from_fn_with_state(state.clone(), cross_site::reject))
         .layer(CookieManagerLayer::new())
         .layer(map_response(http_api::headers::page))
