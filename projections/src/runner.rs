@@ -16,6 +16,7 @@ use eventstore::{
 };
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -153,7 +154,7 @@ async fn apply_batch<P: Projection>(
     projection: &P,
     schema: &str,
     checkpoint_name: &str,
-    batch: &[RecordedEvent],
+    batch: &[Arc<RecordedEvent>],
 ) -> Result<i64, ProjectionError> {
     let mut tx = pool.begin().await?;
     enter(&mut tx, P::NAME, schema).await?;

@@ -116,6 +116,28 @@ pub trait LoggedEvent: Send + Sync {
     fn decode<T: DeserializeOwned>(&self) -> Result<T, crate::Error>;
 }
 
+/// Shared events (a subscription's batches) are read in place.
+impl<E: LoggedEvent + ?Sized> LoggedEvent for std::sync::Arc<E> {
+    fn position(&self) -> i64 {
+        (**self).position()
+    }
+    fn event_id(&self) -> Uuid {
+        (**self).event_id()
+    }
+    fn stream_id(&self) -> &str {
+        (**self).stream_id()
+    }
+    fn event_type(&self) -> &str {
+        (**self).event_type()
+    }
+    fn recorded_at(&self) -> DateTime<Utc> {
+        (**self).recorded_at()
+    }
+    fn decode<T: DeserializeOwned>(&self) -> Result<T, crate::Error> {
+        (**self).decode()
+    }
+}
+
 impl LoggedEvent for RecordedEvent {
     fn position(&self) -> i64 {
         self.position

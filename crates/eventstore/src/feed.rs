@@ -8,6 +8,9 @@
 //! subscription behind what the feed holds (catching up after a restart, or from 0) reads the log
 //! itself until it reaches the feed.
 //!
+//! Events are held and handed out shared (`Arc`): each of a process's consumers used to get its
+//! own deep copy of every event's JSON, which showed in a profile at saturation.
+//!
 //! The feed reads as a subscription would ("position > the last one read", safe because appends
 //! are serialized, see `append.rs`), so it holds every event in (floor, head]: a subscription at
 //! or past the floor gets from it the same events, in the same order, that it would have read.
@@ -44,7 +47,7 @@ struct Shared {
 #[derive(Debug, PartialEq)]
 pub(crate) enum Take {
     /// The events after it, oldest first (none when it is at the feed's head).
-    Events(Vec<RecordedEvent>),
+    Events(Vec<Arc<RecordedEvent>>),
     /// It is behind what the feed holds: read the log.
     Behind,
 }
@@ -53,7 +56,7 @@ pub(crate) enum Take {
 #[derive(Debug)]
 struct Window {
     floor: i64,
-    events: VecDeque<RecordedEvent>,
+    events: VecDeque<Arc<RecordedEvent>>,
     kept: usize,
 }
 
@@ -71,7 +74,7 @@ impl Window {
     }
 
     fn push(&mut self, batch: Vec<RecordedEvent>) {
-        self.events.extend(batch);
+        self.events.extend(batch.into_iter().map(Arc::new));
         while self.events.len() > self.kept {
             if let Some(dropped) = self.events.pop_front() {
                 self.floor = dropped.position;

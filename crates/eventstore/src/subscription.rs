@@ -10,6 +10,7 @@
 
 use crate::feed::{Feed, Take};
 use crate::{Error, EventStore, RecordedEvent};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -79,7 +80,8 @@ impl Subscription {
     /// The next non-empty batch, waiting for new appends when caught up.
     ///
     /// Cancel-safe: dropping the future loses no event, the next call reads from the same position.
-    pub async fn next_batch(&mut self) -> Result<Vec<RecordedEvent>, Error> {
+    /// The events are shared with the process's other subscriptions: read them, do not copy them.
+    pub async fn next_batch(&mut self) -> Result<Vec<Arc<RecordedEvent>>, Error> {
         let limit = usize::try_from(self.options.batch_size).unwrap_or(usize::MAX);
         loop {
             let mut polled = false;
@@ -99,9 +101,11 @@ impl Subscription {
             let batch = match take {
                 Take::Events(batch) => batch,
                 Take::Behind => {
-                    self.store
+                    let read = self
+                        .store
                         .read_all(self.after, self.options.batch_size)
-                        .await?
+                        .await?;
+                    read.into_iter().map(Arc::new).collect()
                 }
             };
             self.caught_up = batch.len() < limit;

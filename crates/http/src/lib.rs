@@ -22,7 +22,7 @@ pub mod state;
 pub mod visible;
 
 pub use kv::Kv;
-pub use state::{ApiSettings, ApiState, TelegramBot};
+pub use state::{ApiParts, ApiSettings, ApiState, TelegramBot};
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn_with_state, map_response};

@@ -375,7 +375,7 @@ async fn api_state(
         .await
         .context("password hasher setup panicked")??;
     let accounts = Accounts::new(store.clone(), appender.clone(), hasher);
-    Ok(http_api::ApiState {
+    Ok(http_api::ApiState::new(http_api::ApiParts {
         conversations: Conversations::new(store.clone(), appender, accounts.clone())
             .with_max_group_members(config.max_group_members)
             .answering_within(config.command_timeout),
@@ -409,7 +409,7 @@ async fn api_state(
             trusted_proxies: config.trusted_proxies.clone(),
             telegram_link_ttl: std::time::Duration::from_secs(10 * 60),
         }),
-    })
+    }))
 }
 
 /// An unknown address: a browser finding its way (it asks for HTML, outside the API) gets the
