@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod roles;
 pub mod serve;
 pub mod shutdown;
+mod stall;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -243,6 +243,7 @@ impl Application {
                 () = stop.cancelled() => {}
             }
         });
+        tasks.spawn(crate::stall::watch(self.tasks_stop.clone()));
         if self.roles.contains(&Role::Publisher) {
             tasks.spawn(bus::run_publisher(
                 self.state.store.clone(),
