@@ -4,7 +4,7 @@
 use crate::auth::{session_cookie_name, Authenticated};
 use crate::dto::rfc3339;
 use crate::error::ApiError;
-use crate::ratelimit::Attempt;
+use crate::ratelimit::{Attempt, LoginLimiter};
 use crate::state::ApiState;
 use app::{AppError, Password, UserProfile};
 use axum::http::{header, HeaderMap};
@@ -32,7 +32,7 @@ pub async fn log_in(
     let address =
         crate::client::client_ip(peer.ip(), headers, &state.settings.trusted_proxies).to_string();
     let limiter = &state.limiter;
-    match limiter
+    let delay = match limiter
         .begin_attempt(username, &address)
         .await
         .map_err(|e| ApiError::unavailable(&e))?
@@ -40,11 +40,18 @@ pub async fn log_in(
         Attempt::Refused { retry_after_secs } => {
             return Err(ApiError::too_many_requests(retry_after_secs));
         }
-        Attempt::Proceed { delay } if !delay.is_zero() => {
-            tracing::info!(?delay, "login slowed: this username failed often");
-            tokio::time::sleep(delay).await;
-        }
-        Attempt::Proceed { .. } => {}
+        Attempt::Proceed { delay } => delay,
+    };
+    // Until decided, the attempt is taken back however this ends, a request cut short by the
+    // outage deadline included.
+    let mut undecided = Undecided {
+        limiter: Some(limiter.clone()),
+        username: username.to_owned(),
+        address: address.clone(),
+    };
+    if !delay.is_zero() {
+        tracing::info!(?delay, "login slowed: this username failed often");
+        tokio::time::sleep(delay).await;
     }
     let profile = match state
         .accounts
@@ -53,10 +60,15 @@ pub async fn log_in(
     {
         Ok(profile) => profile,
         // The attempt was counted before checking: a failure needs nothing more.
-        Err(AppError::InvalidCredentials) => return Err(AppError::InvalidCredentials.into()),
+        Err(AppError::InvalidCredentials) => {
+            undecided.limiter = None;
+            return Err(AppError::InvalidCredentials.into());
+        }
         Err(other) => {
             // Undecided, not failed (the fault suite found retries through a database outage
-            // locking every client of one address out for the whole window).
+            // locking every client of one address out for the whole window). Taken back before
+            // answering, so the client's retry finds it gone.
+            undecided.limiter = None;
             if let Err(error) = limiter.take_back(username, &address).await {
                 tracing::warn!(%error, "cannot take back an undecided login attempt");
             }
@@ -67,6 +79,7 @@ pub async fn log_in(
         .record_success(username, &address)
         .await
         .map_err(|e| ApiError::unavailable(&e))?;
+    undecided.limiter = None;
 
     let user_agent = headers
         .get(header::USER_AGENT)
@@ -86,6 +99,31 @@ pub async fn log_in(
         profile,
         expires_at: rfc3339(session.created_at + lifetime.as_secs() as i64),
     })
+}
+
+/// A counted login attempt not yet known to have failed or succeeded. Dropped undecided (the
+/// request was cut short: the deadline during an outage, a client gone), it is taken back in
+/// the background: a login that was never checked is no failed login.
+struct Undecided {
+    /// `None` once decided.
+    limiter: Option<LoginLimiter>,
+    username: String,
+    address: String,
+}
+
+impl Drop for Undecided {
+    fn drop(&mut self) {
+        let Some(limiter) = self.limiter.take() else {
+            return;
+        };
+        let username = std::mem::take(&mut self.username);
+        let address = std::mem::take(&mut self.address);
+        tokio::spawn(async move {
+            if let Err(error) = limiter.take_back(&username, &address).await {
+                tracing::warn!(%error, "cannot take back a login attempt cut short");
+            }
+        });
+    }
 }
 
 /// Ends the session and removes the cookie.
