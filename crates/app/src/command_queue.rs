@@ -427,6 +427,8 @@ pub(crate) async fn load(
     for recorded in store.read_whole_stream(&id.stream_id()).await? {
         state = state.evolve(&recorded.decode::<ConversationEvent>()?);
         version = recorded.stream_version;
+        // A long conversation is thousands of events: let timers and other tasks run between.
+        tokio::task::consume_budget().await;
     }
     Ok((version, state))
 }

@@ -79,6 +79,8 @@ impl Replay {
         self.from = last.position;
         let mut frames = Vec::new();
         for event in &events {
+            // A page is hundreds of events to decode and encode: let timers and other tasks run.
+            tokio::task::consume_budget().await;
             if let Some(frame) = self.renderer.render(event).await? {
                 if frame.to.contains(&self.user) {
                     frames.push(frame.json);
