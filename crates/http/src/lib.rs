@@ -13,7 +13,7 @@ pub mod json;
 pub mod limits;
 pub mod login;
 pub mod openapi;
-mod outage;
+pub mod outage;
 pub mod params;
 pub mod ratelimit;
 mod routes;
@@ -26,6 +26,7 @@ pub use state::{ApiParts, ApiSettings, ApiState, TelegramBot};
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn_with_state, map_response};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use tower_cookies::CookieManagerLayer;
@@ -68,7 +69,10 @@ pub fn router(state: ApiState) -> Router {
         .merge(openapi::docs_router(&web_dir))
         .method_not_allowed_fallback(openapi::method_not_allowed)
         .layer(from_fn_with_state(
-            state.conversations.deadline().clone(),
+            outage::Outage::new(
+                state.conversations.deadline().clone(),
+                IntoResponse::into_response,
+            ),
             outage::answer_in_time,
         ))
         .layer(from_fn_with_state(state.clone(), auth::reject_cross_site))

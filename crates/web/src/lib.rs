@@ -10,7 +10,6 @@ mod device;
 mod groups;
 mod links;
 mod members;
-mod outage;
 mod pages;
 mod receipts;
 mod render;
@@ -23,6 +22,7 @@ use axum::http::{header, HeaderValue};
 use axum::middleware::{from_fn_with_state, map_response};
 use axum::routing::{get, post};
 use axum::Router;
+use http_api::outage::{self, Outage};
 use http_api::ApiState;
 use tower_cookies::CookieManagerLayer;
 use tower_http::services::ServeDir;
@@ -82,7 +82,7 @@ pub fn router(state: ApiState) -> Router {
             post(settings::revoke_others),
         )
         .layer(from_fn_with_state(
-            state.conversations.deadline().clone(),
+            Outage::new(state.conversations.deadline().clone(), render::error),
             outage::answer_in_time,
         ))
         .layer(from_fn_with_state(state.clone(), cross_site::reject))
