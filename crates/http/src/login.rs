@@ -44,7 +44,7 @@ pub async fn log_in(
     };
     // Until decided, the attempt is taken back however this ends, a request cut short by the
     // outage deadline included.
-    let mut undecided = Undecided {
+    let undecided = Undecided {
         limiter: Some(limiter.clone()),
         username: username.to_owned(),
         address: address.clone(),
@@ -61,17 +61,14 @@ pub async fn log_in(
         Ok(profile) => profile,
         // The attempt was counted before checking: a failure needs nothing more.
         Err(AppError::InvalidCredentials) => {
-            undecided.limiter = None;
+            undecided.decided();
             return Err(AppError::InvalidCredentials.into());
         }
         Err(other) => {
             // Undecided, not failed (the fault suite found retries through a database outage
             // locking every client of one address out for the whole window). Taken back before
             // answering, so the client's retry finds it gone.
-            undecided.limiter = None;
-            if let Err(error) = limiter.take_back(username, &address).await {
-                tracing::warn!(%error, "cannot take back an undecided login attempt");
-            }
+            undecided.take_back().await;
             return Err(other.into());
         }
     };
@@ -79,7 +76,7 @@ pub async fn log_in(
         .record_success(username, &address)
         .await
         .map_err(|e| ApiError::unavailable(&e))?;
-    undecided.limiter = None;
+    undecided.decided();
 
     let user_agent = headers
         .get(header::USER_AGENT)
@@ -111,6 +108,20 @@ struct Undecided {
     address: String,
 }
 
+impl Undecided {
+    /// It failed (it stays counted) or succeeded (recorded as such).
+    fn decided(mut self) {
+        self.limiter = None;
+    }
+
+    /// Neither: takes it back now, before answering.
+    async fn take_back(mut self) {
+        if let Some(limiter) = self.limiter.take() {
+            take_back(&limiter, &self.username, &self.address).await;
+        }
+    }
+}
+
 impl Drop for Undecided {
     fn drop(&mut self) {
         let Some(limiter) = self.limiter.take() else {
@@ -118,11 +129,13 @@ impl Drop for Undecided {
         };
         let username = std::mem::take(&mut self.username);
         let address = std::mem::take(&mut self.address);
-        tokio::spawn(async move {
-            if let Err(error) = limiter.take_back(&username, &address).await {
-                tracing::warn!(%error, "cannot take back a login attempt cut short");
-            }
-        });
+        tokio::spawn(async move { take_back(&limiter, &username, &address).await });
+    }
+}
+
+async fn take_back(limiter: &LoginLimiter, username: &str, address: &str) {
+    if let Err(error) = limiter.take_back(username, address).await {
+        tracing::warn!(%error, "cannot take back an undecided login attempt");
     }
 }
 
