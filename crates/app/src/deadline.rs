@@ -40,10 +40,6 @@ impl Deadline {
         Self { store, within }
     }
 
-    pub fn within(&self) -> Duration {
-        self.within
-    }
-
     /// When work started now stops being waited for (during an outage).
     pub fn from_now(&self) -> Instant {
         Instant::now() + self.within

@@ -48,20 +48,18 @@ pub async fn watch(stop: CancellationToken) {
 /// The CPU time (user and system) this process has used, from `/proc/self/stat`.
 fn process_cpu() -> Option<Duration> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    parse_cpu(&stat, USER_HZ)
+    parse_cpu(&stat)
 }
 
 /// Fields 14 and 15 (utime, stime) in clock ticks; the command name before them (in
 /// parentheses) may hold spaces, so counting starts after its closing parenthesis.
-fn parse_cpu(stat: &str, ticks_per_second: u64) -> Option<Duration> {
+fn parse_cpu(stat: &str) -> Option<Duration> {
     let (_, rest) = stat.rsplit_once(')')?;
     let mut fields = rest.split_whitespace().skip(11);
     let user: u64 = fields.next()?.parse().ok()?;
     let system: u64 = fields.next()?.parse().ok()?;
     let ticks = user + system;
-    Some(Duration::from_millis(
-        ticks * 1000 / ticks_per_second.max(1),
-    ))
+    Some(Duration::from_millis(ticks * 1000 / USER_HZ))
 }
 
 /// The unit of `/proc`'s CPU times: fixed at 100 by Linux's user-space ABI, whatever the kernel's
@@ -76,6 +74,6 @@ mod tests {
     fn reads_user_and_system_time_after_a_command_name_with_spaces() {
         // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
         let stat = "42 (chatd (api) x) S 1 42 42 0 -1 4194560 100 0 0 0 250 130 0 0 20 0 4";
-        assert_eq!(parse_cpu(stat, 100), Some(Duration::from_millis(3800)));
+        assert_eq!(parse_cpu(stat), Some(Duration::from_millis(3800)));
     }
 }
